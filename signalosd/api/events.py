@@ -1,0 +1,50 @@
+"""The event log over REST, and command status (with long-poll)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .. import keys
+from ..errors import not_found
+from ..journal import read_page, reset_error, reset_reason
+from ..models import Role
+from ..store import EventRecord, Tx
+from .common import float_param, int_param, json_response, list_param
+
+
+def visible_accounts(request: web.Request) -> list[int] | None:
+    """Accounts whose events this request may read: an admin sees all unless it names one."""
+    principal = request[keys.PRINCIPAL]
+    if principal.role is Role.ADMIN and "account" not in request.query:
+        return None
+    return [request[keys.ACCOUNT_ID]]
+
+
+async def list_events(request: web.Request) -> web.Response:
+    since = int_param(request, "since", 0, 0, 2**62)
+    limit = int_param(request, "limit", 100, 1, 1000)
+    types = list_param(request, "type")
+    accounts = visible_accounts(request)
+
+    def read(tx: Tx) -> tuple[list[EventRecord], int]:
+        reason = reset_reason(tx, since)
+        if reason is not None:
+            raise reset_error(tx, since, reason)
+        return read_page(tx, accounts, since, limit, types)
+
+    events, last_seq = await request.app[keys.DB].read(read)
+    return json_response({"events": [e.to_wire() for e in events], "last_seq": last_seq})
+
+
+async def get_command(request: web.Request) -> web.Response:
+    account_id = request[keys.ACCOUNT_ID]
+    command_id = request.match_info["id"]
+    settings = request.app[keys.SETTINGS]
+    wait = float_param(request, "wait", 0.0, 0.0, settings.command_wait_max_s)
+    if wait > 0:
+        command = await request.app[keys.WAITERS].wait(account_id, command_id, wait)
+    else:
+        command = await request.app[keys.DB].read(lambda tx: tx.get_command(account_id, command_id))
+    if command is None:
+        raise not_found("command", command_id)
+    return json_response({"command": command})

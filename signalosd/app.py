@@ -1,0 +1,110 @@
+"""create_app(settings): the only module that wires the daemon together.
+
+Resources open in dependency order in cleanup contexts (database, then background tasks) and
+close in reverse; `on_shutdown` closes every WebSocket with 1001, concurrently and under a
+deadline, before the database closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from . import accounts, keys, maintenance, middleware, ws
+from .api.routes import add_routes, build_routes
+from .auth import TokenAuth
+from .bus import EventBus
+from .clock import Clock, SystemClock
+from .commands import CommandPolicy, CommandWaiters
+from .config import Settings
+from .store import Database
+
+log = logging.getLogger("signalosd")
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings, db, bus = app[keys.SETTINGS], app[keys.DB], app[keys.BUS]
+    db.on_commit = bus.publish
+    await db.open()
+    bus.published_seq = await db.read(lambda tx: tx.head_seq())
+    if await db.write(lambda tx: accounts.bootstrap(tx, settings.admin_token_path)):
+        log.info("event=bootstrap account=%s admin_token_file=%s", accounts.DEFAULT_ACCOUNT,
+                 settings.admin_token_path)
+    log.info("event=database_open path=%s last_seq=%d", db.path, bus.published_seq)
+    yield
+    await app[keys.AUTH].drain()
+    await db.close()
+    log.info("event=database_closed path=%s", db.path)
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except Exception:
+            log.exception("event=background_job_failed job=%s", name)
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    settings, db = app[keys.SETTINGS], app[keys.DB]
+    loop = asyncio.get_running_loop()
+    tasks = [
+        loop.create_task(_every(settings.maintenance_interval_s,
+                                lambda: maintenance.run_once(db, settings), "maintenance")),
+        loop.create_task(_every(settings.external_poll_interval_s, db.poll_external,
+                                "poll_external")),
+    ]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in [*tasks, *app[keys.BACKGROUND]]:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _close_websockets(app: web.Application) -> None:
+    sockets = list(app[keys.WEBSOCKETS])
+    if not sockets:
+        return
+    deadline = app[keys.SETTINGS].ws_close_timeout_s
+    log.info("event=closing_websockets count=%d deadline_s=%g", len(sockets), deadline)
+    await asyncio.gather(
+        *(ws.close_with_deadline(s, web.WSCloseCode.GOING_AWAY, "server shutting down", deadline)
+          for s in sockets),
+        return_exceptions=True,
+    )
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+    clock = clock or SystemClock()
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[middleware.request_log, middleware.errors, middleware.authorize],
+    )
+    db = Database(settings.db_path, clock)
+    bus = EventBus()
+    waiters = CommandWaiters(db)
+    bus.listen(waiters.on_event)
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock
+    app[keys.DB] = db
+    app[keys.BUS] = bus
+    app[keys.AUTH] = TokenAuth(db, settings.token_touch_interval_s)
+    app[keys.WAITERS] = waiters
+    app[keys.POLICY] = CommandPolicy(settings.open_trade_ttl_s, settings.command_ttl_s)
+    app[keys.WEBSOCKETS] = weakref.WeakSet()
+    app[keys.BACKGROUND] = set()
+    app[keys.STARTED_AT] = time.monotonic()
+    app[keys.HTTP_STATS] = {}
+    app[keys.ROUTES] = add_routes(app, build_routes(ws.stream))
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_background)
+    app.on_shutdown.append(_close_websockets)
+    return app

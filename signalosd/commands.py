@@ -1,0 +1,122 @@
+"""The outbox: commands for the desktop agent, committed before anyone is told "accepted".
+
+This module creates and cancels commands inside a caller's transaction, and lets a request wait
+for a command's outcome. Delivery to the agent lives with the agent session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from .clock import iso
+from .models import TERMINAL_COMMAND_STATUSES, CommandStatus, CommandType
+from .store import Database, EventRecord, Tx
+
+# Lower runs first. Emergency stop jumps the queue; everything else keeps its order.
+PRIORITY_EMERGENCY = 0
+PRIORITY_NORMAL = 10
+
+
+@dataclass(frozen=True, slots=True)
+class CommandPolicy:
+    """How long a queued command stays worth executing."""
+
+    open_trade_ttl_s: float
+    command_ttl_s: float
+
+    def ttl(self, type_: CommandType) -> float | None:
+        if type_ is CommandType.EMERGENCY_STOP:
+            return None  # never expires: a late flatten is still wanted
+        if type_ is CommandType.OPEN_TRADE:
+            return self.open_trade_ttl_s  # a stale entry must never be executed
+        return self.command_ttl_s
+
+
+def enqueue(
+    tx: Tx,
+    policy: CommandPolicy,
+    account_id: int,
+    type_: CommandType,
+    params: dict[str, Any],
+    actor: dict[str, Any],
+    trade_id: int | None = None,
+) -> dict[str, Any]:
+    ttl = policy.ttl(type_)
+    expires_at = iso(tx.now_dt + timedelta(seconds=ttl)) if ttl is not None else None
+    priority = PRIORITY_EMERGENCY if type_ is CommandType.EMERGENCY_STOP else PRIORITY_NORMAL
+    command = tx.insert_command(
+        str(uuid.uuid4()), account_id, type_.value, trade_id, params, priority, expires_at, actor
+    )
+    tx.append_event(
+        account_id,
+        "command_queued",
+        {"command_id": command["id"], "type": type_.value, "trade_id": trade_id, "params": params},
+        actor,
+    )
+    return command
+
+
+def cancel_queued(
+    tx: Tx, account_id: int, type_: CommandType, reason: str, actor: dict[str, Any]
+) -> list[str]:
+    """Cancel every still-queued command of one type (emergency stop: pending entries)."""
+    cancelled = []
+    for command in tx.commands_with_status(account_id, CommandStatus.QUEUED.value, type_.value):
+        tx.set_command_status(command["id"], CommandStatus.CANCELLED.value, {"reason": reason})
+        tx.append_event(
+            account_id,
+            "command_cancelled",
+            {"command_id": command["id"], "type": command["type"], "reason": reason},
+            actor,
+        )
+        cancelled.append(command["id"])
+    return cancelled
+
+
+class CommandWaiters:
+    """Long-poll support: wake requests waiting on a command when a `command_*` event for it is
+    published, then re-read the command from the database (the source of truth)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._waiting: dict[str, set[asyncio.Future[None]]] = {}
+
+    def on_event(self, event: EventRecord) -> None:
+        if not event.type.startswith("command_") or not self._waiting:
+            return
+        command_id = json.loads(event.data_json).get("command_id")
+        for fut in self._waiting.get(command_id, ()):
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait(self, account_id: int, command_id: str, timeout: float) -> dict[str, Any] | None:
+        """The command once finished, or as it stands when `timeout` runs out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            fut: asyncio.Future[None] = loop.create_future()
+            self._waiting.setdefault(command_id, set()).add(fut)
+            try:
+                command = await self._db.read(lambda tx: tx.get_command(account_id, command_id))
+                remaining = deadline - loop.time()
+                if (
+                    command is None
+                    or command["status"] in TERMINAL_COMMAND_STATUSES
+                    or remaining <= 0
+                ):
+                    return command
+                try:
+                    await asyncio.wait_for(fut, remaining)
+                except TimeoutError:
+                    pass
+            finally:
+                waiters = self._waiting.get(command_id)
+                if waiters is not None:
+                    waiters.discard(fut)
+                    if not waiters:
+                        del self._waiting[command_id]

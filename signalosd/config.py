@@ -1,0 +1,122 @@
+"""Typed settings: defaults < TOML file < SIGNALOS_* environment < command-line flags.
+
+Loading is a separate step from the Settings class so that tests and `--check-config` can
+validate a file without starting anything, and so that every error names the key, the source
+it came from and what is wrong, instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_CONFIG_PATH = Path("/etc/signalos/signalosd.toml")
+ENV_PREFIX = "SIGNALOS_"
+
+
+class Settings(BaseModel):
+    """Every setting of signalosd. config/signalosd.example.toml must list each one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", min_length=1)
+    port: int = Field(8787, ge=0, le=65535)
+    state_dir: Path = Path("/var/lib/signalos")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=16_777_216)
+    ws_max_message_bytes: int = Field(1_048_576, ge=1024, le=16_777_216)
+    ws_heartbeat_s: float = Field(30.0, gt=0)
+    ws_auth_timeout_s: float = Field(5.0, gt=0)
+    ws_queue_max: int = Field(1000, ge=10)
+    ws_close_timeout_s: float = Field(2.0, gt=0)
+    shutdown_timeout_s: float = Field(10.0, gt=0)
+    event_retention_days: float = Field(30.0, gt=0)
+    maintenance_interval_s: float = Field(3600.0, gt=0)
+    open_trade_ttl_s: float = Field(30.0, gt=0)
+    command_ttl_s: float = Field(3600.0, gt=0)
+    idempotency_ttl_s: float = Field(86400.0, gt=0)
+    command_wait_max_s: float = Field(60.0, gt=0)
+    token_touch_interval_s: float = Field(60.0, ge=0)
+    external_poll_interval_s: float = Field(1.0, gt=0)
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "signalos.db"
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.state_dir / "admin.token"
+
+
+class ConfigError(Exception):
+    """A setting is missing, unknown or invalid; the message says which and where from."""
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; check --config") from None
+    except PermissionError:
+        raise ConfigError(f"config file {path} is not readable by this user") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, str]:
+    fields = Settings.model_fields
+    out: dict[str, str] = {}
+    for name, value in env.items():
+        if name.startswith(ENV_PREFIX):
+            key = name[len(ENV_PREFIX) :].lower()
+            if key in fields:  # SIGNALOS_URL, SIGNALOS_TOKEN… belong to the CLI
+                out[key] = value
+    return out
+
+
+def load_settings(
+    config_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge the four layers and validate them, naming the source of any bad key."""
+    env = os.environ if env is None else env
+    sources: dict[str, str] = {}
+    merged: dict[str, Any] = {}
+
+    path = config_path
+    if path is None and env.get(ENV_PREFIX + "CONFIG"):
+        path = Path(env[ENV_PREFIX + "CONFIG"])
+    if path is None and DEFAULT_CONFIG_PATH.exists():
+        path = DEFAULT_CONFIG_PATH
+    if path is not None:
+        for key, value in _read_toml(path).items():
+            merged[key] = value
+            sources[key] = f"config file {path}"
+    for key, value in _from_env(env).items():
+        merged[key] = value
+        sources[key] = f"environment variable {ENV_PREFIX}{key.upper()}"
+    for key, value in (flags or {}).items():
+        if value is not None:
+            merged[key] = value
+            sources[key] = f"flag --{key.replace('_', '-')}"
+
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "?"
+            where = sources.get(str(err["loc"][0]) if err["loc"] else "", "settings")
+            if err["type"] == "extra_forbidden":
+                known = ", ".join(Settings.model_fields)
+                lines.append(f"{where}: unknown setting '{key}' (known settings: {known})")
+            else:
+                lines.append(f"{where}: setting '{key}': {err['msg']} (got {err['input']!r})")
+        raise ConfigError("; ".join(lines)) from None

@@ -1,0 +1,132 @@
+"""Trading controls: emergency stop, pause, resume, stealth, force-sync.
+
+Each function runs inside one write transaction: it reads the account's state, applies the pure
+rule from `state.py`, writes the change, appends its events and queues the agent's command.
+A repeated transition is not an error: the reply says `changed: false` and queues nothing
+(except emergency stop, which always reaches the agent: a repeat may carry close_all).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import commands
+from .commands import CommandPolicy
+from .models import (
+    CommandType,
+    EmergencyStopRequest,
+    Mode,
+    PauseRequest,
+    ResumeRequest,
+    StealthRequest,
+)
+from .state import ModeAction, transition
+from .store import Tx
+
+Reply = tuple[int, dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    """Who is acting on which account, for one request."""
+
+    account_id: int
+    actor: dict[str, Any]
+    policy: CommandPolicy
+
+
+def _reply(tx: Tx, ctx: Ctx, changed: bool, command: dict[str, Any] | None) -> Reply:
+    body: dict[str, Any] = tx.get_state(ctx.account_id) | {"changed": changed}
+    if command is None:
+        return 200, body
+    body["command"] = command
+    return 202, body
+
+
+def emergency_stop(tx: Tx, ctx: Ctx, req: EmergencyStopRequest) -> Reply:
+    before = Mode(tx.get_state(ctx.account_id)["mode"])
+    move = transition(before, ModeAction.EMERGENCY_STOP)
+    reason = req.reason or "emergency stop"
+    cancelled: list[str] = []
+    if move.changed:
+        tx.set_mode(ctx.account_id, Mode.HALTED.value, reason)
+    cancelled = commands.cancel_queued(
+        tx, ctx.account_id, CommandType.OPEN_TRADE, "cancelled by emergency stop", ctx.actor
+    )
+    tx.append_event(
+        ctx.account_id,
+        "emergency_stop",
+        {
+            "message": "Emergency stop activated",
+            "reason": reason,
+            "close_all": req.close_all,
+            "previous_mode": before.value,
+            "changed": move.changed,
+            "cancelled_commands": cancelled,
+        },
+        ctx.actor,
+    )
+    command = commands.enqueue(
+        tx, ctx.policy, ctx.account_id, CommandType.EMERGENCY_STOP,
+        {"close_all": req.close_all, "reason": reason}, ctx.actor,
+    )
+    return _reply(tx, ctx, move.changed, command)
+
+
+def pause(tx: Tx, ctx: Ctx, req: PauseRequest) -> Reply:
+    before = Mode(tx.get_state(ctx.account_id)["mode"])
+    move = transition(before, ModeAction.PAUSE)
+    if not move.changed:
+        return _reply(tx, ctx, False, None)
+    tx.set_mode(ctx.account_id, Mode.PAUSED.value, req.reason)
+    tx.append_event(
+        ctx.account_id,
+        "trading_paused",
+        {"message": "Trading paused", "reason": req.reason, "previous_mode": before.value},
+        ctx.actor,
+    )
+    command = commands.enqueue(
+        tx, ctx.policy, ctx.account_id, CommandType.PAUSE, {"reason": req.reason}, ctx.actor
+    )
+    return _reply(tx, ctx, True, command)
+
+
+def resume(tx: Tx, ctx: Ctx, req: ResumeRequest) -> Reply:
+    before = Mode(tx.get_state(ctx.account_id)["mode"])
+    move = transition(before, ModeAction.RESUME, confirm_halt=req.confirm_halt)
+    if not move.changed:
+        return _reply(tx, ctx, False, None)
+    tx.set_mode(ctx.account_id, Mode.RUNNING.value, req.reason)
+    tx.append_event(
+        ctx.account_id,
+        "trading_resumed",
+        {"message": "Trading resumed", "reason": req.reason, "previous_mode": before.value},
+        ctx.actor,
+    )
+    command = commands.enqueue(
+        tx, ctx.policy, ctx.account_id, CommandType.RESUME,
+        {"from_halt": before is Mode.HALTED}, ctx.actor,
+    )
+    return _reply(tx, ctx, True, command)
+
+
+def set_stealth(tx: Tx, ctx: Ctx, req: StealthRequest) -> Reply:
+    current = bool(tx.get_state(ctx.account_id)["stealth"])
+    target = req.target()
+    wanted = (not current) if target is None else target
+    if wanted == current:
+        return _reply(tx, ctx, False, None)
+    tx.set_stealth(ctx.account_id, wanted)
+    tx.append_event(ctx.account_id, "stealth_changed", {"enabled": wanted}, ctx.actor)
+    command = commands.enqueue(
+        tx, ctx.policy, ctx.account_id, CommandType.SET_STEALTH, {"enabled": wanted}, ctx.actor
+    )
+    return _reply(tx, ctx, True, command)
+
+
+def force_sync(tx: Tx, ctx: Ctx) -> Reply:
+    command = commands.enqueue(
+        tx, ctx.policy, ctx.account_id, CommandType.FORCE_SYNC, {}, ctx.actor
+    )
+    return 202, {"command": command}

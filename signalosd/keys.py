@@ -1,0 +1,37 @@
+"""Typed application and request keys: the daemon's only shared state hangs off the app."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any
+
+from aiohttp import web
+
+from .auth import Principal, TokenAuth
+from .bus import EventBus
+from .clock import Clock
+from .commands import CommandPolicy, CommandWaiters
+from .config import Settings
+from .store import Database
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+DB = web.AppKey("db", Database)
+BUS = web.AppKey("bus", EventBus)
+AUTH = web.AppKey("auth", TokenAuth)
+WAITERS = web.AppKey("waiters", CommandWaiters)
+POLICY = web.AppKey("policy", CommandPolicy)
+WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet[web.WebSocketResponse])
+STARTED_AT = web.AppKey("started_at", float)
+HTTP_STATS = web.AppKey("http_stats", dict[str, int])
+
+PRINCIPAL = web.RequestKey("principal", Principal)
+ACCOUNT_ID = web.RequestKey("account_id", int)
+REQUEST_ID = web.RequestKey("request_id", str)
+
+# The route lookup built from api/routes.py (typed loosely here to avoid an import cycle).
+ROUTES = web.AppKey("routes", dict[tuple[str, str], Any])
+
+# Fire-and-forget tasks (closing slow clients…), kept referenced and awaited at shutdown.
+BACKGROUND = web.AppKey("background", set[asyncio.Task[None]])

@@ -1,0 +1,292 @@
+"""Wire models shared by the daemon, the CLI and the agent. No I/O here.
+
+Request models are strict and forbid unknown fields: a typo such as `{"close-all": true}` must be
+refused, not silently ignored, because the caller would believe it flattened the account.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Mode(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    HALTED = "halted"
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class TradeStatus(StrEnum):
+    PENDING = "pending"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+    FAILED = "failed"
+
+
+class CommandType(StrEnum):
+    OPEN_TRADE = "open_trade"
+    CLOSE_TRADE = "close_trade"
+    PARTIAL_CLOSE = "partial_close"
+    MODIFY_TRADE = "modify_trade"
+    TRAILING_STOP = "trailing_stop"
+    EMERGENCY_STOP = "emergency_stop"
+    PAUSE = "pause"
+    RESUME = "resume"
+    SET_STEALTH = "set_stealth"
+    FORCE_SYNC = "force_sync"
+
+
+class CommandStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    ACKED = "acked"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_COMMAND_STATUSES = frozenset(
+    {CommandStatus.SUCCEEDED, CommandStatus.FAILED, CommandStatus.EXPIRED, CommandStatus.CANCELLED}
+)
+
+
+class Source(StrEnum):
+    API = "api"
+    CLI = "cli"
+    CRON = "cron"
+    WS = "ws"
+    DASHBOARD = "dashboard"
+    LOCAL = "local"
+
+
+_REQUEST = ConfigDict(extra="forbid", strict=True)
+Reason = Field(default=None, max_length=500)
+
+
+# ---- requests -------------------------------------------------------------------------------
+
+
+class EmergencyStopRequest(BaseModel):
+    model_config = _REQUEST
+    reason: str | None = Reason
+    close_all: bool = False
+
+
+class PauseRequest(BaseModel):
+    model_config = _REQUEST
+    reason: str | None = Reason
+
+
+class ResumeRequest(BaseModel):
+    model_config = _REQUEST
+    confirm_halt: bool = False
+    reason: str | None = Reason
+
+
+class StealthRequest(BaseModel):
+    """`{enabled}`, the seed's `{stealthMode}`, or no body at all (toggle)."""
+
+    model_config = _REQUEST
+    enabled: bool | None = None
+    stealthMode: bool | None = None  # noqa: N815 - the seed's field name
+
+    @model_validator(mode="after")
+    def _one_spelling(self) -> StealthRequest:
+        if self.enabled is not None and self.stealthMode is not None:
+            raise ValueError("give either 'enabled' or 'stealthMode', not both")
+        return self
+
+    def target(self) -> bool | None:
+        return self.enabled if self.enabled is not None else self.stealthMode
+
+
+Price = Field(default=None, gt=0, allow_inf_nan=False)
+
+
+class PartialCloseRequest(BaseModel):
+    """`{fraction}` (0–1), `{volume}` (lots) or the seed's `{percentage}` (0–100); default half."""
+
+    model_config = _REQUEST
+    fraction: float | None = Field(default=None, gt=0, lt=1, allow_inf_nan=False)
+    volume: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    percentage: float | None = Field(default=None, gt=0, lt=100, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> PartialCloseRequest:
+        given = [n for n in ("fraction", "volume", "percentage") if getattr(self, n) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give only one of fraction, volume, percentage (got {given})")
+        return self
+
+
+class ModifyRequest(BaseModel):
+    """`{sl, tp}` or the seed's `{stopLoss, takeProfit}`. Absent: unchanged; null: remove."""
+
+    model_config = _REQUEST
+    sl: float | None = Price
+    tp: float | None = Price
+    stopLoss: float | None = Price  # noqa: N815 - the seed's field name
+    takeProfit: float | None = Price  # noqa: N815 - the seed's field name
+
+    @model_validator(mode="after")
+    def _check(self) -> ModifyRequest:
+        s = self.model_fields_set
+        if {"sl", "stopLoss"} <= s or {"tp", "takeProfit"} <= s:
+            raise ValueError("give each level once: sl or stopLoss, tp or takeProfit")
+        if not s:
+            raise ValueError("give at least one of sl, tp (null removes a level)")
+        return self
+
+    def changes(self) -> dict[str, float | None]:
+        """Only the levels the caller named; a None value means "remove this level"."""
+        s = self.model_fields_set
+        out: dict[str, float | None] = {}
+        if "sl" in s or "stopLoss" in s:
+            out["sl"] = self.sl if "sl" in s else self.stopLoss
+        if "tp" in s or "takeProfit" in s:
+            out["tp"] = self.tp if "tp" in s else self.takeProfit
+        return out
+
+
+class TrailingStopRequest(BaseModel):
+    model_config = _REQUEST
+    distance: float = Field(gt=0, allow_inf_nan=False)
+    step: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _step_fits(self) -> TrailingStopRequest:
+        if self.step is not None and self.step > self.distance:
+            raise ValueError("step must not be larger than distance")
+        return self
+
+
+class EmptyRequest(BaseModel):
+    model_config = _REQUEST
+
+
+# ---- replies --------------------------------------------------------------------------------
+
+
+class Actor(BaseModel):
+    kind: str
+    id: str | None = None
+    label: str | None = None
+    role: str | None = None
+    source: str | None = None
+
+
+class TradingState(BaseModel):
+    account: str
+    mode: Mode
+    stealth: bool
+    reason: str | None
+    since: str
+    changed: bool | None = None
+
+
+class Trade(BaseModel):
+    id: int
+    account: str
+    ticket: int | None
+    symbol: str
+    side: Side
+    volume: float
+    open_price: float | None
+    current_price: float | None
+    sl: float | None
+    tp: float | None
+    profit: float
+    swap: float
+    status: TradeStatus
+    opened_at: str | None
+    closed_at: str | None
+    signal_id: int | None
+    trailing: float | None
+    volume_min: float
+    volume_step: float
+    updated_at: str
+
+
+class Command(BaseModel):
+    id: str
+    account: str
+    type: CommandType
+    trade_id: int | None
+    params: dict[str, Any]
+    status: CommandStatus
+    attempts: int
+    created_at: str
+    sent_at: str | None
+    acked_at: str | None
+    done_at: str | None
+    expires_at: str | None
+    result: dict[str, Any] | None
+    issued_by: Actor
+
+
+class Event(BaseModel):
+    seq: int
+    account: str | None
+    type: str
+    data: dict[str, Any]
+    ts: str
+    actor: Actor
+
+
+class TradeList(BaseModel):
+    trades: list[Trade]
+
+
+class EventList(BaseModel):
+    events: list[Event]
+    last_seq: int
+
+
+class CommandReply(BaseModel):
+    command: Command
+
+
+class ControlReply(TradingState):
+    """A mode or stealth change; `command` is present when the agent was sent one (202)."""
+
+    command: Command | None = None
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorReply(BaseModel):
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    account: str
+    mode: Mode
+    stealth: bool
+    agent: dict[str, Any]
+    mt5: dict[str, Any] | None
+    queues: dict[str, int]
+    db: dict[str, Any]
+    websocket_clients: int
+    uptime_s: float

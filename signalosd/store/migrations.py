@@ -1,0 +1,160 @@
+"""Schema migrations: an ordered list of small named functions, applied ones recorded.
+
+Append new migrations at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Migration = tuple[str, Callable[[sqlite3.Connection], None]]
+
+
+def _run(conn: sqlite3.Connection, script: str) -> None:
+    # Not executescript(): it COMMITs first, which would break the migration's transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _m001_initial(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        """
+        CREATE TABLE accounts (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE tokens (
+            id TEXT PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id),
+            role TEXT NOT NULL,
+            label TEXT NOT NULL DEFAULT '',
+            hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT
+        );
+        CREATE TABLE trading_state (
+            account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+            mode TEXT NOT NULL,
+            stealth INTEGER NOT NULL DEFAULT 0,
+            reason TEXT,
+            since TEXT NOT NULL
+        );
+        CREATE TABLE signals (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id),
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL,
+            entry REAL,
+            sl REAL,
+            tp TEXT NOT NULL DEFAULT '[]',
+            volume REAL NOT NULL,
+            source TEXT NOT NULL,
+            external_id TEXT,
+            status TEXT NOT NULL,
+            reason TEXT,
+            command_id TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (account_id, external_id)
+        );
+        CREATE TABLE trades (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id),
+            ticket INTEGER,
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL,
+            volume REAL NOT NULL,
+            open_price REAL,
+            current_price REAL,
+            sl REAL,
+            tp REAL,
+            profit REAL NOT NULL DEFAULT 0,
+            swap REAL NOT NULL DEFAULT 0,
+            status TEXT NOT NULL,
+            opened_at TEXT,
+            closed_at TEXT,
+            close_reason TEXT,
+            signal_id INTEGER REFERENCES signals(id),
+            trailing REAL,
+            volume_min REAL NOT NULL DEFAULT 0.01,
+            volume_step REAL NOT NULL DEFAULT 0.01,
+            updated_at TEXT NOT NULL,
+            UNIQUE (account_id, ticket)
+        );
+        CREATE INDEX trades_by_status ON trades (account_id, status);
+        CREATE TABLE commands (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            account_id INTEGER NOT NULL REFERENCES accounts(id),
+            type TEXT NOT NULL,
+            trade_id INTEGER,
+            params TEXT NOT NULL,
+            status TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            acked_at TEXT,
+            done_at TEXT,
+            expires_at TEXT,
+            result TEXT,
+            issued_by TEXT NOT NULL
+        );
+        CREATE INDEX commands_outbox ON commands (account_id, status, priority, seq);
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            account_id INTEGER,
+            type TEXT NOT NULL,
+            data TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            actor TEXT NOT NULL
+        );
+        CREATE INDEX events_by_account ON events (account_id, seq);
+        CREATE INDEX events_by_ts ON events (ts);
+        CREATE TABLE idempotency (
+            account_id INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            body BLOB NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (account_id, key)
+        );
+        CREATE INDEX idempotency_by_age ON idempotency (created_at);
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    ("001_initial", _m001_initial),
+]
+
+
+def apply_migrations(conn: sqlite3.Connection, now: str) -> list[str]:
+    """Apply the pending migrations, each in its own transaction; return their names."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    applied = []
+    for name, fn in MIGRATIONS:
+        if name in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            fn(conn)
+            conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, now))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied

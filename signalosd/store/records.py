@@ -1,0 +1,46 @@
+"""Row shapes that leave the store: events (with their one-time wire encoding) and dict rows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(slots=True)
+class EventRecord:
+    """One committed event. `data` and `actor` stay JSON text as stored, so the wire message is
+    built by concatenation once and shared by every subscriber (no per-client encoding)."""
+
+    seq: int
+    account_id: int | None
+    account: str | None
+    type: str
+    data_json: str
+    ts: str
+    actor_json: str
+    _message: str | None = field(default=None, repr=False)
+
+    def message(self) -> str:
+        """The seed's WebSocket envelope with the seq added."""
+        if self._message is None:
+            self._message = (
+                f'{{"id":"evt_{self.seq}","type":{dumps(self.type)},"seq":{self.seq},'
+                f'"data":{self.data_json},"timestamp":"{self.ts}",'
+                f'"account":{dumps(self.account)},"actor":{self.actor_json}}}'
+            )
+        return self._message
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "account": self.account,
+            "type": self.type,
+            "data": json.loads(self.data_json),
+            "ts": self.ts,
+            "actor": json.loads(self.actor_json),
+        }

@@ -1,0 +1,290 @@
+"""/ws: the event stream for dashboards and `signalos tail`.
+
+Protocol: the first message must be `authenticate {token}` within the auth timeout (else close
+4401). `subscribe {since?, types?}` replays the log after `since` and then goes live with no gap
+and no duplicate; without `since` it is live only. Every outgoing frame goes through the
+connection's bounded outbox and its single writer task, so a slow client only hurts itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import keys
+from .auth import Principal
+from .bus import CONTROL, Outbox, Subscription
+from .clock import iso
+from .errors import ApiError
+from .journal import read_page, reset_reason, snapshot
+from .models import Role
+from .store import Tx
+
+log = logging.getLogger("signalosd.ws")
+
+CLOSE_AUTH_FAILED = 4401
+CLOSE_SLOW_CONSUMER = 4008
+REPLAY_PAGE = 1000
+_SUBSCRIBE = -1  # outbox marker: run the replay in the writer task
+
+
+class SubscribeData(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    since: int | None = Field(default=None, ge=0)
+    types: list[str] | None = Field(default=None, max_length=64)
+
+
+def _frame(type_: str, data: dict[str, Any], msg_id: str, ts: str) -> str:
+    return json.dumps({"id": msg_id, "type": type_, "data": data, "timestamp": ts},
+                      separators=(",", ":"))
+
+
+async def close_with_deadline(
+    ws: web.WebSocketResponse, code: int, message: str, deadline: float
+) -> None:
+    """Close politely, but never wait on a client longer than `deadline` (then drop it)."""
+    try:
+        await asyncio.wait_for(ws.close(code=code, message=message.encode()[:120]), deadline)
+    except (TimeoutError, ConnectionError):
+        pass
+    finally:
+        transport = ws._req.transport if ws._req is not None else None  # noqa: SLF001
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+
+
+class StreamSession:
+    """One authenticated /ws connection."""
+
+    def __init__(self, request: web.Request, ws: web.WebSocketResponse, principal: Principal):
+        self.app = request.app
+        self.ws = ws
+        self.principal = principal
+        self.account_ids = None if principal.role is Role.ADMIN else [principal.account_id]
+        self.outbox = Outbox(self.app[keys.SETTINGS].ws_queue_max)
+        self.subscription: Subscription | None = None
+        self.subscribe_params: SubscribeData | None = None
+        self.floor = 0  # events with seq <= floor were already sent (or skipped by the replay)
+        self.last_sent = 0
+        self.closing = False
+        self._msg_no = 0
+
+    # ---- outgoing -------------------------------------------------------------------------
+
+    def _control(self, type_: str, data: dict[str, Any]) -> str:
+        self._msg_no += 1
+        return _frame(type_, data, f"msg_{self._msg_no}", iso(self.app[keys.CLOCK].now()))
+
+    def send(self, type_: str, data: dict[str, Any]) -> None:
+        if not self.outbox.put(CONTROL, self._control(type_, data)):
+            self.close_slow()
+
+    def error(self, code: str, message: str) -> None:
+        self.send("error", {"code": code, "message": message})
+
+    async def writer(self) -> None:
+        ws = self.ws
+        while True:
+            for seq, text in await self.outbox.take():
+                if seq == _SUBSCRIBE:
+                    await self._replay_then_live()
+                elif seq == CONTROL:
+                    await ws.send_str(text)
+                elif seq > self.floor:
+                    await ws.send_str(text)
+                    self.floor = self.last_sent = seq
+
+    async def _replay_then_live(self) -> None:
+        params = self.subscribe_params
+        assert params is not None
+        db, bus = self.app[keys.DB], self.app[keys.BUS]
+        ids = self.account_ids
+        if params.since is None:
+            self.floor = bus.published_seq
+            self._go_live()
+            return
+
+        since = params.since
+
+        def check(tx: Tx) -> dict[str, Any] | None:
+            reason = reset_reason(tx, since)
+            if reason is None:
+                return None
+            return {"last_seq": tx.head_seq(), "reason": reason, "snapshot": snapshot(tx, ids)}
+
+        reset = await db.read(check)
+        cursor = since
+        if reset is not None:
+            await self.ws.send_str(self._control("reset", reset))
+            cursor = reset["last_seq"]
+        while True:
+            page, cursor_next = await db.read(
+                lambda tx, c=cursor: read_page(tx, ids, c, REPLAY_PAGE, params.types)
+            )
+            for event in page:
+                await self.ws.send_str(event.message())
+                self.last_sent = event.seq
+            cursor = cursor_next
+            # Caught up when the last read reached the log's head and nothing newer has been
+            # published since: registering now (no await in between) cannot miss an event,
+            # and anything published that the read already returned is skipped by `floor`.
+            if len(page) < REPLAY_PAGE and cursor >= bus.published_seq:
+                self.floor = max(cursor, self.last_sent)
+                self._go_live()
+                return
+
+    def _go_live(self) -> None:
+        assert self.subscribe_params is not None
+        self.subscription = Subscription(
+            frozenset(self.account_ids) if self.account_ids is not None else None,
+            self.subscribe_params.types,
+            self.outbox,
+            self.close_slow,
+        )
+        self.app[keys.BUS].subscribe(self.subscription)
+
+    def close_slow(self) -> None:
+        """The client fell behind: drop it with 4008; it resumes from the last seq it got."""
+        if self.closing:
+            return
+        self.closing = True
+        if self.subscription is not None:
+            self.app[keys.BUS].unsubscribe(self.subscription)
+        log.warning("event=ws_slow_consumer token_id=%s last_seq=%d",
+                    self.principal.token_id, self.last_sent)
+        task = asyncio.get_running_loop().create_task(
+            close_with_deadline(
+                self.ws, CLOSE_SLOW_CONSUMER, f"slow consumer: resume from seq {self.last_sent}",
+                self.app[keys.SETTINGS].ws_close_timeout_s,
+            )
+        )
+        self.app[keys.BACKGROUND].add(task)
+        task.add_done_callback(self.app[keys.BACKGROUND].discard)
+
+    # ---- incoming -------------------------------------------------------------------------
+
+    def handle(self, raw: str) -> None:
+        try:
+            msg = json.loads(raw)
+        except ValueError as exc:
+            self.error("invalid_json", f"message is not valid JSON ({exc}); send a JSON object")
+            return
+        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+            self.error("bad_message", 'a message is a JSON object {"type": ..., "data": {...}}')
+            return
+        data = msg.get("data") or {}
+        if not isinstance(data, dict):
+            self.error("bad_message", "'data' must be a JSON object")
+            return
+        kind = msg["type"]
+        if kind == "ping":
+            self.send("pong", {"timestamp": data.get("timestamp"),
+                               "server_time": iso(self.app[keys.CLOCK].now())})
+        elif kind == "ack":
+            pass  # accepted for the seed's clients; delivery is tracked by seq, not by ack
+        elif kind == "subscribe":
+            self._subscribe(data)
+        elif kind == "authenticate":
+            self.error("already_authenticated", "this connection is already authenticated")
+        else:
+            self.error("unknown_type",
+                       f"unknown message type {kind!r}; expected subscribe, ping or ack")
+
+    def _subscribe(self, data: dict[str, Any]) -> None:
+        if self.subscribe_params is not None:
+            self.error("already_subscribed",
+                       "this connection is already subscribed; reconnect to change the filter")
+            return
+        try:
+            params = SubscribeData.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            field = ".".join(str(p) for p in first["loc"])
+            self.error("validation_error", f"invalid subscribe: {field}: {first['msg']}")
+            return
+        self.subscribe_params = params
+        if not self.outbox.put(_SUBSCRIBE, ""):
+            self.close_slow()
+
+
+async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> Principal | None:
+    settings = request.app[keys.SETTINGS]
+    deadline = settings.ws_close_timeout_s
+
+    async def refuse(message: str) -> None:
+        await ws.send_str(_frame("error", {"code": "unauthorized", "message": message},
+                                 "msg_0", iso(request.app[keys.CLOCK].now())))
+        await close_with_deadline(ws, CLOSE_AUTH_FAILED, message, deadline)
+
+    try:
+        msg = await ws.receive(timeout=settings.ws_auth_timeout_s)
+    except TimeoutError:
+        await refuse(f"authenticate within {settings.ws_auth_timeout_s:g} s")
+        return None
+    if msg.type is not WSMsgType.TEXT:
+        if msg.type not in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+            await refuse("the first message must be authenticate {token}")
+        return None
+    try:
+        first = json.loads(msg.data)
+    except ValueError:
+        first = None
+    data = first.get("data") if isinstance(first, dict) else None
+    token = data.get("token") if isinstance(data, dict) else None
+    if not isinstance(first, dict) or first.get("type") != "authenticate" or not isinstance(
+        token, str
+    ):
+        await refuse('the first message must be {"type": "authenticate", "data": {"token": ...}}')
+        return None
+    try:
+        principal = await request.app[keys.AUTH].verify(token)
+    except ApiError as err:
+        await refuse(err.message)
+        return None
+    if principal.role is Role.AGENT:
+        await refuse("agent tokens are for /ws/agent; use a viewer, operator or admin token here")
+        return None
+    return principal
+
+
+async def stream(request: web.Request) -> web.WebSocketResponse:
+    settings = request.app[keys.SETTINGS]
+    ws = web.WebSocketResponse(
+        heartbeat=settings.ws_heartbeat_s,
+        compress=False,
+        max_msg_size=settings.ws_max_message_bytes,
+    )
+    await ws.prepare(request)
+    request.app[keys.WEBSOCKETS].add(ws)
+    principal = await _authenticate(request, ws)
+    if principal is None:
+        return ws
+    session = StreamSession(request, ws, principal)
+    session.send("authenticated", {"account": principal.account, "role": principal.role.value,
+                                   "token_id": principal.token_id,
+                                   "last_seq": request.app[keys.BUS].published_seq})
+    writer = asyncio.get_running_loop().create_task(session.writer())
+    try:
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                session.handle(msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                session.error("bad_message", "send JSON text frames, not binary")
+            if writer.done():
+                break
+    finally:
+        if session.subscription is not None:
+            request.app[keys.BUS].unsubscribe(session.subscription)
+        writer.cancel()
+        try:
+            await writer
+        except (asyncio.CancelledError, ConnectionError):
+            pass
+        except Exception as exc:  # a send that failed because the peer went away
+            log.debug("event=ws_writer_stopped error=%r", exc)
+    return ws
