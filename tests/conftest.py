@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,9 @@ from signalosd.app import create_app
 from signalosd.clock import ManualClock
 from signalosd.config import Settings
 from signalosd.models import Role
+
+
+_TICKETS = itertools.count(500_001)
 
 
 class Harness:
@@ -49,7 +53,7 @@ class Harness:
     async def add_trade(self, account: str = "default", **fields: Any) -> int:
         """A row in the trade mirror, as the agent would report it."""
         row = {
-            "ticket": 1000 + len(fields), "symbol": "EURUSD", "side": "buy", "volume": 0.10,
+            "ticket": next(_TICKETS), "symbol": "EURUSD", "side": "buy", "volume": 0.10,
             "open_price": 1.1000, "current_price": 1.1010, "sl": None, "tp": None,
             "status": "open", "opened_at": "2026-01-05T09:00:00.000Z",
         }

@@ -1,0 +1,60 @@
+"""Health, readiness, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from signalosd.api.routes import build_routes
+from signalosd.models import Health
+
+
+async def _placeholder(request):
+    raise AssertionError
+
+
+async def test_openapi_documents_every_route_of_the_app(daemon):
+    status, spec = await daemon.request("GET", "/openapi.json")
+    assert status == 200
+    documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
+    served = set()
+    for resource in daemon.app.router.resources():
+        for route in resource:
+            served.add((route.method, resource.canonical))
+    assert served == documented
+    assert {(r.method, r.path) for r in build_routes(_placeholder)} == documented
+
+
+async def test_openapi_names_bodies_roles_and_error_shape(daemon):
+    _, spec = await daemon.request("GET", "/openapi.json")
+    estop = spec["paths"]["/api/trading/emergency-stop"]["post"]
+    assert estop["x-required-role"] == "operator"
+    ref = estop["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert set(schema["properties"]) == {"reason", "close_all"}
+    assert "ErrorReply" in spec["components"]["schemas"]
+
+
+async def test_health_reports_mode_queues_and_database(daemon):
+    await daemon.request("POST", "/api/trading/pause", daemon.admin)
+    status, body = await daemon.request("GET", "/api/system/health", daemon.admin)
+    assert status == 200
+    Health.model_validate(body)
+    assert body["mode"] == "paused"
+    assert body["queues"]["queued"] == 1
+    assert body["agent"] == {"connected": False, "last_seen": None}
+    assert body["db"]["ok"] is True
+
+
+async def test_livez_and_readyz(daemon):
+    assert (await daemon.client.get("/livez")).status == 200
+    resp = await daemon.client.get("/readyz")
+    assert resp.status == 200 and (await resp.json())["status"] == "ready"
+
+
+async def test_metrics_are_prometheus_text(daemon):
+    await daemon.request("POST", "/api/trading/pause", daemon.admin)
+    resp = await daemon.client.get("/metrics",
+                                   headers={"Authorization": f"Bearer {daemon.admin}"})
+    text = await resp.text()
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert 'signalos_commands{type="pause",status="queued"} 1' in text
+    assert "# TYPE signalos_events_published_total counter" in text
