@@ -49,7 +49,7 @@ async def serve(settings: Settings) -> int:
     try:
         await runner.setup()
     except (sqlite3.Error, OSError) as exc:
-        log.error("event=startup_failed error=%r hint=%s", exc,
+        log.error("event=startup_failed state_dir=%s error=%r hint=%s", settings.state_dir, exc,
                   "check that --state-dir exists or can be created and is writable")
         return EXIT_FAILURE
     site = web.TCPSite(runner, settings.host, settings.port)
@@ -60,9 +60,6 @@ async def serve(settings: Settings) -> int:
                   settings.port, exc.strerror or exc, "is another signalosd running? use --port")
         await runner.cleanup()
         return EXIT_LISTEN
-    for sock in site._server.sockets if site._server else []:  # type: ignore[union-attr]  # noqa: SLF001
-        host, port = sock.getsockname()[:2]
-        log.info("event=listening url=http://%s:%d version=%s", host, port, __version__)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -76,6 +73,11 @@ async def serve(settings: Settings) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    # Logged only once SIGTERM is handled: a supervisor that stops us as soon as it sees this
+    # line gets the orderly shutdown, not the default action (death by signal, exit -15).
+    for address in runner.addresses:
+        host, port = address[:2]
+        log.info("event=listening url=http://%s:%d version=%s", host, port, __version__)
     await stop.wait()
     log.info("event=shutdown phase=stop_accepting")
     await runner.cleanup()  # stop listening, close websockets, finish requests, close database
@@ -148,7 +150,7 @@ def token_create(settings: Settings, account: str, role: str, label: str, as_jso
             made = accounts.create_token(tx, account, Role(role), label, accounts.local_actor())
     except ApiError as exc:
         _fail(exc.message)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         _fail(f"cannot write {settings.db_path}: {exc} (check --state-dir and permissions)")
     if as_json:
         click.echo(json.dumps(made))
@@ -175,16 +177,16 @@ def token_list(settings: Settings, account: str | None, as_json: bool) -> None:
                     _fail(f"account {account} not found")
                 account_id = int(row["id"]) if row else None
             rows = tx.list_tokens(account_id)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         _fail(f"cannot read {settings.db_path}: {exc} (check --state-dir and permissions)")
     if as_json:
         click.echo(json.dumps(rows))
         return
     cols = ["id", "account", "role", "label", "created_at", "last_used_at", "revoked_at"]
     table = [[str(r[c] or "-") for c in cols] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(cols)]
-    for row in [cols, *table]:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    widths = [max(len(c), *(len(line[i]) for line in table)) for i, c in enumerate(cols)]
+    for line in [cols, *table]:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
 
 
 @token.command("revoke")
@@ -197,7 +199,7 @@ def token_revoke(settings: Settings, token_id: str) -> None:
             done = accounts.revoke_token(tx, token_id, accounts.local_actor())
     except ApiError as exc:
         _fail(exc.message)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         _fail(f"cannot write {settings.db_path}: {exc} (check --state-dir and permissions)")
     click.echo(f"revoked token {token_id}" if done["changed"]
                else f"token {token_id} was already revoked", err=True)

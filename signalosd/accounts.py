@@ -84,7 +84,9 @@ def create_token(
 def revoke_token(tx: Tx, token_id: str, actor: dict[str, Any]) -> dict[str, Any]:
     row = tx.revoke_token(token_id)
     if row is None:
-        raise ApiError(ErrorCode.NOT_FOUND, f"token {token_id} not found; see 'signalosd token list'")
+        raise ApiError(
+            ErrorCode.NOT_FOUND, f"token {token_id} not found; see 'signalosd token list'"
+        )
     already = row["revoked_at"] is not None
     if not already:
         tx.append_event(row["account_id"], "token_revoked",

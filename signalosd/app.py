@@ -1,8 +1,8 @@
 """create_app(settings): the only module that wires the daemon together.
 
 Resources open in dependency order in cleanup contexts (database, then background tasks) and
-close in reverse; `on_shutdown` closes every WebSocket with 1001, concurrently and under a
-deadline, before the database closes.
+close in reverse; `on_shutdown` answers pending long-polls at once and closes every WebSocket
+with 1001, concurrently and under a deadline, before the database closes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from . import accounts, keys, maintenance, middleware, ws
 from .api.routes import add_routes, build_routes
@@ -69,14 +69,19 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
+async def _release_waiters(app: web.Application) -> None:
+    app[keys.WAITERS].release_all()
+
+
 async def _close_websockets(app: web.Application) -> None:
-    sockets = list(app[keys.WEBSOCKETS])
+    open_sockets: weakref.WeakSet[web.WebSocketResponse] = app[keys.WEBSOCKETS]
+    sockets = list(open_sockets)
     if not sockets:
         return
     deadline = app[keys.SETTINGS].ws_close_timeout_s
     log.info("event=closing_websockets count=%d deadline_s=%g", len(sockets), deadline)
     await asyncio.gather(
-        *(ws.close_with_deadline(s, web.WSCloseCode.GOING_AWAY, "server shutting down", deadline)
+        *(ws.close_with_deadline(s, WSCloseCode.GOING_AWAY, "server shutting down", deadline)
           for s in sockets),
         return_exceptions=True,
     )
@@ -106,5 +111,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[keys.ROUTES] = add_routes(app, build_routes(ws.stream))
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_background)
+    app.on_shutdown.append(_release_waiters)
     app.on_shutdown.append(_close_websockets)
     return app

@@ -9,7 +9,6 @@ client resumes from the last seq it received.
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import re
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -65,8 +64,10 @@ def type_matcher(types: Sequence[str] | None) -> Callable[[str], bool] | None:
     """Match event types against a list where `*` is a wildcard (`command_*`)."""
     if not types:
         return None
-    pattern = re.compile("|".join(fnmatch.translate(t) for t in types))
-    return lambda name: pattern.match(name) is not None
+    # Only `*` is special, as in the store's replay filter (fnmatch would also treat `?` and
+    # `[…]` as wildcards, so replay and live would pick different events).
+    pattern = re.compile("|".join(re.escape(t).replace(r"\*", ".*") for t in types), re.DOTALL)
+    return lambda name: pattern.fullmatch(name) is not None
 
 
 class Subscription:

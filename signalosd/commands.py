@@ -7,6 +7,7 @@ for a command's outcome. Delivery to the agent lives with the agent session.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ class CommandWaiters:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._waiting: dict[str, set[asyncio.Future[None]]] = {}
+        self._closing = False
 
     def on_event(self, event: EventRecord) -> None:
         if not event.type.startswith("command_") or not self._waiting:
@@ -94,10 +96,21 @@ class CommandWaiters:
             if not fut.done():
                 fut.set_result(None)
 
-    async def wait(self, account_id: int, command_id: str, timeout: float) -> dict[str, Any] | None:
-        """The command once finished, or as it stands when `timeout` runs out."""
+    def release_all(self) -> None:
+        """Shutdown: answer every pending long-poll now, with the command as it stands, instead
+        of holding the exit until the server cuts the request off without a reply."""
+        self._closing = True
+        for futures in self._waiting.values():
+            for fut in futures:
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def wait(
+        self, account_id: int, command_id: str, seconds: float
+    ) -> dict[str, Any] | None:
+        """The command once finished, or as it stands when `seconds` have passed."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + seconds
         while True:
             fut: asyncio.Future[None] = loop.create_future()
             self._waiting.setdefault(command_id, set()).add(fut)
@@ -108,12 +121,11 @@ class CommandWaiters:
                     command is None
                     or command["status"] in TERMINAL_COMMAND_STATUSES
                     or remaining <= 0
+                    or self._closing
                 ):
                     return command
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(fut, remaining)
-                except TimeoutError:
-                    pass
             finally:
                 waiters = self._waiting.get(command_id)
                 if waiters is not None:

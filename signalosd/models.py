@@ -104,7 +104,7 @@ class StealthRequest(BaseModel):
 
     model_config = _REQUEST
     enabled: bool | None = None
-    stealthMode: bool | None = None  # noqa: N815 - the seed's field name
+    stealthMode: bool | None = None
 
     @model_validator(mode="after")
     def _one_spelling(self) -> StealthRequest:
@@ -120,7 +120,7 @@ Price = Field(default=None, gt=0, allow_inf_nan=False)
 
 
 class PartialCloseRequest(BaseModel):
-    """`{fraction}` (0–1), `{volume}` (lots) or the seed's `{percentage}` (0–100); default half."""
+    """`{fraction}` (0-1), `{volume}` (lots) or the seed's `{percentage}` (0-100); default half."""
 
     model_config = _REQUEST
     fraction: float | None = Field(default=None, gt=0, lt=1, allow_inf_nan=False)
@@ -141,8 +141,8 @@ class ModifyRequest(BaseModel):
     model_config = _REQUEST
     sl: float | None = Price
     tp: float | None = Price
-    stopLoss: float | None = Price  # noqa: N815 - the seed's field name
-    takeProfit: float | None = Price  # noqa: N815 - the seed's field name
+    stopLoss: float | None = Price
+    takeProfit: float | None = Price
 
     @model_validator(mode="after")
     def _check(self) -> ModifyRequest:

@@ -43,7 +43,8 @@ def transition(current: Mode, action: ModeAction, *, confirm_halt: bool = False)
             raise ApiError(
                 ErrorCode.MODE_CONFLICT,
                 "trading is halted by an emergency stop; pausing would not change that. "
-                "To leave the halt, resume with confirm_halt: true (CLI: signalos resume --from-halt)",
+                "To leave the halt, resume with confirm_halt: true "
+                "(CLI: signalos resume --from-halt)",
                 {"mode": current.value},
             )
         return Transition(current, Mode.PAUSED)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -23,7 +24,7 @@ from .clock import iso
 from .errors import ApiError
 from .journal import read_page, reset_reason, snapshot
 from .models import Role
-from .store import Tx
+from .store import EventRecord, Tx
 
 log = logging.getLogger("signalosd.ws")
 
@@ -48,13 +49,17 @@ async def close_with_deadline(
     ws: web.WebSocketResponse, code: int, message: str, deadline: float
 ) -> None:
     """Close politely, but never wait on a client longer than `deadline` (then drop it)."""
+    completed = False
     try:
         await asyncio.wait_for(ws.close(code=code, message=message.encode()[:120]), deadline)
+        completed = True
     except (TimeoutError, ConnectionError):
         pass
     finally:
-        transport = ws._req.transport if ws._req is not None else None  # noqa: SLF001
-        if transport is not None and not transport.is_closing():
+        # A timed-out close has already called transport.close(), which then waits without
+        # limit to flush what is queued for a client that reads nothing: abort it anyway.
+        transport = ws._req.transport if ws._req is not None else None
+        if transport is not None and (not completed or not transport.is_closing()):
             transport.abort()
 
 
@@ -96,8 +101,11 @@ class StreamSession:
                 elif seq == CONTROL:
                     await ws.send_str(text)
                 elif seq > self.floor:
-                    await ws.send_str(text)
+                    # Counted before the await: send_str hands the frame to the transport and
+                    # only then waits for the socket to drain, so a 4008 decided meanwhile
+                    # names the last seq the client gets (resuming from it: no duplicate).
                     self.floor = self.last_sent = seq
+                    await ws.send_str(text)
 
     async def _replay_then_live(self) -> None:
         params = self.subscribe_params
@@ -122,13 +130,14 @@ class StreamSession:
         if reset is not None:
             await self.ws.send_str(self._control("reset", reset))
             cursor = reset["last_seq"]
+        def page_after(after: int) -> Callable[[Tx], tuple[list[EventRecord], int]]:
+            return lambda tx: read_page(tx, ids, after, REPLAY_PAGE, params.types)
+
         while True:
-            page, cursor_next = await db.read(
-                lambda tx, c=cursor: read_page(tx, ids, c, REPLAY_PAGE, params.types)
-            )
+            page, cursor_next = await db.read(page_after(cursor))
             for event in page:
+                self.last_sent = event.seq  # before the await, as in writer()
                 await self.ws.send_str(event.message())
-                self.last_sent = event.seq
             cursor = cursor_next
             # Caught up when the last read reached the log's head and nothing newer has been
             # published since: registering now (no await in between) cannot miss an event,

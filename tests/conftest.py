@@ -16,7 +16,6 @@ from signalosd.clock import ManualClock
 from signalosd.config import Settings
 from signalosd.models import Role
 
-
 _TICKETS = itertools.count(500_001)
 
 

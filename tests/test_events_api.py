@@ -42,7 +42,7 @@ async def test_since_table(daemon, since, expected):
 
 async def test_type_filter_with_wildcard_and_cursor_past_skipped_events(daemon):
     await _make(daemon, 2)
-    status, body = await daemon.request("GET", "/api/events?type=trading_*&type=nothing",
+    _status, body = await daemon.request("GET", "/api/events?type=trading_*&type=nothing",
                                         daemon.admin)
     assert [e["type"] for e in body["events"]] == [
         "trading_paused", "trading_resumed", "trading_paused", "trading_resumed"]

@@ -112,7 +112,7 @@ async def test_emergency_stop_cancels_queued_entries_only(daemon):
     entry = await daemon.db.write(lambda tx: queue(tx, CommandType.OPEN_TRADE))
     sync = await daemon.db.write(lambda tx: queue(tx, CommandType.FORCE_SYNC))
 
-    code, reply = await daemon.request("POST", ENDPOINT["emergency_stop"], daemon.admin)
+    code, _reply = await daemon.request("POST", ENDPOINT["emergency_stop"], daemon.admin)
     assert code == 202
 
     _, got = await daemon.request("GET", f"/api/commands/{entry['id']}", daemon.admin)

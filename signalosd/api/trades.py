@@ -7,7 +7,13 @@ from aiohttp import web
 from .. import keys, trades
 from ..errors import ApiError, ErrorCode, not_found
 from ..journal import LIVE_STATUSES
-from ..models import EmptyRequest, ModifyRequest, PartialCloseRequest, TradeStatus, TrailingStopRequest
+from ..models import (
+    EmptyRequest,
+    ModifyRequest,
+    PartialCloseRequest,
+    TradeStatus,
+    TrailingStopRequest,
+)
 from .common import int_param, json_response, list_param, mutate, parse_body, path_id
 
 
