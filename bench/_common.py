@@ -115,8 +115,12 @@ class Daemon:
 
 async def start_daemon(**overrides: Any) -> Daemon:
     tmp = tempfile.TemporaryDirectory(prefix="signalos-bench-")
-    values: dict[str, Any] = {"state_dir": Path(tmp.name) / "state", "host": HOST, "port": 0,
-                              "log_level": "warning"}
+    values: dict[str, Any] = {
+        "state_dir": Path(tmp.name) / "state",
+        "host": HOST,
+        "port": 0,
+        "log_level": "warning",
+    }
     values.update(overrides)
     settings = Settings(**values)
     app = create_app(settings)
@@ -141,7 +145,10 @@ def port_of(runner: web.AppRunner) -> int:
 
 
 async def open_authenticated(
-    session: ClientSession, url: str, token: str, since: int | None = None,
+    session: ClientSession,
+    url: str,
+    token: str,
+    since: int | None = None,
     subscribe: bool = True,
 ) -> ClientWebSocketResponse:
     """Connect to /ws, authenticate (wait for `authenticated`) and optionally subscribe."""
@@ -157,8 +164,13 @@ async def open_authenticated(
 
 
 async def open_many(
-    session: ClientSession, url: str, token: str, n: int, since: int | None = None,
-    subscribe: bool = True, parallel: int = 64,
+    session: ClientSession,
+    url: str,
+    token: str,
+    n: int,
+    since: int | None = None,
+    subscribe: bool = True,
+    parallel: int = 64,
 ) -> list[ClientWebSocketResponse]:
     """n authenticated connections, opened `parallel` at a time (kind to the listen backlog)."""
     gate = asyncio.Semaphore(parallel)
@@ -181,9 +193,15 @@ async def wait_until(predicate: Any, within: float, what: str) -> None:
 def envelope(seq: int, data: dict[str, Any]) -> str:
     """A frame shaped and sized like the daemon's event message (for the bare baselines)."""
     return json.dumps(
-        {"id": f"evt_{seq}", "type": "bench_tick", "seq": seq, "data": data,
-         "timestamp": "2026-01-05T09:00:00.000Z", "account": "default",
-         "actor": {"kind": "system"}},
+        {
+            "id": f"evt_{seq}",
+            "type": "bench_tick",
+            "seq": seq,
+            "data": data,
+            "timestamp": "2026-01-05T09:00:00.000Z",
+            "account": "default",
+            "actor": {"kind": "system"},
+        },
         separators=(",", ":"),
     )
 
@@ -219,7 +237,8 @@ class RawWebSocket:
     def _send(self, opcode: int, payload: bytes) -> None:
         n = len(payload)
         head = bytes([0x80 | opcode]) + (
-            bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big"))
+            bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big")
+        )
         mask = os.urandom(4)
         masked = bytes(b ^ mask[i & 3] for i, b in enumerate(payload))
         self.writer.write(head + mask + masked)
@@ -264,16 +283,18 @@ class RawWebSocket:
         del buf[:pos]
         return out
 
-    async def authenticate(self, token: str, since: int | None = None,
-                           subscribe: bool = True) -> dict[str, Any]:
+    async def authenticate(
+        self, token: str, since: int | None = None, subscribe: bool = True
+    ) -> dict[str, Any]:
         """authenticate (and wait for `authenticated`), then optionally subscribe."""
         self.send_text(json.dumps({"type": "authenticate", "data": {"token": token}}))
         first = json.loads((await self.read_frames())[0])
         if first.get("type") != "authenticated":
             raise RuntimeError(f"authentication failed: {first}")
         if subscribe:
-            self.send_text(json.dumps(
-                {"type": "subscribe", "data": {} if since is None else {"since": since}}))
+            self.send_text(
+                json.dumps({"type": "subscribe", "data": {} if since is None else {"since": since}})
+            )
         return dict(first)
 
     def close(self) -> None:

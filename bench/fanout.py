@@ -94,22 +94,41 @@ async def client_main(kind: str, port: int, token: str, n: int, events: int) -> 
         for task in pending:
             task.cancel()
         errors = [repr(t.exception()) for t in tasks if not t.cancelled() and t.exception()]
-        print(json.dumps({
-            "received": sum(counts), "last_ns": last_ns, "errors": errors[:3],
-            "complete_clients": sum(c == events for c in counts),
-            "p50_ms": percentile(latencies, 50) / 1e6, "p99_ms": percentile(latencies, 99) / 1e6,
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "received": sum(counts),
+                    "last_ns": last_ns,
+                    "errors": errors[:3],
+                    "complete_clients": sum(c == events for c in counts),
+                    "p50_ms": percentile(latencies, 50) / 1e6,
+                    "p99_ms": percentile(latencies, 99) / 1e6,
+                }
+            ),
+            flush=True,
+        )
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # "bye"
         for ws in sockets:
             ws.close() if kind == "raw" else await ws.close()
 
 
-async def spawn_client(kind: str, port: int, token: str, n: int, events: int
-                       ) -> asyncio.subprocess.Process:
+async def spawn_client(
+    kind: str, port: int, token: str, n: int, events: int
+) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
-        PYTHON, __file__, "--client", str(port), token, "--client-kind", kind,
-        "--clients", str(n), "--events", str(events),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        PYTHON,
+        __file__,
+        "--client",
+        str(port),
+        token,
+        "--client-kind",
+        kind,
+        "--clients",
+        str(n),
+        "--events",
+        str(events),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 60)
@@ -128,10 +147,14 @@ async def client_report(proc: asyncio.subprocess.Process, t0: int, cpu0: float) 
     elapsed = (report["last_ns"] - t0) / 1e9
     return {
         "deliveries_per_s": rnd(report["received"] / elapsed if elapsed > 0 else 0.0, 0),
-        "p50_ms": rnd(report["p50_ms"]), "p99_ms": rnd(report["p99_ms"]),
-        "received": report["received"], "complete_clients": report["complete_clients"],
-        "seconds": rnd(elapsed), "server_cpu_us_per_delivery": rnd(
-            cpu * 1e6 / report["received"] if report["received"] else float("nan")),
+        "p50_ms": rnd(report["p50_ms"]),
+        "p99_ms": rnd(report["p99_ms"]),
+        "received": report["received"],
+        "complete_clients": report["complete_clients"],
+        "seconds": rnd(elapsed),
+        "server_cpu_us_per_delivery": rnd(
+            cpu * 1e6 / report["received"] if report["received"] else float("nan")
+        ),
         "client_errors": report["errors"],
     }
 
@@ -151,8 +174,7 @@ async def run_signalosd(kind: str, n: int, events: int, batch: int, queue_max: i
 
         def append(tx) -> None:
             for _ in range(batch):
-                tx.append_event(account_id, "bench_tick", {"t": time.time_ns()},
-                                {"kind": "system"})
+                tx.append_event(account_id, "bench_tick", {"t": time.time_ns()}, {"kind": "system"})
 
         t0, cpu0 = time.time_ns(), time.process_time()
         for _ in range(events // batch):
@@ -227,20 +249,32 @@ async def main(args: argparse.Namespace) -> None:
     expected = n * events
     complete = all(x["received"] == expected for v in rounds.values() for x in v)
     ratio = (best["signalosd"]["deliveries_per_s"] or 0) / (
-        best["baseline"]["deliveries_per_s"] or 1)
+        best["baseline"]["deliveries_per_s"] or 1
+    )
     cpu = {k: min(x["server_cpu_us_per_delivery"] or 1e9 for x in v) for k, v in rounds.items()}
-    emit({
-        "bench": "fanout", "clients": n, "client_kind": args.client_kind, "events": events,
-        "batch": batch, "ws_queue_max": queue_max, "rounds": args.rounds,
-        "signalosd": best["signalosd"], "baseline": best["baseline"],
-        "all_rounds_deliveries_per_s": {
-            k: [x["deliveries_per_s"] for x in v] for k, v in rounds.items()},
-        # secondary, less noise-sensitive: baseline server CPU per delivery / signalosd's
-        "cpu_efficiency_ratio": round(cpu["baseline"] / cpu["signalosd"], 3),
-        "ratio": round(ratio, 3), "target_ratio": TARGET_RATIO,
-        "all_delivered": complete, "ok": complete and ratio >= TARGET_RATIO,
-        "wall_s": round(time.monotonic() - started, 1),
-    })
+    emit(
+        {
+            "bench": "fanout",
+            "clients": n,
+            "client_kind": args.client_kind,
+            "events": events,
+            "batch": batch,
+            "ws_queue_max": queue_max,
+            "rounds": args.rounds,
+            "signalosd": best["signalosd"],
+            "baseline": best["baseline"],
+            "all_rounds_deliveries_per_s": {
+                k: [x["deliveries_per_s"] for x in v] for k, v in rounds.items()
+            },
+            # secondary, less noise-sensitive: baseline server CPU per delivery / signalosd's
+            "cpu_efficiency_ratio": round(cpu["baseline"] / cpu["signalosd"], 3),
+            "ratio": round(ratio, 3),
+            "target_ratio": TARGET_RATIO,
+            "all_delivered": complete,
+            "ok": complete and ratio >= TARGET_RATIO,
+            "wall_s": round(time.monotonic() - started, 1),
+        }
+    )
 
 
 def parse() -> argparse.Namespace:
@@ -249,8 +283,12 @@ def parse() -> argparse.Namespace:
     p.add_argument("--events", type=int, default=500)
     p.add_argument("--batch", type=int, default=10, help="events per write transaction")
     p.add_argument("--rounds", type=int, default=3, help="alternating runs of each server")
-    p.add_argument("--client-kind", choices=("raw", "aiohttp"), default="raw",
-                   help="subscriber implementation (see README: aiohttp's is the bottleneck)")
+    p.add_argument(
+        "--client-kind",
+        choices=("raw", "aiohttp"),
+        default="raw",
+        help="subscriber implementation (see README: aiohttp's is the bottleneck)",
+    )
     p.add_argument("--client", nargs=2, metavar=("PORT", "TOKEN"), help=argparse.SUPPRESS)
     return p.parse_args()
 
@@ -258,8 +296,11 @@ def parse() -> argparse.Namespace:
 if __name__ == "__main__":
     ARGS = parse()
     if ARGS.client:
-        asyncio.run(client_main(ARGS.client_kind, int(ARGS.client[0]), ARGS.client[1], ARGS.clients,
-                                ARGS.events))
+        asyncio.run(
+            client_main(
+                ARGS.client_kind, int(ARGS.client[0]), ARGS.client[1], ARGS.clients, ARGS.events
+            )
+        )
     else:
         asyncio.run(main(ARGS))
     sys.exit(0)

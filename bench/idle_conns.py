@@ -99,8 +99,12 @@ class Server:
     @classmethod
     async def start(cls, kind: str) -> Server:
         proc = await asyncio.create_subprocess_exec(
-            PYTHON, __file__, "--serve", kind,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            PYTHON,
+            __file__,
+            "--serve",
+            kind,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
         )
         assert proc.stdout is not None
         hello = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
@@ -140,8 +144,10 @@ async def measure(kind: str, n: int, subscribe: bool) -> dict:
         await server.stop()
     growth = after["rss_kib"] - before["rss_kib"]
     result = {
-        "rss_before_kib": before["rss_kib"], "rss_after_kib": after["rss_kib"],
-        "kib_per_conn": rnd(growth / n, 2), "open_connections": alive,
+        "rss_before_kib": before["rss_kib"],
+        "rss_after_kib": after["rss_kib"],
+        "kib_per_conn": rnd(growth / n, 2),
+        "open_connections": alive,
         "open_seconds": rnd(opened_s, 2),
     }
     if "subscribers" in after:
@@ -155,20 +161,30 @@ async def main(args: argparse.Namespace) -> None:
         raise SystemExit(f"open-files limit {limit} is too low for {args.connections} clients")
     started = time.monotonic()
     results = {}
-    for name, kind, subscribe in (("baseline", "bare", False), ("signalosd", "daemon", False),
-                                  ("signalosd_subscribed", "daemon", True)):
+    for name, kind, subscribe in (
+        ("baseline", "bare", False),
+        ("signalosd", "daemon", False),
+        ("signalosd_subscribed", "daemon", True),
+    ):
         log(f"{name}: {args.connections} idle connections")
         results[name] = await measure(kind, args.connections, subscribe)
         log(f"  {name}: {results[name]}")
     ratio = (results["signalosd"]["kib_per_conn"] or 0) / (
-        results["baseline"]["kib_per_conn"] or float("nan"))
+        results["baseline"]["kib_per_conn"] or float("nan")
+    )
     all_open = all(r["open_connections"] == args.connections for r in results.values())
-    emit({
-        "bench": "idle_conns", "connections": args.connections, **results,
-        "ratio": rnd(ratio), "target_ratio": TARGET_RATIO, "all_open": all_open,
-        "ok": all_open and ratio <= TARGET_RATIO,
-        "wall_s": round(time.monotonic() - started, 1),
-    })
+    emit(
+        {
+            "bench": "idle_conns",
+            "connections": args.connections,
+            **results,
+            "ratio": rnd(ratio),
+            "target_ratio": TARGET_RATIO,
+            "all_open": all_open,
+            "ok": all_open and ratio <= TARGET_RATIO,
+            "wall_s": round(time.monotonic() - started, 1),
+        }
+    )
 
 
 def parse() -> argparse.Namespace:

@@ -92,22 +92,41 @@ async def client_main(kind: str, port: int, token: str, expected: int) -> None:
     except TimeoutError:
         log(f"client: timed out at seq {last} of {target}")
     elapsed = time.perf_counter() - started
-    print(json.dumps({"events": count, "last_seq": last, "target": target, "seconds": elapsed,
-                      "consecutive": consecutive, "control_frames": other}), flush=True)
+    print(
+        json.dumps(
+            {
+                "events": count,
+                "last_seq": last,
+                "target": target,
+                "seconds": elapsed,
+                "consecutive": consecutive,
+                "control_frames": other,
+            }
+        ),
+        flush=True,
+    )
     await stream.aclose()
 
 
 async def run_client(kind: str, port: int, token: str, expected: int) -> dict:
     proc = await asyncio.create_subprocess_exec(
-        PYTHON, __file__, "--client", str(port), token, str(expected), "--client-kind", kind,
+        PYTHON,
+        __file__,
+        "--client",
+        str(port),
+        token,
+        str(expected),
+        "--client-kind",
+        kind,
         stdout=asyncio.subprocess.PIPE,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), CLIENT_TIMEOUT_S + 30)
     report = json.loads(out.decode().strip().splitlines()[-1])
     report["events_per_s"] = rnd(report["events"] / report["seconds"], 0)
     report["seconds"] = rnd(report["seconds"])
-    report["complete"] = (report["consecutive"] and report["events"] == expected
-                          and report["last_seq"] == expected)
+    report["complete"] = (
+        report["consecutive"] and report["events"] == expected and report["last_seq"] == expected
+    )
     return report
 
 
@@ -121,8 +140,9 @@ def bare_app(messages: list[str]) -> web.Application:
         async for msg in ws:
             kind = json.loads(msg.data).get("type")
             if kind == "authenticate":
-                await ws.send_str(json.dumps({"type": "authenticated",
-                                              "data": {"last_seq": len(messages)}}))
+                await ws.send_str(
+                    json.dumps({"type": "authenticated", "data": {"last_seq": len(messages)}})
+                )
             elif kind == "subscribe":
                 for text in messages:
                     await ws.send_str(text)
@@ -137,8 +157,9 @@ def time_sqlite_select(path: str) -> dict:
     conn = sqlite3.connect(path)
     try:
         started = time.perf_counter()
-        rows = conn.execute("SELECT seq, account_id, type, data, ts, actor FROM events "
-                            "WHERE seq > 0 ORDER BY seq").fetchall()
+        rows = conn.execute(
+            "SELECT seq, account_id, type, data, ts, actor FROM events WHERE seq > 0 ORDER BY seq"
+        ).fetchall()
         elapsed = time.perf_counter() - started
     finally:
         conn.close()
@@ -159,9 +180,12 @@ async def main(args: argparse.Namespace) -> None:
 
         def append(tx, n: int) -> None:
             for i in range(n):
-                tx.append_event(account_id, "trade_update",
-                                {"i": i, "symbol": "EURUSD", "profit": 12.5, "t": time.time_ns()},
-                                {"kind": "system"})
+                tx.append_event(
+                    account_id,
+                    "trade_update",
+                    {"i": i, "symbol": "EURUSD", "profit": 12.5, "t": time.time_ns()},
+                    {"kind": "system"},
+                )
 
         for done in range(0, args.events, chunk):
             size = min(chunk, args.events - done)
@@ -172,8 +196,9 @@ async def main(args: argparse.Namespace) -> None:
         bare = await start_app(bare_app(messages))
         runs: dict[str, list[dict]] = {"signalosd": [], "bare_aiohttp": []}
         for r in range(args.rounds):
-            for name in ("signalosd", "bare_aiohttp") if r % 2 == 0 else ("bare_aiohttp",
-                                                                          "signalosd"):
+            for name in (
+                ("signalosd", "bare_aiohttp") if r % 2 == 0 else ("bare_aiohttp", "signalosd")
+            ):
                 port, tok = (daemon.port, token) if name == "signalosd" else (port_of(bare), "x")
                 res = await run_client(args.client_kind, port, tok, head)
                 log(f"round {r + 1}/{args.rounds} {name}: {res}")
@@ -187,17 +212,22 @@ async def main(args: argparse.Namespace) -> None:
     best = {k: max(v, key=lambda x: x["events_per_s"] or 0) for k, v in runs.items()}
     eps = best["signalosd"]["events_per_s"] or 0
     complete = all(x["complete"] for v in runs.values() for x in v)
-    emit({
-        "bench": "replay", "events": head, "client_kind": args.client_kind,
-        "rounds": args.rounds,
-        "signalosd": best["signalosd"],
-        "all_rounds_events_per_s": {k: [x["events_per_s"] for x in v] for k, v in runs.items()},
-        "baseline": {"bare_aiohttp": best["bare_aiohttp"], "sqlite_select": select},
-        "ratio_vs_bare_aiohttp": round(eps / (best["bare_aiohttp"]["events_per_s"] or 1), 3),
-        "target_events_per_s": TARGET_EVENTS_PER_S, "complete": complete,
-        "ok": complete and eps >= TARGET_EVENTS_PER_S,
-        "wall_s": round(time.monotonic() - started, 1),
-    })
+    emit(
+        {
+            "bench": "replay",
+            "events": head,
+            "client_kind": args.client_kind,
+            "rounds": args.rounds,
+            "signalosd": best["signalosd"],
+            "all_rounds_events_per_s": {k: [x["events_per_s"] for x in v] for k, v in runs.items()},
+            "baseline": {"bare_aiohttp": best["bare_aiohttp"], "sqlite_select": select},
+            "ratio_vs_bare_aiohttp": round(eps / (best["bare_aiohttp"]["events_per_s"] or 1), 3),
+            "target_events_per_s": TARGET_EVENTS_PER_S,
+            "complete": complete,
+            "ok": complete and eps >= TARGET_EVENTS_PER_S,
+            "wall_s": round(time.monotonic() - started, 1),
+        }
+    )
 
 
 def parse() -> argparse.Namespace:
@@ -205,8 +235,9 @@ def parse() -> argparse.Namespace:
     p.add_argument("--events", type=int, default=100_000)
     p.add_argument("--rounds", type=int, default=3, help="alternating replays of each server")
     p.add_argument("--client-kind", choices=("raw", "aiohttp"), default="raw")
-    p.add_argument("--client", nargs=3, metavar=("PORT", "TOKEN", "EXPECTED"),
-                   help=argparse.SUPPRESS)
+    p.add_argument(
+        "--client", nargs=3, metavar=("PORT", "TOKEN", "EXPECTED"), help=argparse.SUPPRESS
+    )
     return p.parse_args()
 
 

@@ -14,12 +14,11 @@ import signal
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from . import __version__, accounts
-from .app import create_app
 from .clock import SystemClock
 from .config import ConfigError, Settings, load_settings
 from .errors import ApiError
@@ -41,23 +40,36 @@ def _settings(config: Path | None, **flags: Any) -> Settings:
 
 async def serve(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT, then shut down in logged phases. A second signal forces exit."""
+    # Imported here so that `signalosd token …` starts without loading the server stack.
     from aiohttp import web
 
+    from .app import create_app
+
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                           shutdown_timeout=settings.shutdown_timeout_s)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout_s
+    )
     try:
         await runner.setup()
     except (sqlite3.Error, OSError) as exc:
-        log.error("event=startup_failed state_dir=%s error=%r hint=%s", settings.state_dir, exc,
-                  "check that --state-dir exists or can be created and is writable")
+        log.error(
+            "event=startup_failed state_dir=%s error=%r hint=%s",
+            settings.state_dir,
+            exc,
+            "check that --state-dir exists or can be created and is writable",
+        )
         return EXIT_FAILURE
     site = web.TCPSite(runner, settings.host, settings.port)
     try:
         await site.start()
     except OSError as exc:
-        log.error("event=listen_failed host=%s port=%d error=%s hint=%s", settings.host,
-                  settings.port, exc.strerror or exc, "is another signalosd running? use --port")
+        log.error(
+            "event=listen_failed host=%s port=%d error=%s hint=%s",
+            settings.host,
+            settings.port,
+            exc.strerror or exc,
+            "is another signalosd running? use --port",
+        )
         await runner.cleanup()
         return EXIT_LISTEN
 
@@ -86,20 +98,40 @@ async def serve(settings: Settings) -> int:
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", type=click.Path(path_type=Path), default=None,
-              help="TOML settings file (default /etc/signalos/signalosd.toml if it exists).")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="TOML settings file (default /etc/signalos/signalosd.toml if it exists).",
+)
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8787; 0: any).")
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
-              help="Directory of the database and admin.token (default /var/lib/signalos).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              default=None, help="Log verbosity (default info).")
-@click.option("--check-config", is_flag=True,
-              help="Validate the settings, print them as JSON and exit.")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory of the database and admin.token (default /var/lib/signalos).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default=None,
+    help="Log verbosity (default info).",
+)
+@click.option(
+    "--check-config", is_flag=True, help="Validate the settings, print them as JSON and exit."
+)
 @click.version_option(__version__, prog_name="signalosd")
 @click.pass_context
-def cli(ctx: click.Context, config: Path | None, host: str | None, port: int | None,
-        state_dir: Path | None, log_level: str | None, check_config: bool) -> None:
+def cli(
+    ctx: click.Context,
+    config: Path | None,
+    host: str | None,
+    port: int | None,
+    state_dir: Path | None,
+    log_level: str | None,
+    check_config: bool,
+) -> None:
     """The SignalOS daemon. Without a subcommand it runs the server.
 
     Settings: defaults < --config file < SIGNALOS_* environment < flags.
@@ -119,8 +151,9 @@ def cli(ctx: click.Context, config: Path | None, host: str | None, port: int | N
 
 @cli.group()
 @click.option("--config", type=click.Path(path_type=Path), default=None, help="TOML settings file.")
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
-              help="Directory of the database.")
+@click.option(
+    "--state-dir", type=click.Path(path_type=Path), default=None, help="Directory of the database."
+)
 @click.pass_context
 def token(ctx: click.Context, config: Path | None, state_dir: Path | None) -> None:
     """Create, list and revoke API tokens (works whether the daemon runs or not)."""
@@ -131,15 +164,27 @@ def token(ctx: click.Context, config: Path | None, state_dir: Path | None) -> No
     ctx.obj = _settings(config or parent["config"], **flags)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"signalosd: {message}", err=True)
     sys.exit(EXIT_FAILURE)
 
 
+def _existing_db(settings: Settings) -> Path:
+    """List and revoke must not quietly create an empty database in a mistyped --state-dir."""
+    if not settings.db_path.exists():
+        _fail(f"no database at {settings.db_path}; check --state-dir (or --config)")
+    return settings.db_path
+
+
 @token.command("create")
 @click.option("--account", required=True, help="Account name (created if it does not exist).")
-@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.OPERATOR.value,
-              show_default=True, help="What the token may do.")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    default=Role.OPERATOR.value,
+    show_default=True,
+    help="What the token may do.",
+)
 @click.option("--label", default="", help="Who or what uses it (shown in the audit log).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead.")
 @click.pass_obj
@@ -157,8 +202,11 @@ def token_create(settings: Settings, account: str, role: str, label: str, as_jso
         return
     if made["account_created"]:
         click.echo(f"created account {account}", err=True)
-    click.echo(f"created token {made['id']} ({made['role']}) for account {account}; "
-               "it is shown only this once:", err=True)
+    click.echo(
+        f"created token {made['id']} ({made['role']}) for account {account}; "
+        "it is shown only this once:",
+        err=True,
+    )
     click.echo(made["token"])
 
 
@@ -169,7 +217,7 @@ def token_create(settings: Settings, account: str, role: str, label: str, as_jso
 def token_list(settings: Settings, account: str | None, as_json: bool) -> None:
     """List tokens (never their secrets)."""
     try:
-        with sync_transaction(settings.db_path, SystemClock()) as tx:
+        with sync_transaction(_existing_db(settings), SystemClock()) as tx:
             account_id = None
             if account is not None:
                 row = tx.account_by_name(account)
@@ -195,14 +243,16 @@ def token_list(settings: Settings, account: str | None, as_json: bool) -> None:
 def token_revoke(settings: Settings, token_id: str) -> None:
     """Revoke a token by id; it stops working at once, also in a running daemon."""
     try:
-        with sync_transaction(settings.db_path, SystemClock()) as tx:
+        with sync_transaction(_existing_db(settings), SystemClock()) as tx:
             done = accounts.revoke_token(tx, token_id, accounts.local_actor())
     except ApiError as exc:
         _fail(exc.message)
     except (sqlite3.Error, OSError) as exc:
         _fail(f"cannot write {settings.db_path}: {exc} (check --state-dir and permissions)")
-    click.echo(f"revoked token {token_id}" if done["changed"]
-               else f"token {token_id} was already revoked", err=True)
+    click.echo(
+        f"revoked token {token_id}" if done["changed"] else f"token {token_id} was already revoked",
+        err=True,
+    )
 
 
 def main() -> None:

@@ -59,9 +59,12 @@ def bootstrap(tx: Tx, token_path: Path) -> bool:
         return False
     account_id = tx.create_account(DEFAULT_ACCOUNT, SYSTEM_ACTOR)
     token_id, secret = issue_token(tx, account_id, Role.ADMIN, "bootstrap admin")
-    tx.append_event(account_id, "token_created",
-                    {"token_id": token_id, "role": "admin", "label": "bootstrap admin"},
-                    SYSTEM_ACTOR)
+    tx.append_event(
+        account_id,
+        "token_created",
+        {"token_id": token_id, "role": "admin", "label": "bootstrap admin"},
+        SYSTEM_ACTOR,
+    )
     write_secret(token_path, secret)
     return True
 
@@ -75,10 +78,20 @@ def create_token(
     created_account = row is None
     account_id = tx.create_account(account, actor) if row is None else int(row["id"])
     token_id, secret = issue_token(tx, account_id, role, label)
-    tx.append_event(account_id, "token_created",
-                    {"token_id": token_id, "role": role.value, "label": label}, actor)
-    return {"id": token_id, "token": secret, "account": account, "role": role.value,
-            "label": label, "account_created": created_account}
+    tx.append_event(
+        account_id,
+        "token_created",
+        {"token_id": token_id, "role": role.value, "label": label},
+        actor,
+    )
+    return {
+        "id": token_id,
+        "token": secret,
+        "account": account,
+        "role": role.value,
+        "label": label,
+        "account_created": created_account,
+    }
 
 
 def revoke_token(tx: Tx, token_id: str, actor: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +102,10 @@ def revoke_token(tx: Tx, token_id: str, actor: dict[str, Any]) -> dict[str, Any]
         )
     already = row["revoked_at"] is not None
     if not already:
-        tx.append_event(row["account_id"], "token_revoked",
-                        {"token_id": token_id, "role": row["role"], "label": row["label"]}, actor)
+        tx.append_event(
+            row["account_id"],
+            "token_revoked",
+            {"token_id": token_id, "role": row["role"], "label": row["label"]},
+            actor,
+        )
     return {"id": token_id, "changed": not already}

@@ -34,8 +34,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await db.open()
     bus.published_seq = await db.read(lambda tx: tx.head_seq())
     if await db.write(lambda tx: accounts.bootstrap(tx, settings.admin_token_path)):
-        log.info("event=bootstrap account=%s admin_token_file=%s", accounts.DEFAULT_ACCOUNT,
-                 settings.admin_token_path)
+        log.info(
+            "event=bootstrap account=%s admin_token_file=%s",
+            accounts.DEFAULT_ACCOUNT,
+            settings.admin_token_path,
+        )
     log.info("event=database_open path=%s last_seq=%d", db.path, bus.published_seq)
     yield
     await app[keys.AUTH].drain()
@@ -56,10 +59,16 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     settings, db = app[keys.SETTINGS], app[keys.DB]
     loop = asyncio.get_running_loop()
     tasks = [
-        loop.create_task(_every(settings.maintenance_interval_s,
-                                lambda: maintenance.run_once(db, settings), "maintenance")),
-        loop.create_task(_every(settings.external_poll_interval_s, db.poll_external,
-                                "poll_external")),
+        loop.create_task(
+            _every(
+                settings.maintenance_interval_s,
+                lambda: maintenance.run_once(db, settings),
+                "maintenance",
+            )
+        ),
+        loop.create_task(
+            _every(settings.external_poll_interval_s, db.poll_external, "poll_external")
+        ),
     ]
     yield
     for task in tasks:
@@ -81,8 +90,10 @@ async def _close_websockets(app: web.Application) -> None:
     deadline = app[keys.SETTINGS].ws_close_timeout_s
     log.info("event=closing_websockets count=%d deadline_s=%g", len(sockets), deadline)
     await asyncio.gather(
-        *(ws.close_with_deadline(s, WSCloseCode.GOING_AWAY, "server shutting down", deadline)
-          for s in sockets),
+        *(
+            ws.close_with_deadline(s, WSCloseCode.GOING_AWAY, "server shutting down", deadline)
+            for s in sockets
+        ),
         return_exceptions=True,
     )
 
@@ -106,6 +117,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[keys.POLICY] = CommandPolicy(settings.open_trade_ttl_s, settings.command_ttl_s)
     app[keys.WEBSOCKETS] = weakref.WeakSet()
     app[keys.BACKGROUND] = set()
+    app[keys.STREAMS] = {}
+    bus.listen(ws.close_revoked(app))
     app[keys.STARTED_AT] = time.monotonic()
     app[keys.HTTP_STATS] = {}
     app[keys.ROUTES] = add_routes(app, build_routes(ws.stream))

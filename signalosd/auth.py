@@ -91,8 +91,9 @@ class TokenAuth:
                 f"token {row['id']} was revoked at {row['revoked_at']}; use another token"
             )
         self._touch(row["id"])
-        return Principal(row["id"], row["account_id"], row["account"], Role(row["role"]),
-                         row["label"])
+        return Principal(
+            row["id"], row["account_id"], row["account"], Role(row["role"]), row["label"]
+        )
 
     def _touch(self, token_id: str) -> None:
         now = time.monotonic()

@@ -1,9 +1,12 @@
 """Event fan-out. Publishing never awaits a client.
 
 Each subscriber owns a bounded `Outbox`; `publish` appends the event's once-encoded message to
-the outbox of every subscriber that may see it and returns. A subscriber whose outbox is full is
-told once (`on_overflow`) and gets nothing more: its connection is closed with 4008 and the
-client resumes from the last seq it received.
+the outbox of every subscriber that may see it and returns. The bound is checked per published
+batch: a subscriber that still has `maxlen` messages waiting when the next commit is published
+has fallen behind, is told once (`on_overflow`) and gets nothing more; its connection is closed
+with 4008 and the client resumes from the last seq it received. A single large commit (a bulk
+ingest) is therefore never mistaken for a slow reader, and a queue holds at most
+`maxlen - 1` plus one commit's events.
 """
 
 from __future__ import annotations
@@ -33,19 +36,23 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, seq: int, text: str) -> bool:
-        """Queue a message; False (and nothing queued) once the outbox is full."""
+    @property
+    def full(self) -> bool:
+        return self.overflowed or len(self._items) >= self._maxlen
+
+    def overflow(self) -> None:
+        """Give up on this client: it resumes from its seq, so free the memory now."""
+        self.overflowed = True
+        self._items.clear()
+
+    def put(self, seq: int, text: str) -> None:
+        """Queue a message (the caller checked `full` first; nothing is queued after overflow)."""
         if self.overflowed:
-            return False
-        if len(self._items) >= self._maxlen:
-            self.overflowed = True
-            self._items.clear()  # the client will resume from its seq: free the memory now
-            return False
+            return
         self._items.append((seq, text))
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        return True
 
     async def take(self) -> list[tuple[int, str]]:
         """Everything queued so far (waits while empty)."""
@@ -122,7 +129,9 @@ class EventBus:
 
     def publish(self, events: list[EventRecord]) -> None:
         """Called by the store after COMMIT, in commit order. Never awaits."""
-        overflowed: list[Subscription] = []
+        behind = [sub for sub in self._subs if sub.outbox.full]
+        for sub in behind:
+            self.drop_slow(sub)
         for event in events:
             if event.seq <= self.published_seq:
                 continue
@@ -130,15 +139,18 @@ class EventBus:
             self.events_published += 1
             text = event.message()
             for sub in self._subs:
-                if sub.wants(event) and not sub.outbox.put(event.seq, text):
-                    overflowed.append(sub)
+                if sub.wants(event):
+                    sub.outbox.put(event.seq, text)
             for listener in self._listeners:
                 listener(event)
-        for sub in overflowed:
-            if sub in self._subs:
-                self._subs.discard(sub)
-                self.slow_consumer_closes += 1
-                sub.on_overflow()
+
+    def drop_slow(self, sub: Subscription) -> None:
+        """Unsubscribe a client that fell behind and tell its connection (once)."""
+        self._subs.discard(sub)
+        if not sub.outbox.overflowed:
+            sub.outbox.overflow()
+            self.slow_consumer_closes += 1
+            sub.on_overflow()
 
     def stats(self) -> dict[str, Any]:
         return {

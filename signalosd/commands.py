@@ -105,9 +105,7 @@ class CommandWaiters:
                 if not fut.done():
                     fut.set_result(None)
 
-    async def wait(
-        self, account_id: int, command_id: str, seconds: float
-    ) -> dict[str, Any] | None:
+    async def wait(self, account_id: int, command_id: str, seconds: float) -> dict[str, Any] | None:
         """The command once finished, or as it stands when `seconds` have passed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds

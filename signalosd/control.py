@@ -68,8 +68,12 @@ def emergency_stop(tx: Tx, ctx: Ctx, req: EmergencyStopRequest) -> Reply:
         ctx.actor,
     )
     command = commands.enqueue(
-        tx, ctx.policy, ctx.account_id, CommandType.EMERGENCY_STOP,
-        {"close_all": req.close_all, "reason": reason}, ctx.actor,
+        tx,
+        ctx.policy,
+        ctx.account_id,
+        CommandType.EMERGENCY_STOP,
+        {"close_all": req.close_all, "reason": reason},
+        ctx.actor,
     )
     return _reply(tx, ctx, move.changed, command)
 
@@ -105,8 +109,12 @@ def resume(tx: Tx, ctx: Ctx, req: ResumeRequest) -> Reply:
         ctx.actor,
     )
     command = commands.enqueue(
-        tx, ctx.policy, ctx.account_id, CommandType.RESUME,
-        {"from_halt": before is Mode.HALTED}, ctx.actor,
+        tx,
+        ctx.policy,
+        ctx.account_id,
+        CommandType.RESUME,
+        {"from_halt": before is Mode.HALTED},
+        ctx.actor,
     )
     return _reply(tx, ctx, True, command)
 

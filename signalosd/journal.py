@@ -54,8 +54,7 @@ def reset_error(tx: Tx, since: int, reason: str) -> ApiError:
             )
             + f"; reload the state (GET /api/trading/state, /api/trades) and resume from {head}"
         ),
-        {"reason": reason, "since": since, "last_seq": head,
-         "pruned_through": tx.pruned_through()},
+        {"reason": reason, "since": since, "last_seq": head, "pruned_through": tx.pruned_through()},
     )
 
 

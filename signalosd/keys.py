@@ -33,5 +33,8 @@ REQUEST_ID = web.RequestKey("request_id", str)
 # The route lookup built from api/routes.py (typed loosely here to avoid an import cycle).
 ROUTES = web.AppKey("routes", dict[tuple[str, str], Any])
 
+# Open /ws sessions by token id (to close them when their token is revoked).
+STREAMS = web.AppKey("streams", dict[str, set[Any]])
+
 # Fire-and-forget tasks (closing slow clients…), kept referenced and awaited at shutdown.
 BACKGROUND = web.AppKey("background", set[asyncio.Task[None]])

@@ -25,12 +25,18 @@ async def run_once(db: Database, settings: Settings) -> dict[str, int]:
             iso(tx.now_dt - timedelta(seconds=settings.idempotency_ttl_s))
         )
         if pruned:
-            tx.append_event(None, "events_pruned",
-                            {"count": pruned, "through_seq": tx.pruned_through(),
-                             "older_than": cutoff}, SYSTEM_ACTOR)
+            tx.append_event(
+                None,
+                "events_pruned",
+                {"count": pruned, "through_seq": tx.pruned_through(), "older_than": cutoff},
+                SYSTEM_ACTOR,
+            )
         return {"events_pruned": pruned, "idempotency_pruned": replies}
 
     done = await db.write(work)
-    log.info("event=maintenance events_pruned=%d idempotency_pruned=%d",
-             done["events_pruned"], done["idempotency_pruned"])
+    log.info(
+        "event=maintenance events_pruned=%d idempotency_pruned=%d",
+        done["events_pruned"],
+        done["idempotency_pruned"],
+    )
     return done

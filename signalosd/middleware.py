@@ -21,8 +21,6 @@ log = logging.getLogger("signalosd.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-
-
 def error_response(err: ApiError, request_id: str | None = None) -> web.Response:
     response = web.json_response(err.to_dict(), status=err.status)
     if request_id:
@@ -52,15 +50,21 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
         log.info(
             "event=http_request request_id=%s method=%s path=%s status=%d duration_ms=%.2f "
             "token_id=%s",
-            request_id, request.method, request.path, status,
-            (time.perf_counter() - started) * 1000, principal.token_id if principal else "-",
+            request_id,
+            request.method,
+            request.path,
+            status,
+            (time.perf_counter() - started) * 1000,
+            principal.token_id if principal else "-",
         )
 
 
 def _http_error(exc: web.HTTPException, request: web.Request) -> ApiError:
     if exc.status == 404:
-        return ApiError(ErrorCode.NOT_FOUND,
-                        f"no such endpoint: {request.method} {request.path} (see /openapi.json)")
+        return ApiError(
+            ErrorCode.NOT_FOUND,
+            f"no such endpoint: {request.method} {request.path} (see /openapi.json)",
+        )
     if exc.status == 405:
         allowed = sorted(getattr(exc, "allowed_methods", set()))
         return ApiError(
@@ -70,9 +74,11 @@ def _http_error(exc: web.HTTPException, request: web.Request) -> ApiError:
         )
     if exc.status == 413:
         limit = request.app[keys.SETTINGS].max_body_bytes
-        return ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
-                        f"request body is larger than the limit of {limit} bytes",
-                        {"limit": limit})
+        return ApiError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"request body is larger than the limit of {limit} bytes",
+            {"limit": limit},
+        )
     return ApiError(ErrorCode.BAD_REQUEST, f"bad request: {exc.reason}")
 
 
@@ -93,8 +99,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         log.exception("event=unhandled_error request_id=%s path=%s", request_id, request.path)
         return error_response(
-            ApiError(ErrorCode.INTERNAL_ERROR,
-                     f"internal error; the daemon log has details under request id {request_id}"),
+            ApiError(
+                ErrorCode.INTERNAL_ERROR,
+                f"internal error; the daemon log has details under request id {request_id}",
+            ),
             request_id,
         )
 

@@ -39,8 +39,13 @@ def _target(trade: dict[str, Any]) -> dict[str, Any]:
 def close(tx: Tx, ctx: Ctx, trade_id: int) -> Reply:
     trade = _open_trade(tx, ctx, trade_id)
     command = commands.enqueue(
-        tx, ctx.policy, ctx.account_id, CommandType.CLOSE_TRADE,
-        _target(trade) | {"volume": trade["volume"]}, ctx.actor, trade_id,
+        tx,
+        ctx.policy,
+        ctx.account_id,
+        CommandType.CLOSE_TRADE,
+        _target(trade) | {"volume": trade["volume"]},
+        ctx.actor,
+        trade_id,
     )
     # Marked closing at once so a second click gets a clear 409 instead of a second close.
     tx.update_trade(trade_id, {"status": TradeStatus.CLOSING.value})
@@ -62,9 +67,13 @@ def partial_close(tx: Tx, ctx: Ctx, trade_id: int, req: PartialCloseRequest) -> 
         volume_step=trade["volume_step"],
     )
     command = commands.enqueue(
-        tx, ctx.policy, ctx.account_id, CommandType.PARTIAL_CLOSE,
+        tx,
+        ctx.policy,
+        ctx.account_id,
+        CommandType.PARTIAL_CLOSE,
         _target(trade) | {"volume": lots, "remaining": round(trade["volume"] - lots, 8)},
-        ctx.actor, trade_id,
+        ctx.actor,
+        trade_id,
     )
     return 202, {"command": command}
 
@@ -78,12 +87,19 @@ def modify(tx: Tx, ctx: Ctx, trade_id: int, req: ModifyRequest) -> Reply:
     # Only the levels being set are checked: an existing level the caller left alone is the
     # broker's business, and must not block moving the other one.
     validate_stops(
-        Side(trade["side"]), price,
-        changes.get("sl"), changes.get("tp"),
+        Side(trade["side"]),
+        price,
+        changes.get("sl"),
+        changes.get("tp"),
     )
     command = commands.enqueue(
-        tx, ctx.policy, ctx.account_id, CommandType.MODIFY_TRADE,
-        _target(trade) | {"sl": sl, "tp": tp}, ctx.actor, trade_id,
+        tx,
+        ctx.policy,
+        ctx.account_id,
+        CommandType.MODIFY_TRADE,
+        _target(trade) | {"sl": sl, "tp": tp},
+        ctx.actor,
+        trade_id,
     )
     return 202, {"command": command}
 
@@ -91,7 +107,12 @@ def modify(tx: Tx, ctx: Ctx, trade_id: int, req: ModifyRequest) -> Reply:
 def trailing_stop(tx: Tx, ctx: Ctx, trade_id: int, req: TrailingStopRequest) -> Reply:
     trade = _open_trade(tx, ctx, trade_id)
     command = commands.enqueue(
-        tx, ctx.policy, ctx.account_id, CommandType.TRAILING_STOP,
-        _target(trade) | {"distance": req.distance, "step": req.step}, ctx.actor, trade_id,
+        tx,
+        ctx.policy,
+        ctx.account_id,
+        CommandType.TRAILING_STOP,
+        _target(trade) | {"distance": req.distance, "step": req.step},
+        ctx.actor,
+        trade_id,
     )
     return 202, {"command": command}

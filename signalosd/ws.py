@@ -14,12 +14,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import keys
 from .auth import Principal
-from .bus import CONTROL, Outbox, Subscription
+from .bus import CONTROL, Outbox, Subscription, type_matcher
 from .clock import iso
 from .errors import ApiError
 from .journal import read_page, reset_reason, snapshot
@@ -41,8 +41,9 @@ class SubscribeData(BaseModel):
 
 
 def _frame(type_: str, data: dict[str, Any], msg_id: str, ts: str) -> str:
-    return json.dumps({"id": msg_id, "type": type_, "data": data, "timestamp": ts},
-                      separators=(",", ":"))
+    return json.dumps(
+        {"id": msg_id, "type": type_, "data": data, "timestamp": ts}, separators=(",", ":")
+    )
 
 
 async def close_with_deadline(
@@ -72,7 +73,13 @@ class StreamSession:
         self.principal = principal
         self.account_ids = None if principal.role is Role.ADMIN else [principal.account_id]
         self.outbox = Outbox(self.app[keys.SETTINGS].ws_queue_max)
-        self.subscription: Subscription | None = None
+        # Registered with the bus only once the replay has caught up (see _replay_then_live).
+        self.subscription = Subscription(
+            frozenset(self.account_ids) if self.account_ids is not None else None,
+            None,
+            self.outbox,
+            self.close_slow,
+        )
         self.subscribe_params: SubscribeData | None = None
         self.floor = 0  # events with seq <= floor were already sent (or skipped by the replay)
         self.last_sent = 0
@@ -85,9 +92,14 @@ class StreamSession:
         self._msg_no += 1
         return _frame(type_, data, f"msg_{self._msg_no}", iso(self.app[keys.CLOCK].now()))
 
+    def _queue(self, seq: int, text: str) -> None:
+        if self.outbox.full:  # e.g. a ping flood from a client that does not read
+            self.app[keys.BUS].drop_slow(self.subscription)
+            return
+        self.outbox.put(seq, text)
+
     def send(self, type_: str, data: dict[str, Any]) -> None:
-        if not self.outbox.put(CONTROL, self._control(type_, data)):
-            self.close_slow()
+        self._queue(CONTROL, self._control(type_, data))
 
     def error(self, code: str, message: str) -> None:
         self.send("error", {"code": code, "message": message})
@@ -130,6 +142,7 @@ class StreamSession:
         if reset is not None:
             await self.ws.send_str(self._control("reset", reset))
             cursor = reset["last_seq"]
+
         def page_after(after: int) -> Callable[[Tx], tuple[list[EventRecord], int]]:
             return lambda tx: read_page(tx, ids, after, REPLAY_PAGE, params.types)
 
@@ -148,29 +161,26 @@ class StreamSession:
                 return
 
     def _go_live(self) -> None:
-        assert self.subscribe_params is not None
-        self.subscription = Subscription(
-            frozenset(self.account_ids) if self.account_ids is not None else None,
-            self.subscribe_params.types,
-            self.outbox,
-            self.close_slow,
-        )
-        self.app[keys.BUS].subscribe(self.subscription)
+        if not self.closing:
+            self.app[keys.BUS].subscribe(self.subscription)
 
     def close_slow(self) -> None:
         """The client fell behind: drop it with 4008; it resumes from the last seq it got."""
+        log.warning(
+            "event=ws_slow_consumer token_id=%s last_seq=%d",
+            self.principal.token_id,
+            self.last_sent,
+        )
+        self.close(CLOSE_SLOW_CONSUMER, f"slow consumer: resume from seq {self.last_sent}")
+
+    def close(self, code: int, reason: str) -> None:
+        """Close from outside the connection's own tasks (never awaits the client)."""
         if self.closing:
             return
         self.closing = True
-        if self.subscription is not None:
-            self.app[keys.BUS].unsubscribe(self.subscription)
-        log.warning("event=ws_slow_consumer token_id=%s last_seq=%d",
-                    self.principal.token_id, self.last_sent)
+        self.app[keys.BUS].unsubscribe(self.subscription)
         task = asyncio.get_running_loop().create_task(
-            close_with_deadline(
-                self.ws, CLOSE_SLOW_CONSUMER, f"slow consumer: resume from seq {self.last_sent}",
-                self.app[keys.SETTINGS].ws_close_timeout_s,
-            )
+            close_with_deadline(self.ws, code, reason, self.app[keys.SETTINGS].ws_close_timeout_s)
         )
         self.app[keys.BACKGROUND].add(task)
         task.add_done_callback(self.app[keys.BACKGROUND].discard)
@@ -186,14 +196,21 @@ class StreamSession:
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             self.error("bad_message", 'a message is a JSON object {"type": ..., "data": {...}}')
             return
-        data = msg.get("data") or {}
+        data = msg.get("data")
+        if data is None:
+            data = {}
         if not isinstance(data, dict):
             self.error("bad_message", "'data' must be a JSON object")
             return
         kind = msg["type"]
         if kind == "ping":
-            self.send("pong", {"timestamp": data.get("timestamp"),
-                               "server_time": iso(self.app[keys.CLOCK].now())})
+            self.send(
+                "pong",
+                {
+                    "timestamp": data.get("timestamp"),
+                    "server_time": iso(self.app[keys.CLOCK].now()),
+                },
+            )
         elif kind == "ack":
             pass  # accepted for the seed's clients; delivery is tracked by seq, not by ack
         elif kind == "subscribe":
@@ -201,13 +218,16 @@ class StreamSession:
         elif kind == "authenticate":
             self.error("already_authenticated", "this connection is already authenticated")
         else:
-            self.error("unknown_type",
-                       f"unknown message type {kind!r}; expected subscribe, ping or ack")
+            self.error(
+                "unknown_type", f"unknown message type {kind!r}; expected subscribe, ping or ack"
+            )
 
     def _subscribe(self, data: dict[str, Any]) -> None:
         if self.subscribe_params is not None:
-            self.error("already_subscribed",
-                       "this connection is already subscribed; reconnect to change the filter")
+            self.error(
+                "already_subscribed",
+                "this connection is already subscribed; reconnect to change the filter",
+            )
             return
         try:
             params = SubscribeData.model_validate(data)
@@ -217,8 +237,8 @@ class StreamSession:
             self.error("validation_error", f"invalid subscribe: {field}: {first['msg']}")
             return
         self.subscribe_params = params
-        if not self.outbox.put(_SUBSCRIBE, ""):
-            self.close_slow()
+        self.subscription.matches = type_matcher(params.types)
+        self._queue(_SUBSCRIBE, "")
 
 
 async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> Principal | None:
@@ -226,8 +246,14 @@ async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> Prin
     deadline = settings.ws_close_timeout_s
 
     async def refuse(message: str) -> None:
-        await ws.send_str(_frame("error", {"code": "unauthorized", "message": message},
-                                 "msg_0", iso(request.app[keys.CLOCK].now())))
+        await ws.send_str(
+            _frame(
+                "error",
+                {"code": "unauthorized", "message": message},
+                "msg_0",
+                iso(request.app[keys.CLOCK].now()),
+            )
+        )
         await close_with_deadline(ws, CLOSE_AUTH_FAILED, message, deadline)
 
     try:
@@ -245,8 +271,10 @@ async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> Prin
         first = None
     data = first.get("data") if isinstance(first, dict) else None
     token = data.get("token") if isinstance(data, dict) else None
-    if not isinstance(first, dict) or first.get("type") != "authenticate" or not isinstance(
-        token, str
+    if (
+        not isinstance(first, dict)
+        or first.get("type") != "authenticate"
+        or not isinstance(token, str)
     ):
         await refuse('the first message must be {"type": "authenticate", "data": {"token": ...}}')
         return None
@@ -259,6 +287,42 @@ async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> Prin
         await refuse("agent tokens are for /ws/agent; use a viewer, operator or admin token here")
         return None
     return principal
+
+
+def _watch_writer(session: StreamSession, writer: asyncio.Task[None]) -> None:
+    """A writer that dies of anything but the peer going away must not leave a silent stream:
+    log it and close with 1011 naming the seq to resume from."""
+
+    def done(task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None or isinstance(exc, ConnectionError) or session.ws.closed:
+            return
+        log.error(
+            "event=ws_writer_failed token_id=%s last_seq=%d error=%r",
+            session.principal.token_id,
+            session.last_sent,
+            exc,
+        )
+        session.close(
+            WSCloseCode.INTERNAL_ERROR, f"internal error: resume from seq {session.last_sent}"
+        )
+
+    writer.add_done_callback(done)
+
+
+def close_revoked(app: web.Application) -> Callable[[EventRecord], None]:
+    """A bus listener: a revoked token's open streams are closed with 4401 at once."""
+
+    def on_event(event: EventRecord) -> None:
+        if event.type != "token_revoked":
+            return
+        token_id = json.loads(event.data_json).get("token_id")
+        for session in list(app[keys.STREAMS].get(token_id, ())):
+            session.close(CLOSE_AUTH_FAILED, "token revoked")
+
+    return on_event
 
 
 async def stream(request: web.Request) -> web.WebSocketResponse:
@@ -274,26 +338,37 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     if principal is None:
         return ws
     session = StreamSession(request, ws, principal)
-    session.send("authenticated", {"account": principal.account, "role": principal.role.value,
-                                   "token_id": principal.token_id,
-                                   "last_seq": request.app[keys.BUS].published_seq})
+    streams = request.app[keys.STREAMS]
+    streams.setdefault(principal.token_id, set()).add(session)
+    session.send(
+        "authenticated",
+        {
+            "account": principal.account,
+            "role": principal.role.value,
+            "token_id": principal.token_id,
+            "last_seq": request.app[keys.BUS].published_seq,
+        },
+    )
     writer = asyncio.get_running_loop().create_task(session.writer())
+    _watch_writer(session, writer)
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
                 session.handle(msg.data)
             elif msg.type is WSMsgType.BINARY:
                 session.error("bad_message", "send JSON text frames, not binary")
-            if writer.done():
-                break
     finally:
-        if session.subscription is not None:
-            request.app[keys.BUS].unsubscribe(session.subscription)
+        request.app[keys.BUS].unsubscribe(session.subscription)
+        mine = streams.get(principal.token_id)
+        if mine is not None:
+            mine.discard(session)
+            if not mine:
+                del streams[principal.token_id]
         writer.cancel()
         try:
             await writer
         except (asyncio.CancelledError, ConnectionError):
             pass
-        except Exception as exc:  # a send that failed because the peer went away
+        except Exception as exc:  # already logged by _watch_writer when it mattered
             log.debug("event=ws_writer_stopped error=%r", exc)
     return ws

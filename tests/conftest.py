@@ -36,11 +36,11 @@ class Harness:
     def url(self, path: str) -> str:
         return str(self.client.make_url(path))
 
-    async def token(self, role: Role | str = Role.OPERATOR, account: str = "default",
-                    label: str = "test") -> str:
+    async def token(
+        self, role: Role | str = Role.OPERATOR, account: str = "default", label: str = "test"
+    ) -> str:
         made = await self.db.write(
-            lambda tx: accounts.create_token(tx, account, Role(role), label,
-                                             accounts.local_actor())
+            lambda tx: accounts.create_token(tx, account, Role(role), label, accounts.local_actor())
         )
         return str(made["token"])
 
@@ -52,16 +52,24 @@ class Harness:
     async def add_trade(self, account: str = "default", **fields: Any) -> int:
         """A row in the trade mirror, as the agent would report it."""
         row = {
-            "ticket": next(_TICKETS), "symbol": "EURUSD", "side": "buy", "volume": 0.10,
-            "open_price": 1.1000, "current_price": 1.1010, "sl": None, "tp": None,
-            "status": "open", "opened_at": "2026-01-05T09:00:00.000Z",
+            "ticket": next(_TICKETS),
+            "symbol": "EURUSD",
+            "side": "buy",
+            "volume": 0.10,
+            "open_price": 1.1000,
+            "current_price": 1.1010,
+            "sl": None,
+            "tp": None,
+            "status": "open",
+            "opened_at": "2026-01-05T09:00:00.000Z",
         }
         row.update(fields)
         account_id = await self.account_id(account)
         return int(await self.db.write(lambda tx: tx.insert_trade(account_id, row)))
 
-    async def request(self, method: str, path: str, token: str | None = None,
-                      **kwargs: Any) -> tuple[int, Any]:
+    async def request(
+        self, method: str, path: str, token: str | None = None, **kwargs: Any
+    ) -> tuple[int, Any]:
         headers = dict(kwargs.pop("headers", {}))
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -70,15 +78,22 @@ class Harness:
         return resp.status, body
 
     async def events(self, token: str | None = None, since: int = 0, **query: Any) -> list[dict]:
-        status, body = await self.request("GET", "/api/events", token or self.admin,
-                                          params={"since": since, "limit": 1000, **query})
+        status, body = await self.request(
+            "GET",
+            "/api/events",
+            token or self.admin,
+            params={"since": since, "limit": 1000, **query},
+        )
         assert status == 200, body
         return list(body["events"])
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"state_dir": tmp_path / "state", "port": 0,
-                              "token_touch_interval_s": 0}
+    values: dict[str, Any] = {
+        "state_dir": tmp_path / "state",
+        "port": 0,
+        "token_touch_interval_s": 0,
+    }
     values.update(overrides)
     return Settings(**values)
 

@@ -14,8 +14,12 @@ async def _placeholder(request):  # only the table's metadata is used here
 
 
 ROUTES = build_routes(_placeholder)
-PUBLIC = {("GET", "/livez"), ("GET", "/readyz"), ("GET", "/openapi.json"),
-          ("GET", "/ws")}  # /ws authenticates in-band (see test_ws_*)
+PUBLIC = {
+    ("GET", "/livez"),
+    ("GET", "/readyz"),
+    ("GET", "/openapi.json"),
+    ("GET", "/ws"),
+}  # /ws authenticates in-band (see test_ws_*)
 PROTECTED = [r for r in ROUTES if r.role is not None]
 IDS = [f"{r.method} {r.path}" for r in PROTECTED]
 # A body each mutating route accepts, so that only authorisation can refuse the request.
@@ -45,8 +49,12 @@ def _path(route: Route, ids: dict[str, str]) -> str:
 
 async def _call(daemon, route: Route, path: str, token: str | None, query: str = ""):
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    resp = await daemon.client.request(route.method, path + query, headers=headers,
-                                       json=BODIES.get(route.path, {}) if route.mutating else None)
+    resp = await daemon.client.request(
+        route.method,
+        path + query,
+        headers=headers,
+        json=BODIES.get(route.path, {}) if route.mutating else None,
+    )
     body = await resp.json() if resp.content_type == "application/json" else None
     return resp.status, body
 
@@ -75,8 +83,11 @@ async def test_a_malformed_authorization_header_gets_401(daemon):
 @pytest.mark.parametrize("route", PROTECTED, ids=IDS)
 async def test_roles_below_the_route_are_refused_with_403(daemon, route):
     path = _path(route, await _objects(daemon))
-    weaker = {Role.VIEWER: [Role.AGENT], Role.OPERATOR: [Role.VIEWER, Role.AGENT],
-              Role.ADMIN: [Role.VIEWER, Role.OPERATOR, Role.AGENT]}[route.role]
+    weaker = {
+        Role.VIEWER: [Role.AGENT],
+        Role.OPERATOR: [Role.VIEWER, Role.AGENT],
+        Role.ADMIN: [Role.VIEWER, Role.OPERATOR, Role.AGENT],
+    }[route.role]
     for role in weaker:
         status, body = await _call(daemon, route, path, await daemon.token(role))
         assert status == 403, (role, body)
@@ -88,15 +99,18 @@ async def test_roles_below_the_route_are_refused_with_403(daemon, route):
 async def test_the_route_role_and_above_are_allowed(daemon, route):
     path = _path(route, await _objects(daemon))
     ranks = [Role.VIEWER, Role.OPERATOR, Role.ADMIN]
-    for role in ranks[ranks.index(route.role):]:
+    for role in ranks[ranks.index(route.role) :]:
         # A fresh trade each time: a close leaves the previous one closing (409 by design).
         path = _path(route, await _objects(daemon))
         status, body = await _call(daemon, route, path, await daemon.token(role))
         assert status in (200, 202), (role, body)
 
 
-@pytest.mark.parametrize("route", [r for r in PROTECTED if "{id}" in r.path],
-                         ids=[i for i, r in zip(IDS, PROTECTED, strict=True) if "{id}" in r.path])
+@pytest.mark.parametrize(
+    "route",
+    [r for r in PROTECTED if "{id}" in r.path],
+    ids=[i for i, r in zip(IDS, PROTECTED, strict=True) if "{id}" in r.path],
+)
 async def test_another_accounts_ids_are_404_not_403(daemon, route):
     path = _path(route, await _objects(daemon))
     other = await daemon.token(Role.OPERATOR, account="other-desk")

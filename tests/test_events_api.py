@@ -31,9 +31,14 @@ async def test_pages_follow_each_other_without_gap(daemon):
     assert cursor == 22
 
 
-@pytest.mark.parametrize(("since", "expected"), [
-    (0, list(range(1, 7))), (3, [4, 5, 6]), (6, []),
-])
+@pytest.mark.parametrize(
+    ("since", "expected"),
+    [
+        (0, list(range(1, 7))),
+        (3, [4, 5, 6]),
+        (6, []),
+    ],
+)
 async def test_since_table(daemon, since, expected):
     await _make(daemon, 1)
     page, last = await _seqs(daemon, since=since)
@@ -42,10 +47,15 @@ async def test_since_table(daemon, since, expected):
 
 async def test_type_filter_with_wildcard_and_cursor_past_skipped_events(daemon):
     await _make(daemon, 2)
-    _status, body = await daemon.request("GET", "/api/events?type=trading_*&type=nothing",
-                                        daemon.admin)
+    _status, body = await daemon.request(
+        "GET", "/api/events?type=trading_*&type=nothing", daemon.admin
+    )
     assert [e["type"] for e in body["events"]] == [
-        "trading_paused", "trading_resumed", "trading_paused", "trading_resumed"]
+        "trading_paused",
+        "trading_resumed",
+        "trading_paused",
+        "trading_resumed",
+    ]
     assert body["last_seq"] == 10  # the head, not the last match: nothing to rescan
 
 
@@ -62,8 +72,9 @@ async def test_a_pruned_cursor_gets_an_explicit_reset_not_a_gap(daemon):
 
 
 async def test_events_carry_ts_and_actor(daemon):
-    await daemon.request("POST", "/api/trading/pause", daemon.admin,
-                         headers={"X-SignalOS-Source": "cron"})
+    await daemon.request(
+        "POST", "/api/trading/pause", daemon.admin, headers={"X-SignalOS-Source": "cron"}
+    )
     events = await daemon.events()
     assert events[-2]["type"] == "trading_paused"
     assert events[-2]["actor"]["source"] == "cron"

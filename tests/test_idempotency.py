@@ -30,7 +30,8 @@ async def test_keys_are_per_account(daemon):
     for token in (daemon.admin, other):
         resp = await daemon.client.post(
             "/api/trading/pause",
-            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "same"})
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "same"},
+        )
         assert resp.status == 202
         assert "Idempotent-Replayed" not in resp.headers
 
@@ -51,8 +52,9 @@ async def test_concurrent_repeats_act_once(daemon):
 
     trade_id = await daemon.add_trade()
     headers = {"Authorization": f"Bearer {daemon.admin}", "Idempotency-Key": "race"}
-    replies = await asyncio.gather(*(
-        daemon.client.post(f"/api/trades/{trade_id}/close", headers=headers) for _ in range(10)))
+    replies = await asyncio.gather(
+        *(daemon.client.post(f"/api/trades/{trade_id}/close", headers=headers) for _ in range(10))
+    )
     bodies = {await r.read() for r in replies}
     assert {r.status for r in replies} == {202} and len(bodies) == 1
     queued = [e for e in await daemon.events() if e["type"] == "command_queued"]

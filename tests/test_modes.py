@@ -46,7 +46,7 @@ async def test_mode_transition_table(daemon, start, action, body, status, after,
     assert code == status, reply
     _, state = await daemon.request("GET", "/api/trading/state", daemon.admin)
     assert state["mode"] == after
-    new_events = (await daemon.events())[len(before):]
+    new_events = (await daemon.events())[len(before) :]
     if isinstance(outcome, str):  # refused: clear error, nothing changed, nothing logged
         assert reply["error"]["code"] == outcome
         assert "confirm_halt" in reply["error"]["message"]
@@ -71,8 +71,12 @@ def test_pause_never_softens_a_halt():
 
 async def test_emergency_stop_when_already_halted_still_reaches_the_agent(daemon):
     await daemon.request("POST", ENDPOINT["emergency_stop"], daemon.admin, json={})
-    code, reply = await daemon.request("POST", ENDPOINT["emergency_stop"], daemon.admin,
-                                       json={"close_all": True, "reason": "flatten now"})
+    code, reply = await daemon.request(
+        "POST",
+        ENDPOINT["emergency_stop"],
+        daemon.admin,
+        json={"close_all": True, "reason": "flatten now"},
+    )
     assert code == 202
     assert reply["changed"] is False
     assert reply["command"]["type"] == "emergency_stop"
@@ -106,8 +110,9 @@ async def test_emergency_stop_cancels_queued_entries_only(daemon):
     policy = daemon.app[keys.POLICY]
 
     def queue(tx, type_):
-        return commands.enqueue(tx, policy, account_id, type_, {"symbol": "EURUSD"},
-                                {"kind": "system"})
+        return commands.enqueue(
+            tx, policy, account_id, type_, {"symbol": "EURUSD"}, {"kind": "system"}
+        )
 
     entry = await daemon.db.write(lambda tx: queue(tx, CommandType.OPEN_TRADE))
     sync = await daemon.db.write(lambda tx: queue(tx, CommandType.FORCE_SYNC))

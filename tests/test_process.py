@@ -256,6 +256,10 @@ async def test_first_start_writes_a_private_admin_token_and_never_logs_it(
     path = d.admin_token_path
     assert path.is_file()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # The database holds token hashes and the trade history: private too.
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    for name in ("signalos.db", "signalos.db-wal"):
+        assert stat.S_IMODE((state / name).stat().st_mode) == 0o600, name
     token = d.admin
     assert token.startswith("sos_") and len(token) > 30
     assert f"admin_token_file={path}" in d.output

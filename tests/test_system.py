@@ -51,8 +51,7 @@ async def test_livez_and_readyz(daemon):
 
 async def test_metrics_are_prometheus_text(daemon):
     await daemon.request("POST", "/api/trading/pause", daemon.admin)
-    resp = await daemon.client.get("/metrics",
-                                   headers={"Authorization": f"Bearer {daemon.admin}"})
+    resp = await daemon.client.get("/metrics", headers={"Authorization": f"Bearer {daemon.admin}"})
     text = await resp.text()
     assert resp.status == 200
     assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")

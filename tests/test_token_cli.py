@@ -316,3 +316,13 @@ async def test_cli_creates_an_account_while_the_daemon_runs(tmp_path: Path, daem
         log = await events(s, d, since=before)
         assert [e["type"] for e in log][:2] == ["account_created", "token_created"]
         assert [e["seq"] for e in log] == list(range(before + 1, before + 1 + len(log)))
+
+
+@pytest.mark.parametrize("command", [["list"], ["revoke", "tok_0123456789ab"]])
+def test_list_and_revoke_never_create_a_database_in_a_mistyped_state_dir(
+    tmp_path: Path, command: list[str]
+) -> None:
+    done = token_cli(tmp_path / "typo", *command)
+    assert done.returncode == 1
+    assert "no database at" in done.stderr and "--state-dir" in done.stderr
+    assert not (tmp_path / "typo").exists()

@@ -36,17 +36,21 @@ async def test_close_queues_a_command_and_marks_the_trade_closing(daemon):
     assert types[-2:] == ["command_queued", "trade_update"]
 
 
-@pytest.mark.parametrize(("body", "closed"), [
-    ({}, 0.5),                      # default: half
-    ({"fraction": 0.25}, 0.25),
-    ({"percentage": 30}, 0.3),      # the seed's body
-    ({"volume": 0.337}, 0.33),      # rounded down to the 0.01 step
-    ({"fraction": 0.999}, 0.99),
-])
+@pytest.mark.parametrize(
+    ("body", "closed"),
+    [
+        ({}, 0.5),  # default: half
+        ({"fraction": 0.25}, 0.25),
+        ({"percentage": 30}, 0.3),  # the seed's body
+        ({"volume": 0.337}, 0.33),  # rounded down to the 0.01 step
+        ({"fraction": 0.999}, 0.99),
+    ],
+)
 async def test_partial_close_volume_is_rounded_down_to_the_step(daemon, body, closed):
     trade_id = await daemon.add_trade(volume=1.0)
-    status, reply = await daemon.request("POST", f"/api/trades/{trade_id}/partial-close",
-                                         daemon.admin, json=body)
+    status, reply = await daemon.request(
+        "POST", f"/api/trades/{trade_id}/partial-close", daemon.admin, json=body
+    )
     assert status == 202, reply
     assert reply["command"]["params"]["volume"] == pytest.approx(closed)
 
@@ -54,26 +58,31 @@ async def test_partial_close_volume_is_rounded_down_to_the_step(daemon, body, cl
 @pytest.mark.parametrize("body", [{"volume": 0.1}, {"fraction": 0.6}, {"volume": 0.04}])
 async def test_partial_close_refuses_a_rest_or_part_below_the_minimum(daemon, body):
     trade_id = await daemon.add_trade(volume=0.1, volume_min=0.05, volume_step=0.01)
-    status, reply = await daemon.request("POST", f"/api/trades/{trade_id}/partial-close",
-                                         daemon.admin, json=body)
+    status, reply = await daemon.request(
+        "POST", f"/api/trades/{trade_id}/partial-close", daemon.admin, json=body
+    )
     assert status == 422
     assert reply["error"]["code"] == "invalid_volume"
     assert "minimum volume" in reply["error"]["message"]
 
 
-@pytest.mark.parametrize(("side", "body", "ok"), [
-    ("buy", {"sl": 1.09, "tp": 1.12}, True),
-    ("buy", {"sl": 1.102}, False),          # SL above price for a buy
-    ("buy", {"tp": 1.100}, False),          # TP below price for a buy
-    ("sell", {"sl": 1.12, "tp": 1.05}, True),
-    ("sell", {"sl": 1.09}, False),          # SL below price for a sell
-    ("sell", {"stopLoss": 1.12, "takeProfit": 1.05}, True),  # the seed's body
-    ("buy", {"sl": None}, True),            # null removes the level
-])
+@pytest.mark.parametrize(
+    ("side", "body", "ok"),
+    [
+        ("buy", {"sl": 1.09, "tp": 1.12}, True),
+        ("buy", {"sl": 1.102}, False),  # SL above price for a buy
+        ("buy", {"tp": 1.100}, False),  # TP below price for a buy
+        ("sell", {"sl": 1.12, "tp": 1.05}, True),
+        ("sell", {"sl": 1.09}, False),  # SL below price for a sell
+        ("sell", {"stopLoss": 1.12, "takeProfit": 1.05}, True),  # the seed's body
+        ("buy", {"sl": None}, True),  # null removes the level
+    ],
+)
 async def test_modify_checks_levels_against_the_current_price(daemon, side, body, ok):
     trade_id = await daemon.add_trade(side=side, current_price=1.1010, sl=1.08)
-    status, reply = await daemon.request("PUT", f"/api/trades/{trade_id}/modify", daemon.admin,
-                                         json=body)
+    status, reply = await daemon.request(
+        "PUT", f"/api/trades/{trade_id}/modify", daemon.admin, json=body
+    )
     assert (status == 202) is ok, reply
     if ok:
         params = reply["command"]["params"]
@@ -85,13 +94,21 @@ async def test_modify_checks_levels_against_the_current_price(daemon, side, body
 
 async def test_trailing_stop_takes_the_seed_body(daemon):
     trade_id = await daemon.add_trade()
-    status, reply = await daemon.request("POST", f"/api/trades/{trade_id}/trailing-stop",
-                                         daemon.admin, json={"distance": 0.002, "step": 0.0005})
+    status, reply = await daemon.request(
+        "POST",
+        f"/api/trades/{trade_id}/trailing-stop",
+        daemon.admin,
+        json={"distance": 0.002, "step": 0.0005},
+    )
     assert status == 202
     assert reply["command"]["params"]["distance"] == 0.002
     assert reply["command"]["params"]["step"] == 0.0005
-    status, reply = await daemon.request("POST", f"/api/trades/{trade_id}/trailing-stop",
-                                         daemon.admin, json={"distance": 0.001, "step": 0.01})
+    status, reply = await daemon.request(
+        "POST",
+        f"/api/trades/{trade_id}/trailing-stop",
+        daemon.admin,
+        json={"distance": 0.001, "step": 0.01},
+    )
     assert status == 422
 
 
@@ -105,10 +122,14 @@ async def test_trade_management_is_allowed_while_halted(daemon):
 async def test_command_wait_returns_as_soon_as_the_command_finishes(daemon):
     account_id = await daemon.account_id()
     policy = daemon.app[keys.POLICY]
-    entry = await daemon.db.write(lambda tx: commands.enqueue(
-        tx, policy, account_id, CommandType.OPEN_TRADE, {"symbol": "EURUSD"}, {"kind": "system"}))
+    entry = await daemon.db.write(
+        lambda tx: commands.enqueue(
+            tx, policy, account_id, CommandType.OPEN_TRADE, {"symbol": "EURUSD"}, {"kind": "system"}
+        )
+    )
     waiting = asyncio.create_task(
-        daemon.request("GET", f"/api/commands/{entry['id']}?wait=20", daemon.admin))
+        daemon.request("GET", f"/api/commands/{entry['id']}?wait=20", daemon.admin)
+    )
     await asyncio.sleep(0.05)
     assert not waiting.done()
     await daemon.request("POST", "/api/trading/emergency-stop", daemon.admin)
@@ -119,15 +140,19 @@ async def test_command_wait_returns_as_soon_as_the_command_finishes(daemon):
 async def test_command_wait_gives_the_current_status_on_timeout(daemon):
     _, reply = await daemon.request("POST", "/api/firebridge/force-sync", daemon.admin)
     status, body = await daemon.request(
-        "GET", f"/api/commands/{reply['command']['id']}?wait=0.1", daemon.admin)
+        "GET", f"/api/commands/{reply['command']['id']}?wait=0.1", daemon.admin
+    )
     assert status == 200 and body["command"]["status"] == "queued"
 
 
 async def test_open_trade_commands_expire_soon_and_others_later(daemon):
     account_id = await daemon.account_id()
     policy = daemon.app[keys.POLICY]
-    entry = await daemon.db.write(lambda tx: commands.enqueue(
-        tx, policy, account_id, CommandType.OPEN_TRADE, {}, {"kind": "system"}))
+    entry = await daemon.db.write(
+        lambda tx: commands.enqueue(
+            tx, policy, account_id, CommandType.OPEN_TRADE, {}, {"kind": "system"}
+        )
+    )
     _, sync = await daemon.request("POST", "/api/firebridge/force-sync", daemon.admin)
     now = daemon.clock.now()
     from datetime import datetime

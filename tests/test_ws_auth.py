@@ -156,3 +156,21 @@ async def test_the_token_is_not_taken_from_the_url(daemon):
 
     assert code == CLOSE_AUTH_FAILED
     assert error["data"]["code"] == "unauthorized"
+
+
+async def test_revoking_a_token_closes_its_open_streams_with_4401(daemon):
+    from signalosd import accounts
+    from tests.test_ws_support import open_stream
+
+    token = await daemon.token("viewer", label="to revoke")
+    async with open_stream(daemon, daemon.admin) as other, open_stream(daemon, token) as doomed:
+        await doomed.subscribe()
+        await doomed.sync()
+        rows = await daemon.db.read(lambda tx: tx.list_tokens())
+        token_id = next(r["id"] for r in rows if r["label"] == "to revoke")
+        await daemon.db.write(
+            lambda tx: accounts.revoke_token(tx, token_id, accounts.local_actor())
+        )
+        code, _ = await doomed.close_code()
+        assert code == 4401
+        assert await other.sync() == []  # others are untouched

@@ -59,6 +59,8 @@ MALFORMED = {
         "validation_error",
     ),
     "subscribe unknown field": ('{"type": "subscribe", "data": {"from": 3}}', "validation_error"),
+    "data a list": ('{"type": "subscribe", "data": []}', "bad_message"),
+    "data false": ('{"type": "ping", "data": false}', "bad_message"),
 }
 
 

@@ -115,7 +115,8 @@ async def test_a_stuck_client_overflows_its_bounded_queue_and_leaves_the_bus(
 
         assert bus.slow_consumer_closes == 1
         assert len(bus) == 1  # the reading client only
-        assert o.longest_queue <= QUEUE_MAX
+        # Checked per commit: at most QUEUE_MAX - 1 waiting plus one commit's events.
+        assert o.longest_queue <= QUEUE_MAX - 1 + BATCH
         assert len(o.stuck_queue) == 0 and o.stuck_queue.overflowed  # memory freed at once
 
 
@@ -161,3 +162,17 @@ async def test_a_client_still_stuck_after_the_close_deadline_is_disconnected(
         await until(lambda: not server.connections, within=3)  # 30 times the deadline
 
     assert len(bus) == 0
+
+
+async def test_one_commit_larger_than_the_queue_does_not_drop_a_reading_client(
+    aiohttp_client, tmp_path, clock
+):
+    """The bound is checked per commit: a bulk commit is not a slow reader."""
+    daemon = await start_daemon(aiohttp_client, tmp_path, clock, ws_queue_max=QUEUE_MAX)
+    async with open_stream(daemon, daemon.admin) as reader:
+        await reader.subscribe()
+        await reader.sync()
+        seqs = await append_events(daemon, QUEUE_MAX * 5)
+        got = await reader.events_through(seqs[-1])
+        assert [m["seq"] for m in got] == seqs
+        assert daemon.app[keys.BUS].slow_consumer_closes == 0

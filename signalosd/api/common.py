@@ -124,8 +124,7 @@ def source(request: web.Request) -> str:
 
 def ctx(request: web.Request) -> Ctx:
     principal = request[keys.PRINCIPAL]
-    return Ctx(request[keys.ACCOUNT_ID], principal.actor(source(request)),
-               request.app[keys.POLICY])
+    return Ctx(request[keys.ACCOUNT_ID], principal.actor(source(request)), request.app[keys.POLICY])
 
 
 async def mutate(request: web.Request, fn: Callable[[Tx, Ctx], Reply]) -> web.Response:
@@ -143,8 +142,9 @@ async def mutate(request: web.Request, fn: Callable[[Tx, Ctx], Reply]) -> web.Re
     c = ctx(request)
     body = await request.read()
     fingerprint = hashlib.sha256(
-        b"\0".join([request.method.encode(), request.path.encode(),
-                    request.query_string.encode(), body])
+        b"\0".join(
+            [request.method.encode(), request.path.encode(), request.query_string.encode(), body]
+        )
     ).hexdigest()
 
     def run(tx: Tx) -> tuple[int, bytes, bool]:

@@ -29,27 +29,44 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
         for name in re.findall(r"{(\w+)}", route.path)
     ]
     params += [
-        {"name": name, "in": "query", "required": False, "description": text,
-         "schema": {"type": "string"}}
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": text,
+            "schema": {"type": "string"},
+        }
         for name, text in route.query.items()
     ]
     if route.mutating:
-        params.append({"name": "Idempotency-Key", "in": "header", "required": False,
-                       "description": "repeat a request safely: the first reply is returned",
-                       "schema": {"type": "string", "maxLength": 255}})
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "repeat a request safely: the first reply is returned",
+                "schema": {"type": "string", "maxLength": 255},
+            }
+        )
     if params:
         op["parameters"] = params
     if route.body is not None:
-        op["requestBody"] = {"required": False, "content": {
-            "application/json": {"schema": _schema(route.body, components)}}}
-    error = {"description": "error", "content": {
-        "application/json": {"schema": _schema(ErrorReply, components)}}}
+        op["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": _schema(route.body, components)}},
+        }
+    error = {
+        "description": "error",
+        "content": {"application/json": {"schema": _schema(ErrorReply, components)}},
+    }
     if route.websocket:
         op["responses"] = {"101": {"description": "switching to the WebSocket protocol"}}
     elif route.reply is not None:
         op["responses"] = {
-            str(route.status): {"description": "ok", "content": {
-                "application/json": {"schema": _schema(route.reply, components)}}},
+            str(route.status): {
+                "description": "ok",
+                "content": {"application/json": {"schema": _schema(route.reply, components)}},
+            },
             "default": error,
         }
         if route.status == 202:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -27,6 +28,15 @@ T = TypeVar("T")
 log = logging.getLogger("signalosd.store")
 
 BUSY_TIMEOUT_MS = 5000
+
+
+def create_private(path: Path) -> None:
+    """Create the state directory (0700) and database file (0600) if missing: the database
+    holds token hashes and the trade history. SQLite gives its -wal and -shm files the
+    database file's permissions."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def connect_sync(path: Path, *, writer: bool) -> sqlite3.Connection:
@@ -73,7 +83,7 @@ class Database:
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)
         writer_conn = connect_sync(self.path, writer=True)
         applied = apply_migrations(writer_conn, iso(self.clock.now()))
         for name in applied:
@@ -97,8 +107,12 @@ class Database:
     def is_open(self) -> bool:
         return self._writer is not None
 
-    def _submit(self, worker: _Worker | None, job: Callable[[sqlite3.Connection], Any],
-                deliver: Callable[[asyncio.Future[Any], Any], None]) -> asyncio.Future[Any]:
+    def _submit(
+        self,
+        worker: _Worker | None,
+        job: Callable[[sqlite3.Connection], Any],
+        deliver: Callable[[asyncio.Future[Any], Any], None],
+    ) -> asyncio.Future[Any]:
         if worker is None or self._loop is None:
             raise RuntimeError("database is not open")
         loop = self._loop
@@ -196,7 +210,7 @@ def sync_transaction(path: Path, clock: Clock) -> Iterator[Tx]:
 
     Safe while the daemon runs: WAL plus BEGIN IMMEDIATE with a busy timeout; the daemon's
     writer notices the events appended here and publishes them in order."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    create_private(path)
     conn = connect_sync(path, writer=True)
     try:
         apply_migrations(conn, iso(clock.now()))

@@ -38,7 +38,12 @@ def _command_dict(row: sqlite3.Row) -> dict[str, Any]:
 
 def _event(row: sqlite3.Row) -> EventRecord:
     return EventRecord(
-        row["seq"], row["account_id"], row["account"], row["type"], row["data"], row["ts"],
+        row["seq"],
+        row["account_id"],
+        row["account"],
+        row["type"],
+        row["data"],
+        row["ts"],
         row["actor"],
     )
 
@@ -214,8 +219,15 @@ class Tx:
             "INSERT INTO commands (id, account_id, type, trade_id, params, status, priority, "
             "created_at, expires_at, issued_by) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
             (
-                command_id, account_id, type_, trade_id, dumps(params), priority, self.now,
-                expires_at, dumps(issued_by),
+                command_id,
+                account_id,
+                type_,
+                trade_id,
+                dumps(params),
+                priority,
+                self.now,
+                expires_at,
+                dumps(issued_by),
             ),
         )
         command = self.get_command(account_id, command_id)
