@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from . import keys
+from .api.common import json_response
 from .api.routes import Route
 from .auth import Principal, bearer
 from .errors import ApiError, ErrorCode, not_found
@@ -22,7 +23,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def error_response(err: ApiError, request_id: str | None = None) -> web.Response:
-    response = web.json_response(err.to_dict(), status=err.status)
+    response = json_response(err.to_dict(), status=err.status)
     if request_id:
         response.headers["X-Request-ID"] = request_id
     return response
