@@ -144,15 +144,19 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 tx = Tx(conn, self.clock.now())
-                external = self._catch_up(tx)
+                external = self._external_events(tx)
                 result = fn(tx)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # a failed COMMIT may already have rolled back
+                    conn.execute("ROLLBACK")
                 raise
-            if tx.events:
-                self._seen_seq = tx.events[-1].seq
-            return result, external + tx.events
+            # Only now are they certain to be published (a failed `fn` leaves them for the
+            # next transaction or poll to pick up again).
+            published = external + tx.events
+            if published:
+                self._seen_seq = published[-1].seq
+            return result, published
 
         def deliver(fut: asyncio.Future[Any], outcome: tuple[str, Any]) -> None:
             if outcome[0] == "ok":
@@ -165,7 +169,7 @@ class Database:
         result: T = await self._submit(self._writer, job, deliver)
         return result
 
-    def _catch_up(self, tx: Tx) -> list[EventRecord]:
+    def _external_events(self, tx: Tx) -> list[EventRecord]:
         """Events another process (e.g. `signalosd token create`) committed since we last looked.
 
         Runs on the writer thread, so it is ordered with our own commits and the stream that
@@ -173,15 +177,16 @@ class Database:
         head = tx.head_seq()
         if head <= self._seen_seq:
             return []
-        events = tx.read_events(self._seen_seq, head - self._seen_seq, None, upto=head)
-        self._seen_seq = head
-        return events
+        return tx.read_events(self._seen_seq, head - self._seen_seq, None, upto=head)
 
     async def poll_external(self) -> None:
         """Publish events committed by other processes while this one was idle."""
 
         def job(conn: sqlite3.Connection) -> list[EventRecord]:
-            return self._catch_up(Tx(conn, self.clock.now()))
+            events = self._external_events(Tx(conn, self.clock.now()))
+            if events:
+                self._seen_seq = events[-1].seq
+            return events
 
         def deliver(fut: asyncio.Future[Any], outcome: tuple[str, Any]) -> None:
             if outcome[0] == "ok" and outcome[1]:

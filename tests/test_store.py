@@ -1,0 +1,94 @@
+"""The store: whole transactions on one writer, publish after commit, in commit order."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from signalosd.clock import ManualClock
+from signalosd.store import Database, EventRecord, sync_transaction
+from signalosd.store.migrations import MIGRATIONS
+
+SYSTEM = {"kind": "system"}
+
+
+@pytest.fixture
+async def db(tmp_path):
+    database = Database(tmp_path / "s.db", ManualClock())
+    published: list[EventRecord] = []
+    database.on_commit = published.extend
+    await database.open()
+    await database.write(lambda tx: tx.create_account("default", SYSTEM))
+    database.published = published  # type: ignore[attr-defined]
+    yield database
+    await database.close()
+
+
+async def test_writer_connection_is_wal_with_full_sync(db):
+    mode = await db.write(lambda tx: tx.conn.execute("PRAGMA journal_mode").fetchone()[0])
+    sync = await db.write(lambda tx: tx.conn.execute("PRAGMA synchronous").fetchone()[0])
+    assert (mode, sync) == ("wal", 2)  # 2 = FULL
+
+
+async def test_migrations_are_recorded_and_not_applied_twice(tmp_path):
+    path = tmp_path / "m.db"
+    for _ in range(2):
+        database = Database(path, ManualClock())
+        await database.open()
+        await database.close()
+    names = [r[0] for r in sqlite3.connect(path).execute("SELECT name FROM _migrations")]
+    assert names == [name for name, _ in MIGRATIONS]
+
+
+async def test_a_failed_transaction_changes_nothing_and_publishes_nothing(db):
+    before = list(db.published)
+
+    def fails(tx):
+        tx.append_event(1, "half_done", {}, SYSTEM)
+        tx.set_mode(1, "halted", "x")
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        await db.write(fails)
+    assert db.published == before
+    state = await db.read(lambda tx: tx.get_state(1))
+    assert state["mode"] == "running"
+    assert await db.read(lambda tx: tx.head_seq()) == before[-1].seq
+
+
+async def test_concurrent_writes_publish_in_seq_order_without_gaps(db):
+    start = db.published[-1].seq
+
+    async def writer(n):
+        for _ in range(n):
+            await db.write(lambda tx: tx.append_event(1, "tick", {}, SYSTEM))
+
+    await asyncio.gather(*(writer(25) for _ in range(8)))
+    seqs = [e.seq for e in db.published if e.seq > start]
+    assert seqs == list(range(start + 1, start + 201))
+
+
+async def test_events_of_another_process_are_published_in_order_even_after_a_failed_write(
+    db, tmp_path
+):
+    with sync_transaction(db.path, ManualClock()) as tx:
+        outside = tx.append_event(1, "from_cli", {}, SYSTEM).seq
+
+    def fails(tx):
+        raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError):
+        await db.write(fails)  # it saw the outside event, then rolled back
+    await db.write(lambda tx: tx.append_event(1, "mine", {}, SYSTEM))
+    tail = [(e.seq, e.type) for e in db.published[-2:]]
+    assert tail == [(outside, "from_cli"), (outside + 1, "mine")]
+
+
+async def test_seq_is_never_reused_after_pruning_everything(db):
+    last = await db.write(lambda tx: tx.append_event(1, "old", {}, SYSTEM).seq)
+    await db.write(lambda tx: tx.prune_events("9999"))
+    assert await db.read(lambda tx: tx.pruned_through()) == last
+    new = await db.write(lambda tx: tx.append_event(1, "new", {}, SYSTEM).seq)
+    assert new == last + 1
