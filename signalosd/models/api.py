@@ -75,7 +75,7 @@ class Source(StrEnum):
     LOCAL = "local"
 
 
-_REQUEST = ConfigDict(extra="forbid", strict=True)
+REQUEST_CONFIG = ConfigDict(extra="forbid", strict=True)
 Reason = Field(default=None, max_length=500)
 
 
@@ -83,18 +83,18 @@ Reason = Field(default=None, max_length=500)
 
 
 class EmergencyStopRequest(BaseModel):
-    model_config = _REQUEST
+    model_config = REQUEST_CONFIG
     reason: str | None = Reason
     close_all: bool = False
 
 
 class PauseRequest(BaseModel):
-    model_config = _REQUEST
+    model_config = REQUEST_CONFIG
     reason: str | None = Reason
 
 
 class ResumeRequest(BaseModel):
-    model_config = _REQUEST
+    model_config = REQUEST_CONFIG
     confirm_halt: bool = False
     reason: str | None = Reason
 
@@ -102,7 +102,7 @@ class ResumeRequest(BaseModel):
 class StealthRequest(BaseModel):
     """`{enabled}`, the seed's `{stealthMode}`, or no body at all (toggle)."""
 
-    model_config = _REQUEST
+    model_config = REQUEST_CONFIG
     enabled: bool | None = None
     stealthMode: bool | None = None
 
@@ -122,7 +122,7 @@ Price = Field(default=None, gt=0, allow_inf_nan=False)
 class PartialCloseRequest(BaseModel):
     """`{fraction}` (0-1), `{volume}` (lots) or the seed's `{percentage}` (0-100); default half."""
 
-    model_config = _REQUEST
+    model_config = REQUEST_CONFIG
     fraction: float | None = Field(default=None, gt=0, lt=1, allow_inf_nan=False)
     volume: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     percentage: float | None = Field(default=None, gt=0, lt=100, allow_inf_nan=False)
@@ -138,7 +138,7 @@ class PartialCloseRequest(BaseModel):
 class ModifyRequest(BaseModel):
     """`{sl, tp}` or the seed's `{stopLoss, takeProfit}`. Absent: unchanged; null: remove."""
 
-    model_config = _REQUEST
+    model_config = REQUEST_CONFIG
     sl: float | None = Price
     tp: float | None = Price
     stopLoss: float | None = Price
@@ -165,7 +165,7 @@ class ModifyRequest(BaseModel):
 
 
 class TrailingStopRequest(BaseModel):
-    model_config = _REQUEST
+    model_config = REQUEST_CONFIG
     distance: float = Field(gt=0, allow_inf_nan=False)
     step: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
@@ -177,7 +177,7 @@ class TrailingStopRequest(BaseModel):
 
 
 class EmptyRequest(BaseModel):
-    model_config = _REQUEST
+    model_config = REQUEST_CONFIG
 
 
 # ---- replies --------------------------------------------------------------------------------

@@ -1,0 +1,7 @@
+"""Wire models shared by the daemon, the CLI and the agent. No I/O here.
+
+`api` holds the REST and /ws shapes; `agent` the /ws/agent protocol and signals.
+"""
+
+from .agent import *  # noqa: F403
+from .api import *  # noqa: F403
