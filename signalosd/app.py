@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import WSCloseCode, web
 
-from . import accounts, keys, maintenance, middleware, ws
+from . import accounts, agent_ws, keys, maintenance, middleware, ws
+from .agents import AgentHub
 from .api.routes import add_routes, build_routes
 from .auth import TokenAuth
 from .bus import EventBus
@@ -24,6 +25,7 @@ from .clock import Clock, SystemClock
 from .commands import CommandPolicy, CommandWaiters
 from .config import Settings
 from .store import Database
+from .ws_common import close_with_deadline
 
 log = logging.getLogger("signalosd")
 
@@ -69,6 +71,13 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         loop.create_task(
             _every(settings.external_poll_interval_s, db.poll_external, "poll_external")
         ),
+        loop.create_task(
+            _every(
+                settings.expiry_sweep_interval_s,
+                lambda: maintenance.expire_commands(db),
+                "expire_commands",
+            )
+        ),
     ]
     yield
     for task in tasks:
@@ -91,7 +100,7 @@ async def _close_websockets(app: web.Application) -> None:
     log.info("event=closing_websockets count=%d deadline_s=%g", len(sockets), deadline)
     await asyncio.gather(
         *(
-            ws.close_with_deadline(s, WSCloseCode.GOING_AWAY, "server shutting down", deadline)
+            close_with_deadline(s, WSCloseCode.GOING_AWAY, "server shutting down", deadline)
             for s in sockets
         ),
         return_exceptions=True,
@@ -108,6 +117,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     bus = EventBus()
     waiters = CommandWaiters(db)
     bus.listen(waiters.on_event)
+    hub = AgentHub(clock, settings.status_event_interval_s)
+    bus.listen(hub.on_event)
+    app[keys.AGENTS] = hub
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[keys.DB] = db
@@ -121,7 +133,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     bus.listen(ws.close_revoked(app))
     app[keys.STARTED_AT] = time.monotonic()
     app[keys.HTTP_STATS] = {}
-    app[keys.ROUTES] = add_routes(app, build_routes(ws.stream))
+    app[keys.ROUTES] = add_routes(app, build_routes(ws.stream, agent_ws.agent_stream))
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_release_waiters)

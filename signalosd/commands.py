@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from .clock import iso
-from .models import TERMINAL_COMMAND_STATUSES, CommandStatus, CommandType
+from .models import TERMINAL_COMMAND_STATUSES, CommandStatus, CommandType, TradeStatus
 from .store import Database, EventRecord, Tx
 
 # Lower runs first. Emergency stop jumps the queue; everything else keeps its order.
@@ -62,21 +62,66 @@ def enqueue(
     return command
 
 
+def settle_unexecuted(
+    tx: Tx, command: dict[str, Any], status: CommandStatus, reason: str, actor: dict[str, Any]
+) -> bool:
+    """Finish a command that never ran (cancelled or expired). An entry's pending trade
+    becomes `failed` with the reason, so nobody waits for a position that will not come."""
+    account_id = tx.account_id_of(command["account"])
+    if not tx.finish_command(account_id, command["id"], status.value, {"reason": reason}):
+        return False
+    tx.append_event(
+        account_id,
+        f"command_{status.value}",
+        {
+            "command_id": command["id"],
+            "type": command["type"],
+            "trade_id": command["trade_id"],
+            "reason": reason,
+        },
+        actor,
+    )
+    if command["type"] == CommandType.OPEN_TRADE.value and command["trade_id"] is not None:
+        fail_pending_trade(tx, account_id, command["trade_id"], reason, actor)
+    return True
+
+
+def fail_pending_trade(
+    tx: Tx, account_id: int, trade_id: int, reason: str, actor: dict[str, Any]
+) -> None:
+    trade = tx.get_trade(account_id, trade_id)
+    if trade is None or trade["status"] != TradeStatus.PENDING.value:
+        return
+    changes = {"status": TradeStatus.FAILED.value, "close_reason": reason, "closed_at": tx.now}
+    tx.update_trade(trade_id, changes)
+    tx.append_event(account_id, "trade_update", trade | changes | {"updated_at": tx.now}, actor)
+
+
 def cancel_queued(
     tx: Tx, account_id: int, type_: CommandType, reason: str, actor: dict[str, Any]
 ) -> list[str]:
     """Cancel every still-queued command of one type (emergency stop: pending entries)."""
     cancelled = []
     for command in tx.commands_with_status(account_id, CommandStatus.QUEUED.value, type_.value):
-        tx.set_command_status(command["id"], CommandStatus.CANCELLED.value, {"reason": reason})
-        tx.append_event(
-            account_id,
-            "command_cancelled",
-            {"command_id": command["id"], "type": command["type"], "reason": reason},
-            actor,
-        )
-        cancelled.append(command["id"])
+        if settle_unexecuted(tx, command, CommandStatus.CANCELLED, reason, actor):
+            cancelled.append(command["id"])
     return cancelled
+
+
+def expire_due(tx: Tx, actor: dict[str, Any]) -> list[str]:
+    """Expire queued commands past their `expires_at`: a stale entry must never run."""
+    expired = []
+    for account_id, command_id in tx.queued_past_expiry():
+        command = tx.get_command(account_id, command_id)
+        if command is not None and settle_unexecuted(
+            tx,
+            command,
+            CommandStatus.EXPIRED,
+            f"not delivered before it expired at {command['expires_at']}",
+            actor,
+        ):
+            expired.append(command_id)
+    return expired
 
 
 class CommandWaiters:

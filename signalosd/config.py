@@ -43,6 +43,11 @@ class Settings(BaseModel):
     command_wait_max_s: float = Field(60.0, gt=0)
     token_touch_interval_s: float = Field(60.0, ge=0)
     external_poll_interval_s: float = Field(1.0, gt=0)
+    ack_timeout_s: float = Field(5.0, gt=0)
+    ack_backoff_max_s: float = Field(60.0, gt=0)
+    expiry_sweep_interval_s: float = Field(1.0, gt=0)
+    status_event_interval_s: float = Field(5.0, ge=0)
+    agent_batch_max: int = Field(1000, ge=1, le=100_000)
 
     @property
     def db_path(self) -> Path:

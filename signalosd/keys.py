@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .agents import AgentHub
 from .auth import Principal, TokenAuth
 from .bus import EventBus
 from .clock import Clock
@@ -21,6 +22,7 @@ DB = web.AppKey("db", Database)
 BUS = web.AppKey("bus", EventBus)
 AUTH = web.AppKey("auth", TokenAuth)
 WAITERS = web.AppKey("waiters", CommandWaiters)
+AGENTS = web.AppKey("agents", AgentHub)
 POLICY = web.AppKey("policy", CommandPolicy)
 WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet[web.WebSocketResponse])
 STARTED_AT = web.AppKey("started_at", float)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from . import commands
 from .accounts import SYSTEM_ACTOR
 from .clock import iso
 from .config import Settings
 from .store import Database, Tx
 
 log = logging.getLogger("signalosd.maintenance")
+EXPIRY_ACTOR = {"kind": "system", "id": None, "label": "expiry"}
 
 
 async def run_once(db: Database, settings: Settings) -> dict[str, int]:
@@ -40,3 +42,13 @@ async def run_once(db: Database, settings: Settings) -> dict[str, int]:
         done["idempotency_pruned"],
     )
     return done
+
+
+async def expire_commands(db: Database) -> list[str]:
+    """Expire queued commands past their expiry, whether or not an agent is connected."""
+    if not await db.read(lambda tx: tx.queued_past_expiry()):
+        return []  # the common case costs a read, not a durable write
+    expired: list[str] = await db.write(lambda tx: commands.expire_due(tx, EXPIRY_ACTOR))
+    if expired:
+        log.info("event=commands_expired count=%d", len(expired))
+    return expired

@@ -21,14 +21,13 @@ from . import keys
 from .auth import Principal
 from .bus import CONTROL, Outbox, Subscription, type_matcher
 from .clock import iso
-from .errors import ApiError
 from .journal import read_page, reset_reason, snapshot
 from .models import Role
 from .store import EventRecord, Tx
+from .ws_common import CLOSE_AUTH_FAILED, authenticate, close_with_deadline, frame
 
 log = logging.getLogger("signalosd.ws")
 
-CLOSE_AUTH_FAILED = 4401
 CLOSE_SLOW_CONSUMER = 4008
 REPLAY_PAGE = 1000
 _SUBSCRIBE = -1  # outbox marker: run the replay in the writer task
@@ -38,30 +37,6 @@ class SubscribeData(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     since: int | None = Field(default=None, ge=0)
     types: list[str] | None = Field(default=None, max_length=64)
-
-
-def _frame(type_: str, data: dict[str, Any], msg_id: str, ts: str) -> str:
-    return json.dumps(
-        {"id": msg_id, "type": type_, "data": data, "timestamp": ts}, separators=(",", ":")
-    )
-
-
-async def close_with_deadline(
-    ws: web.WebSocketResponse, code: int, message: str, deadline: float
-) -> None:
-    """Close politely, but never wait on a client longer than `deadline` (then drop it)."""
-    completed = False
-    try:
-        await asyncio.wait_for(ws.close(code=code, message=message.encode()[:120]), deadline)
-        completed = True
-    except (TimeoutError, ConnectionError):
-        pass
-    finally:
-        # A timed-out close has already called transport.close(), which then waits without
-        # limit to flush what is queued for a client that reads nothing: abort it anyway.
-        transport = ws._req.transport if ws._req is not None else None
-        if transport is not None and (not completed or not transport.is_closing()):
-            transport.abort()
 
 
 class StreamSession:
@@ -90,7 +65,7 @@ class StreamSession:
 
     def _control(self, type_: str, data: dict[str, Any]) -> str:
         self._msg_no += 1
-        return _frame(type_, data, f"msg_{self._msg_no}", iso(self.app[keys.CLOCK].now()))
+        return frame(type_, data, f"msg_{self._msg_no}", iso(self.app[keys.CLOCK].now()))
 
     def _queue(self, seq: int, text: str) -> None:
         if self.outbox.full:  # e.g. a ping flood from a client that does not read
@@ -241,52 +216,10 @@ class StreamSession:
         self._queue(_SUBSCRIBE, "")
 
 
-async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> Principal | None:
-    settings = request.app[keys.SETTINGS]
-    deadline = settings.ws_close_timeout_s
-
-    async def refuse(message: str) -> None:
-        await ws.send_str(
-            _frame(
-                "error",
-                {"code": "unauthorized", "message": message},
-                "msg_0",
-                iso(request.app[keys.CLOCK].now()),
-            )
-        )
-        await close_with_deadline(ws, CLOSE_AUTH_FAILED, message, deadline)
-
-    try:
-        msg = await ws.receive(timeout=settings.ws_auth_timeout_s)
-    except TimeoutError:
-        await refuse(f"authenticate within {settings.ws_auth_timeout_s:g} s")
-        return None
-    if msg.type is not WSMsgType.TEXT:
-        if msg.type not in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-            await refuse("the first message must be authenticate {token}")
-        return None
-    try:
-        first = json.loads(msg.data)
-    except ValueError:
-        first = None
-    data = first.get("data") if isinstance(first, dict) else None
-    token = data.get("token") if isinstance(data, dict) else None
-    if (
-        not isinstance(first, dict)
-        or first.get("type") != "authenticate"
-        or not isinstance(token, str)
-    ):
-        await refuse('the first message must be {"type": "authenticate", "data": {"token": ...}}')
-        return None
-    try:
-        principal = await request.app[keys.AUTH].verify(token)
-    except ApiError as err:
-        await refuse(err.message)
-        return None
+def _stream_role_problem(principal: Principal) -> str | None:
     if principal.role is Role.AGENT:
-        await refuse("agent tokens are for /ws/agent; use a viewer, operator or admin token here")
-        return None
-    return principal
+        return "agent tokens are for /ws/agent; use a viewer, operator or admin token here"
+    return None
 
 
 def _watch_writer(session: StreamSession, writer: asyncio.Task[None]) -> None:
@@ -334,7 +267,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     )
     await ws.prepare(request)
     request.app[keys.WEBSOCKETS].add(ws)
-    principal = await _authenticate(request, ws)
+    principal = await authenticate(request, ws, _stream_role_problem)
     if principal is None:
         return ws
     session = StreamSession(request, ws, principal)

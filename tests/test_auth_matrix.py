@@ -13,13 +13,14 @@ async def _placeholder(request):  # only the table's metadata is used here
     raise AssertionError
 
 
-ROUTES = build_routes(_placeholder)
+ROUTES = build_routes(_placeholder, _placeholder)
 PUBLIC = {
     ("GET", "/livez"),
     ("GET", "/readyz"),
     ("GET", "/openapi.json"),
     ("GET", "/ws"),
-}  # /ws authenticates in-band (see test_ws_*)
+    ("GET", "/ws/agent"),
+}  # the WebSockets authenticate in-band (see test_ws_* and test_agent_ws*)
 PROTECTED = [r for r in ROUTES if r.role is not None]
 IDS = [f"{r.method} {r.path}" for r in PROTECTED]
 # A body each mutating route accepts, so that only authorisation can refuse the request.
@@ -27,6 +28,7 @@ BODIES = {
     "/api/trades/{id}/partial-close": {"fraction": 0.5},
     "/api/trades/{id}/modify": {"sl": 1.05},
     "/api/trades/{id}/trailing-stop": {"distance": 0.002},
+    "/api/signals": {"symbol": "EURUSD", "side": "buy", "volume": 0.1},
 }
 
 
@@ -88,6 +90,8 @@ async def test_roles_below_the_route_are_refused_with_403(daemon, route):
         Role.OPERATOR: [Role.VIEWER, Role.AGENT],
         Role.ADMIN: [Role.VIEWER, Role.OPERATOR, Role.AGENT],
     }[route.role]
+    if route.agent_ok:
+        weaker.remove(Role.AGENT)
     for role in weaker:
         status, body = await _call(daemon, route, path, await daemon.token(role))
         assert status == 403, (role, body)
@@ -99,7 +103,8 @@ async def test_roles_below_the_route_are_refused_with_403(daemon, route):
 async def test_the_route_role_and_above_are_allowed(daemon, route):
     path = _path(route, await _objects(daemon))
     ranks = [Role.VIEWER, Role.OPERATOR, Role.ADMIN]
-    for role in ranks[ranks.index(route.role) :]:
+    allowed = ranks[ranks.index(route.role) :] + ([Role.AGENT] if route.agent_ok else [])
+    for role in allowed:
         # A fresh trade each time: a close leaves the previous one closing (409 by design).
         path = _path(route, await _objects(daemon))
         status, body = await _call(daemon, route, path, await daemon.token(role))

@@ -12,7 +12,7 @@ async def _placeholder(request):
     raise AssertionError
 
 
-ROUTES = [r for r in build_routes(_placeholder) if not r.websocket]
+ROUTES = [r for r in build_routes(_placeholder, _placeholder) if not r.websocket]
 
 
 def assert_error_shape(body: dict, code: str) -> None:

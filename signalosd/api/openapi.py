@@ -87,7 +87,7 @@ def _build() -> dict[str, Any]:
     async def _ws_placeholder(request: Any) -> Any:  # only the route's metadata is used
         raise NotImplementedError
 
-    for route in build_routes(_ws_placeholder):
+    for route in build_routes(_ws_placeholder, _ws_placeholder):
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, components)
     return {
         "openapi": "3.1.0",

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from .. import models as m
 from ..models import Role
-from . import events, system, trades, trading
+from . import events, signals, system, trades, trading
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -31,6 +31,7 @@ class Route:
     status: int = 200
     query: dict[str, str] = field(default_factory=dict)
     websocket: bool = False
+    agent_ok: bool = False  # an agent token may call it too (signal sources on the desk)
 
     @property
     def mutating(self) -> bool:
@@ -40,7 +41,7 @@ class Route:
 _ACCOUNT_Q = {"account": "admin only: act on this account instead of the token's own"}
 
 
-def build_routes(ws_handler: Handler) -> list[Route]:
+def build_routes(ws_handler: Handler, agent_ws_handler: Handler) -> list[Route]:
     op, viewer = Role.OPERATOR, Role.VIEWER
     return [
         Route(
@@ -222,6 +223,37 @@ def build_routes(ws_handler: Handler) -> list[Route]:
         Route("GET", "/livez", system.livez, None, "The process is alive."),
         Route("GET", "/readyz", system.readyz, None, "The database is open and answering."),
         Route("GET", "/openapi.json", system.openapi, None, "This document."),
+        Route(
+            "POST",
+            "/api/signals",
+            signals.create,
+            op,
+            "Ingest a trading signal: an entry for the agent while running, else skipped.",
+            m.SignalRequest,
+            m.SignalReply,
+            202,
+            _ACCOUNT_Q,
+            agent_ok=True,
+        ),
+        Route(
+            "GET",
+            "/api/signals",
+            signals.list_signals,
+            viewer,
+            "Signals of the account, newest first.",
+            None,
+            m.SignalList,
+            200,
+            _ACCOUNT_Q | {"status": "accepted or skipped", "limit": "1-1000, default 100"},
+        ),
+        Route(
+            "GET",
+            "/ws/agent",
+            agent_ws_handler,
+            None,
+            "The desktop agent's WebSocket (agent token in-band); see docs/agent.md.",
+            websocket=True,
+        ),
         Route(
             "GET",
             "/ws",

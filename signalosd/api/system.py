@@ -22,19 +22,19 @@ async def health(request: web.Request) -> web.Response:
             "state": tx.get_state(account_id),
             "queues": tx.queue_depths(account_id),
             "head": tx.head_seq(),
+            "agent": tx.agent_status(account_id),
         }
 
     seen = await app[keys.DB].read(read)
-    state = seen["state"]
+    state, hub = seen["state"], app[keys.AGENTS]
     body = {
         "status": "ok",
         "version": __version__,
         "account": state["account"],
         "mode": state["mode"],
         "stealth": state["stealth"],
-        # The agent session arrives with the agent: until then there is never one connected.
-        "agent": {"connected": False, "last_seen": None},
-        "mt5": None,
+        "agent": hub.health(account_id, seen["agent"]),
+        "mt5": hub.mt5(account_id, seen["agent"]),
         "queues": seen["queues"],
         "db": {"ok": True, "last_seq": seen["head"]},
         "websocket_clients": len(app[keys.WEBSOCKETS]),

@@ -71,6 +71,14 @@ class Signal(BaseModel):
     created_at: str
 
 
+class SignalReply(BaseModel):
+    """202 with the queued entry; 200 when skipped or a duplicate of an earlier signal."""
+
+    signal: Signal
+    command: dict[str, Any] | None = None
+    duplicate: bool
+
+
 class SignalList(BaseModel):
     signals: list[Signal]
 

@@ -216,6 +216,7 @@ class Trade(BaseModel):
     status: TradeStatus
     opened_at: str | None
     closed_at: str | None
+    close_reason: str | None
     signal_id: int | None
     trailing: float | None
     volume_min: float

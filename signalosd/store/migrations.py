@@ -133,8 +133,34 @@ def _m001_initial(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m002_agent(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        """
+        ALTER TABLE signals ADD COLUMN trade_id INTEGER;
+        ALTER TABLE trades ADD COLUMN command_id TEXT;
+        CREATE TABLE agent_status (
+            account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+            session_id TEXT,
+            connected INTEGER NOT NULL DEFAULT 0,
+            connected_at TEXT,
+            last_seen TEXT,
+            agent_version TEXT,
+            broker TEXT,
+            login TEXT,
+            server TEXT,
+            mt5 TEXT,
+            mt5_at TEXT
+        );
+        CREATE INDEX commands_expiry ON commands (status, expires_at);
+        CREATE INDEX signals_by_account ON signals (account_id, id)
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("001_initial", _m001_initial),
+    ("002_agent", _m002_agent),
 ]
 
 

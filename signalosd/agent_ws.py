@@ -1,0 +1,369 @@
+"""/ws/agent: the desktop agent's session (protocol in docs/agent.md).
+
+Sending: commands come from `Delivery`, control replies from the receive loop; every frame goes
+through the session's bounded outbox and its single writer task. Receiving: each valid message
+goes into an ordered inbox; one applier task applies everything waiting in one transaction
+(group commit), each message under its own savepoint, in the order the agent sent them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, ValidationError
+
+from . import ingest, keys
+from .auth import Principal
+from .bus import CONTROL, Outbox
+from .clock import iso
+from .delivery import Delivery
+from .models import (
+    AccountStatus,
+    AgentAck,
+    AgentHello,
+    CommandResult,
+    Role,
+    SyncSnapshot,
+    TradeUpdate,
+)
+from .store import Tx
+from .ws_common import authenticate, close_with_deadline, frame
+
+log = logging.getLogger("signalosd.agent")
+
+CLOSE_REPLACED = 4409
+CLOSE_POLICY = 1008
+DELIVERY_ACTOR: dict[str, Any] = {"kind": "system", "id": None, "label": "delivery"}
+_REPORTS: dict[str, type[BaseModel]] = {
+    "ack": AgentAck,
+    "command_result": CommandResult,
+    "trade_update": TradeUpdate,
+    "mt5_status_update": AccountStatus,
+    "sync_snapshot": SyncSnapshot,
+}
+
+
+class AgentSession:
+    def __init__(
+        self,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        principal: Principal,
+        hello: AgentHello,
+    ) -> None:
+        self.app = request.app
+        self.ws = ws
+        self.id = secrets.token_hex(6)
+        self.account_id = principal.account_id
+        self.principal = principal
+        self.hello = hello
+        self.connected_at = iso(self.app[keys.CLOCK].now())
+        self.actor = principal.actor("ws") | {"session": self.id}
+        settings = self.app[keys.SETTINGS]
+        self.outbox = Outbox(settings.ws_queue_max)
+        self.inbox: deque[tuple[str, Any]] = deque()
+        self._inbox_ready = asyncio.Event()
+        self.delivery = Delivery(
+            self.account_id,
+            self.app[keys.DB],
+            self.app[keys.CLOCK],
+            settings,
+            self.send_command,
+            DELIVERY_ACTOR,
+        )
+        self.closing = False
+        self._stopping = False
+        self._msg_no = 0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "session_id": self.id,
+            "agent_version": self.hello.agent_version,
+            "broker": self.hello.broker,
+            "login": self.hello.login,
+            "server": self.hello.server,
+            "connected_at": self.connected_at,
+        }
+
+    # ---- outgoing -------------------------------------------------------------------------
+
+    def _put(self, text: str) -> None:
+        if self.outbox.full:
+            self.outbox.overflow()
+            self.close(4008, "slow consumer: reconnect")
+            return
+        self.outbox.put(CONTROL, text)
+
+    def send(self, type_: str, data: dict[str, Any]) -> None:
+        self._msg_no += 1
+        self._put(frame(type_, data, f"msg_{self._msg_no}", iso(self.app[keys.CLOCK].now())))
+
+    def send_command(self, command: dict[str, Any]) -> None:
+        data = {k: command[k] for k in ("id", "type", "trade_id", "params", "expires_at")}
+        data["attempt"] = command["attempts"] + 1
+        self._put(frame("command", data, command["id"], iso(self.app[keys.CLOCK].now())))
+
+    async def writer(self) -> None:
+        while True:
+            for _, text in await self.outbox.take():
+                await self.ws.send_str(text)
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        task = asyncio.get_running_loop().create_task(
+            close_with_deadline(self.ws, code, reason, self.app[keys.SETTINGS].ws_close_timeout_s)
+        )
+        self.app[keys.BACKGROUND].add(task)
+        task.add_done_callback(self.app[keys.BACKGROUND].discard)
+
+    # ---- incoming -------------------------------------------------------------------------
+
+    def receive(self, raw: str) -> None:
+        self.app[keys.AGENTS].seen(self.account_id)
+        try:
+            msg = json.loads(raw)
+        except ValueError as exc:
+            self.send("error", {"code": "invalid_json", "message": f"not valid JSON ({exc})"})
+            return
+        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+            self.send(
+                "error",
+                {"code": "bad_message", "message": 'a message is {"type": ..., "data": {...}}'},
+            )
+            return
+        kind, data = msg["type"], msg.get("data")
+        if kind == "ping":
+            self.send(
+                "pong",
+                {"timestamp": (data or {}).get("timestamp") if isinstance(data, dict) else None},
+            )
+            return
+        model = _REPORTS.get(kind)
+        if model is None:
+            self.send(
+                "error",
+                {
+                    "code": "unknown_type",
+                    "message": f"unknown message type "
+                    f"{kind!r}; expected one of {', '.join(_REPORTS)} or ping",
+                },
+            )
+            return
+        try:
+            item = model.model_validate(data if data is not None else {})
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "data"
+            self.send(
+                "error",
+                {
+                    "code": "validation_error",
+                    "ref": msg.get("id"),
+                    "message": f"invalid {kind}: {where}: {first['msg']}",
+                },
+            )
+            return
+        if isinstance(item, AccountStatus):
+            status = item.model_dump()
+            if not self.app[keys.AGENTS].status_event_due(self.account_id, status):
+                return  # kept for health; not worth an event yet
+        self.inbox.append((kind, item))
+        self._inbox_ready.set()
+
+    async def applier(self) -> None:
+        """Apply what the agent sent, in order, many messages per durable commit."""
+        db, limit = self.app[keys.DB], self.app[keys.SETTINGS].agent_batch_max
+        while True:
+            if not self.inbox:
+                if self._stopping:
+                    return
+                self._inbox_ready.clear()
+                await self._inbox_ready.wait()
+                continue
+            batch = [self.inbox.popleft() for _ in range(min(limit, len(self.inbox)))]
+            await db.write(self._batch(batch))
+
+    async def drain(self, applier: asyncio.Task[None], deadline: float) -> None:
+        """Before the session ends: everything already received is applied (nothing the
+        agent sent is lost because the connection dropped right after)."""
+        self._stopping = True
+        self._inbox_ready.set()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            async with asyncio.timeout(deadline):
+                await asyncio.shield(applier)
+
+    def _batch(self, items: list[tuple[str, Any]]) -> Callable[[Tx], None]:
+        return lambda tx: self._apply(tx, items)
+
+    def _apply(self, tx: Tx, items: list[tuple[str, Any]]) -> None:
+        for kind, item in items:
+            try:
+                with tx.savepoint():
+                    self._apply_one(tx, kind, item)
+            except Exception:
+                log.exception(
+                    "event=agent_message_failed kind=%s account_id=%d session=%s",
+                    kind,
+                    self.account_id,
+                    self.id,
+                )
+
+    def _apply_one(self, tx: Tx, kind: str, item: Any) -> None:
+        account_id, actor = self.account_id, self.actor
+        if kind == "ack":
+            ingest.apply_ack(tx, account_id, item.messageId, actor)
+        elif kind == "command_result":
+            ingest.apply_result(tx, account_id, item, actor)
+        elif kind == "trade_update":
+            ingest.apply_position(tx, account_id, item, actor, adopted_by="trade_update")
+        elif kind == "sync_snapshot":
+            ingest.apply_snapshot(tx, account_id, item, actor)
+            if item.account is not None:
+                self._status(tx, item.account.model_dump())
+        elif kind == "mt5_status_update":
+            self._status(tx, item.model_dump())
+
+    def _status(self, tx: Tx, status: dict[str, Any]) -> None:
+        tx.save_agent_status(
+            self.account_id, {"mt5": status, "mt5_at": tx.now, "last_seen": tx.now}
+        )
+        tx.append_event(self.account_id, "mt5_status_update", status, self.actor)
+
+
+def _agent_role_problem(principal: Principal) -> str | None:
+    if principal.role is not Role.AGENT:
+        return (
+            f"/ws/agent takes an agent token; {principal.token_id} is {principal.role.value}"
+            " (create one with 'signalosd token create --role agent')"
+        )
+    return None
+
+
+async def _hello(ws: web.WebSocketResponse, within: float) -> AgentHello | None:
+    try:
+        msg = await ws.receive(timeout=within)
+        body = json.loads(msg.data) if msg.type is WSMsgType.TEXT else None
+        if isinstance(body, dict) and body.get("type") == "hello":
+            return AgentHello.model_validate(body.get("data") or {})
+        problem = 'the second message must be {"type": "hello", "data": {...}}'
+    except TimeoutError:
+        problem = f"send hello within {within:g} s"
+    except (ValueError, ValidationError) as exc:
+        problem = f"invalid hello: {exc}"
+    if not ws.closed:
+        await ws.send_str(
+            json.dumps({"type": "error", "data": {"code": "bad_hello", "message": problem[:500]}})
+        )
+        await ws.close(code=CLOSE_POLICY, message=problem.encode()[:120])
+    return None
+
+
+def _connected(tx: Tx, session: AgentSession, replaced: str | None) -> None:
+    info = session.describe()
+    tx.save_agent_status(
+        session.account_id,
+        {
+            "session_id": session.id,
+            "connected": 1,
+            "connected_at": tx.now,
+            "last_seen": tx.now,
+            "agent_version": info["agent_version"],
+            "broker": info["broker"],
+            "login": None if info["login"] is None else str(info["login"]),
+            "server": info["server"],
+        },
+    )
+    tx.append_event(
+        session.account_id, "agent_connected", info | {"replaced": replaced}, session.actor
+    )
+
+
+def _disconnected(tx: Tx, session: AgentSession, reason: str, current: bool) -> None:
+    if current:
+        tx.save_agent_status(session.account_id, {"connected": 0, "last_seen": tx.now})
+    tx.append_event(
+        session.account_id,
+        "agent_disconnected",
+        {"session_id": session.id, "reason": reason},
+        session.actor,
+    )
+
+
+async def agent_stream(request: web.Request) -> web.WebSocketResponse:
+    app, settings = request.app, request.app[keys.SETTINGS]
+    ws = web.WebSocketResponse(
+        heartbeat=settings.ws_heartbeat_s,
+        compress=False,
+        max_msg_size=settings.ws_max_message_bytes,
+    )
+    await ws.prepare(request)
+    app[keys.WEBSOCKETS].add(ws)
+    principal = await authenticate(request, ws, _agent_role_problem)
+    if principal is None:
+        return ws
+    await ws.send_str(
+        frame(
+            "authenticated",
+            {"account": principal.account, "role": "agent", "token_id": principal.token_id},
+            "msg_0",
+            iso(app[keys.CLOCK].now()),
+        )
+    )
+    hello = await _hello(ws, settings.ws_auth_timeout_s)
+    if hello is None:
+        return ws
+    session = AgentSession(request, ws, principal, hello)
+    hub, db = app[keys.AGENTS], app[keys.DB]
+    old = hub.attach(session)
+    if old is not None:
+        old.close(CLOSE_REPLACED, "replaced by a newer agent session for this account")
+    await db.write(lambda tx: _connected(tx, session, old.id if old else None))
+    log.info(
+        "event=agent_connected account=%s session=%s broker=%s version=%s",
+        principal.account,
+        session.id,
+        hello.broker,
+        hello.agent_version,
+    )
+    session.send("welcome", {"session_id": session.id, "ack_timeout_s": settings.ack_timeout_s})
+    loop = asyncio.get_running_loop()
+    tasks = [
+        loop.create_task(session.writer()),
+        loop.create_task(session.applier()),
+        loop.create_task(session.delivery.run()),
+    ]
+    reason = "connection closed"
+    try:
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                session.receive(msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                session.send("error", {"code": "bad_message", "message": "send JSON text"})
+        reason = f"closed with {ws.close_code}"
+    finally:
+        tasks[2].cancel()
+        await session.drain(tasks[1], settings.shutdown_timeout_s)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        current = hub.detach(session)
+        if not current:
+            reason = "replaced by a newer session"
+        await db.write(lambda tx: _disconnected(tx, session, reason, current))
+        log.info(
+            "event=agent_disconnected account=%s session=%s reason=%s",
+            principal.account,
+            session.id,
+            reason,
+        )
+    return ws

@@ -1,0 +1,29 @@
+"""Signals: POST from a signal source (operator or agent token), GET for people."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .. import keys, signals
+from ..errors import ApiError, ErrorCode
+from ..models import SignalRequest
+from .common import int_param, json_response, mutate, parse_body
+
+
+async def create(request: web.Request) -> web.Response:
+    req = await parse_body(request, SignalRequest)
+    return await mutate(request, lambda tx, c: signals.ingest(tx, c, req))
+
+
+async def list_signals(request: web.Request) -> web.Response:
+    account_id = request[keys.ACCOUNT_ID]
+    status = request.query.get("status") or None
+    if status not in (None, "accepted", "skipped"):
+        raise ApiError(
+            ErrorCode.VALIDATION_ERROR,
+            f"unknown signal status {status!r}; use accepted or skipped",
+            {"fields": [{"field": "status", "message": "unknown status", "type": "enum"}]},
+        )
+    limit = int_param(request, "limit", 100, 1, 1000)
+    rows = await request.app[keys.DB].read(lambda tx: tx.list_signals(account_id, status, limit))
+    return json_response({"signals": rows})

@@ -1,0 +1,118 @@
+"""Outbox delivery to one agent session (invariants 2 and 3).
+
+The database is the source of truth: each round reads the account's unfinished commands in
+delivery order (emergency stop first, then commit order) and sends what is due:
+- on a new session, every unfinished command (the agent re-acks what it already executed);
+- then each newly queued command, at once (a `command_queued` event wakes the loop);
+- a command not acked within the ack timeout again, with doubling backoff.
+A queued command past its expiry is expired instead of sent. A command is marked `sent` after
+it was handed to the connection; a crash in between only means it is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import commands
+from .clock import Clock, iso
+from .config import Settings
+from .models import CommandStatus
+from .store import Database, Tx
+
+log = logging.getLogger("signalosd.delivery")
+
+
+def _due_again(command: dict[str, Any], now: datetime, settings: Settings) -> bool:
+    if command["status"] != CommandStatus.SENT.value or command["sent_at"] is None:
+        return False
+    wait = min(
+        settings.ack_timeout_s * 2 ** max(command["attempts"] - 1, 0), settings.ack_backoff_max_s
+    )
+    return datetime.fromisoformat(command["sent_at"]) + timedelta(seconds=wait) <= now
+
+
+class Delivery:
+    """The sending half of an agent session."""
+
+    def __init__(
+        self,
+        account_id: int,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        send: Callable[[dict[str, Any]], None],
+        actor: dict[str, Any],
+    ) -> None:
+        self.account_id = account_id
+        self._db = db
+        self._clock = clock
+        self._settings = settings
+        self._send = send
+        self._actor = actor
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        everything = True  # a new session gets every unfinished command
+        tick = min(self._settings.ack_timeout_s / 2, 1.0)
+        while True:
+            await self.round(everything)
+            everything = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), tick)
+            self._wake.clear()
+
+    async def round(self, everything: bool = False) -> list[str]:
+        """One pass over the outbox; returns the ids it sent."""
+        account_id = self.account_id
+        pending = await self._db.read(lambda tx: tx.unfinished_commands(account_id))
+        now = self._clock.now()
+        now_iso = iso(now)
+        due, expired = [], []
+        for command in pending:
+            queued = command["status"] == CommandStatus.QUEUED.value
+            if queued and command["expires_at"] is not None and command["expires_at"] <= now_iso:
+                expired.append(command)
+            elif everything or queued or _due_again(command, now, self._settings):
+                due.append(command)
+        for command in due:
+            self._send(command)
+        if due or expired:
+            await self._db.write(lambda tx: self._record(tx, due, expired))
+        return [c["id"] for c in due]
+
+    def _record(self, tx: Tx, sent: list[dict[str, Any]], expired: list[dict[str, Any]]) -> None:
+        for command in sent:
+            if tx.mark_sent(command["id"]):
+                tx.append_event(
+                    self.account_id,
+                    "command_sent",
+                    {
+                        "command_id": command["id"],
+                        "type": command["type"],
+                        "attempt": command["attempts"] + 1,
+                    },
+                    self._actor,
+                )
+                log.info(
+                    "event=command_sent command_id=%s type=%s attempt=%d account_id=%d",
+                    command["id"],
+                    command["type"],
+                    command["attempts"] + 1,
+                    self.account_id,
+                )
+        for command in expired:
+            commands.settle_unexecuted(
+                tx,
+                command,
+                CommandStatus.EXPIRED,
+                f"not delivered before it expired at {command['expires_at']}",
+                self._actor,
+            )

@@ -1,0 +1,133 @@
+"""Trade mirror and signal queries."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from .base import TxBase
+from .records import dumps
+
+_TRADE_COLUMNS = (
+    "t.id, a.name AS account, t.ticket, t.symbol, t.side, t.volume, t.open_price, "
+    "t.current_price, t.sl, t.tp, t.profit, t.swap, t.status, t.opened_at, t.closed_at, "
+    "t.close_reason, t.signal_id, t.trailing, t.volume_min, t.volume_step, t.updated_at"
+)
+
+_SIGNAL_COLUMNS = (
+    "s.id, a.name AS account, s.symbol, s.side, s.volume, s.entry, s.sl, s.tp, s.source, "
+    "s.external_id, s.status, s.reason, s.command_id, s.trade_id, s.created_at"
+)
+
+
+def _signal_dict(row: sqlite3.Row) -> dict[str, Any]:
+    d = dict(row)
+    d["tp"] = json.loads(d["tp"])
+    return d
+
+
+class TradesSql(TxBase):
+    # ---- trades ---------------------------------------------------------------------------
+
+    def get_trade(self, account_id: int, trade_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            f"SELECT {_TRADE_COLUMNS} FROM trades t JOIN accounts a ON a.id = t.account_id "
+            "WHERE t.account_id = ? AND t.id = ?",
+            (account_id, trade_id),
+        ).fetchone()
+        return dict(row) if row else None
+
+    def list_trades(
+        self, account_id: int, statuses: Iterable[str] | None, symbol: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        sql = (
+            f"SELECT {_TRADE_COLUMNS} FROM trades t JOIN accounts a ON a.id = t.account_id "
+            "WHERE t.account_id = ?"
+        )
+        args: list[Any] = [account_id]
+        if statuses is not None:
+            wanted = list(statuses)
+            sql += f" AND t.status IN ({','.join('?' * len(wanted))})"
+            args += wanted
+        if symbol is not None:
+            sql += " AND t.symbol = ?"
+            args.append(symbol)
+        sql += " ORDER BY t.id DESC LIMIT ?"
+        args.append(limit)
+        return [dict(r) for r in self.conn.execute(sql, args)]
+
+    def insert_trade(self, account_id: int, fields: dict[str, Any]) -> int:
+        cols = dict(fields, account_id=account_id, updated_at=self.now)
+        names = ", ".join(cols)
+        cur = self.conn.execute(
+            f"INSERT INTO trades ({names}) VALUES ({', '.join('?' * len(cols))})",
+            tuple(cols.values()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def update_trade(self, trade_id: int, fields: dict[str, Any]) -> None:
+        cols = dict(fields, updated_at=self.now)
+        assign = ", ".join(f"{name} = ?" for name in cols)
+        self.conn.execute(f"UPDATE trades SET {assign} WHERE id = ?", (*cols.values(), trade_id))
+
+    def trade_by_ticket(self, account_id: int, ticket: int) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            f"SELECT {_TRADE_COLUMNS} FROM trades t JOIN accounts a ON a.id = t.account_id "
+            "WHERE t.account_id = ? AND t.ticket = ?",
+            (account_id, ticket),
+        ).fetchone()
+        return dict(row) if row else None
+
+    def trades_at_broker(self, account_id: int) -> list[dict[str, Any]]:
+        """Trades the mirror believes are positions at the broker (for reconciliation)."""
+        rows = self.conn.execute(
+            f"SELECT {_TRADE_COLUMNS} FROM trades t JOIN accounts a ON a.id = t.account_id "
+            "WHERE t.account_id = ? AND t.ticket IS NOT NULL AND t.status IN ('open', 'closing')",
+            (account_id,),
+        )
+        return [dict(r) for r in rows]
+
+    # ---- signals --------------------------------------------------------------------------
+
+    def insert_signal(self, account_id: int, fields: dict[str, Any]) -> int:
+        cols = dict(fields, account_id=account_id, created_at=self.now)
+        cols["tp"] = dumps(cols.get("tp") or [])
+        cur = self.conn.execute(
+            f"INSERT INTO signals ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            tuple(cols.values()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def update_signal(self, signal_id: int, fields: dict[str, Any]) -> None:
+        assign = ", ".join(f"{name} = ?" for name in fields)
+        self.conn.execute(
+            f"UPDATE signals SET {assign} WHERE id = ?", (*fields.values(), signal_id)
+        )
+
+    def get_signal(
+        self, account_id: int, signal_id: int | None = None, external_id: str | None = None
+    ) -> dict[str, Any] | None:
+        where, arg = (
+            ("s.id = ?", signal_id) if signal_id is not None else ("s.external_id = ?", external_id)
+        )
+        row = self.conn.execute(
+            f"SELECT {_SIGNAL_COLUMNS} FROM signals s JOIN accounts a ON a.id = s.account_id "
+            f"WHERE s.account_id = ? AND {where}",
+            (account_id, arg),
+        ).fetchone()
+        return _signal_dict(row) if row else None
+
+    def list_signals(self, account_id: int, status: str | None, limit: int) -> list[dict[str, Any]]:
+        sql = (
+            f"SELECT {_SIGNAL_COLUMNS} FROM signals s JOIN accounts a ON a.id = s.account_id "
+            "WHERE s.account_id = ?"
+        )
+        args: list[Any] = [account_id]
+        if status is not None:
+            sql += " AND s.status = ?"
+            args.append(status)
+        sql += " ORDER BY s.id DESC LIMIT ?"
+        args.append(limit)
+        return [_signal_dict(r) for r in self.conn.execute(sql, args)]

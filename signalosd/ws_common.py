@@ -1,0 +1,97 @@
+"""What /ws and /ws/agent share: the envelope, the authenticate handshake, closing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from . import keys
+from .auth import Principal
+from .clock import iso
+from .errors import ApiError
+
+CLOSE_AUTH_FAILED = 4401
+
+
+def frame(type_: str, data: dict[str, Any], msg_id: str, ts: str) -> str:
+    return json.dumps(
+        {"id": msg_id, "type": type_, "data": data, "timestamp": ts}, separators=(",", ":")
+    )
+
+
+async def close_with_deadline(
+    ws: web.WebSocketResponse, code: int, message: str, deadline: float
+) -> None:
+    """Close politely, but never wait on a client longer than `deadline` (then drop it)."""
+    completed = False
+    try:
+        await asyncio.wait_for(ws.close(code=code, message=message.encode()[:120]), deadline)
+        completed = True
+    except (TimeoutError, ConnectionError):
+        pass
+    finally:
+        # A timed-out close has already called transport.close(), which then waits without
+        # limit to flush what is queued for a client that reads nothing: abort it anyway.
+        transport = ws._req.transport if ws._req is not None else None
+        if transport is not None and (not completed or not transport.is_closing()):
+            transport.abort()
+
+
+async def authenticate(
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    role_problem: Callable[[Principal], str | None],
+) -> Principal | None:
+    """The first message must be `authenticate {token}` within the auth timeout. On any
+    failure the client gets an `error` and close 4401 (do not retry), and None is returned.
+    `role_problem` says why a valid token may not use this endpoint (or None)."""
+    settings = request.app[keys.SETTINGS]
+    deadline = settings.ws_close_timeout_s
+
+    async def refuse(message: str) -> None:
+        await ws.send_str(
+            frame(
+                "error",
+                {"code": "unauthorized", "message": message},
+                "msg_0",
+                iso(request.app[keys.CLOCK].now()),
+            )
+        )
+        await close_with_deadline(ws, CLOSE_AUTH_FAILED, message, deadline)
+
+    try:
+        msg = await ws.receive(timeout=settings.ws_auth_timeout_s)
+    except TimeoutError:
+        await refuse(f"authenticate within {settings.ws_auth_timeout_s:g} s")
+        return None
+    if msg.type is not WSMsgType.TEXT:
+        if msg.type not in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+            await refuse("the first message must be authenticate {token}")
+        return None
+    try:
+        first = json.loads(msg.data)
+    except ValueError:
+        first = None
+    data = first.get("data") if isinstance(first, dict) else None
+    token = data.get("token") if isinstance(data, dict) else None
+    if (
+        not isinstance(first, dict)
+        or first.get("type") != "authenticate"
+        or not isinstance(token, str)
+    ):
+        await refuse('the first message must be {"type": "authenticate", "data": {"token": ...}}')
+        return None
+    try:
+        principal = await request.app[keys.AUTH].verify(token)
+    except ApiError as err:
+        await refuse(err.message)
+        return None
+    problem = role_problem(principal)
+    if problem is not None:
+        await refuse(problem)
+        return None
+    return principal
