@@ -15,10 +15,10 @@ import logging
 import secrets
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
 from aiohttp import WSMsgType, web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from . import ingest, keys
 from .auth import Principal
@@ -49,6 +49,24 @@ _REPORTS: dict[str, type[BaseModel]] = {
     "mt5_status_update": AccountStatus,
     "sync_snapshot": SyncSnapshot,
 }
+# One discriminated union of {"type": kind, "data": model} envelopes: validating a raw frame
+# in one pass costs about half of json.loads followed by model_validate.
+_ENVELOPE: TypeAdapter[Any] = TypeAdapter(
+    Annotated[
+        Union[  # noqa: UP007 - a tuple of runtime-built models
+            tuple(
+                create_model(
+                    f"{kind}_message",
+                    __config__=ConfigDict(extra="ignore"),
+                    type=(Literal[kind], ...),  # type: ignore[arg-type]
+                    data=(model, ...),
+                )
+                for kind, model in _REPORTS.items()
+            )
+        ],
+        Field(discriminator="type"),
+    ]
+)
 
 
 class AgentSession:
@@ -130,6 +148,14 @@ class AgentSession:
 
     def receive(self, raw: str) -> None:
         self.app[keys.AGENTS].seen(self.account_id)
+        try:  # fast path: envelope and payload validated in one pass
+            envelope = _ENVELOPE.validate_json(raw)
+        except ValidationError:
+            self._receive_slowly(raw)  # a ping, or a bad message that deserves a precise error
+            return
+        self._accept(envelope.type, envelope.data)
+
+    def _receive_slowly(self, raw: str) -> None:
         try:
             msg = json.loads(raw)
         except ValueError as exc:
@@ -173,6 +199,9 @@ class AgentSession:
                 },
             )
             return
+        self._accept(kind, item)
+
+    def _accept(self, kind: str, item: Any) -> None:
         if isinstance(item, AccountStatus):
             status = item.model_dump()
             if not self.app[keys.AGENTS].status_event_due(self.account_id, status):
@@ -206,6 +235,13 @@ class AgentSession:
         return lambda tx: self._apply(tx, items)
 
     def _apply(self, tx: Tx, items: list[tuple[str, Any]]) -> None:
+        try:
+            with tx.savepoint():  # the common case: the whole batch applies cleanly
+                for kind, item in items:
+                    self._apply_one(tx, kind, item)
+            return
+        except Exception:
+            pass  # one message is bad: redo them one by one, so that only it is skipped
         for kind, item in items:
             try:
                 with tx.savepoint():

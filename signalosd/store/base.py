@@ -49,6 +49,8 @@ class TxBase:
         self.now_dt = now
         self.now = iso(now)
         self.events: list[EventRecord] = []
+        self._names: dict[int, str] = {}  # account names (they never change)
+        self._actors: dict[int, tuple[dict[str, Any], str]] = {}
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -70,16 +72,23 @@ class TxBase:
     def append_event(
         self, account_id: int | None, type_: str, data: dict[str, Any], actor: dict[str, Any]
     ) -> EventRecord:
-        data_json, actor_json = dumps(data), dumps(actor)
+        data_json = dumps(data)
+        # A batch appends many events with the same actor: encode it once per transaction.
+        cached = self._actors.get(id(actor))
+        if cached is None or cached[0] is not actor:
+            cached = self._actors[id(actor)] = (actor, dumps(actor))
+        actor_json = cached[1]
         cur = self.conn.execute(
             "INSERT INTO events (account_id, type, data, ts, actor) VALUES (?, ?, ?, ?, ?)",
             (account_id, type_, data_json, self.now, actor_json),
         )
         account = None
         if account_id is not None:
-            account = self.conn.execute(
-                "SELECT name FROM accounts WHERE id = ?", (account_id,)
-            ).fetchone()[0]
+            account = self._names.get(account_id)
+            if account is None:
+                account = self._names[account_id] = self.conn.execute(
+                    "SELECT name FROM accounts WHERE id = ?", (account_id,)
+                ).fetchone()[0]
         event = EventRecord(
             int(cur.lastrowid or 0), account_id, account, type_, data_json, self.now, actor_json
         )
