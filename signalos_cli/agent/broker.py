@@ -137,7 +137,12 @@ class Broker(Protocol):
     def positions(self) -> list[BrokerPosition]: ...
 
     def open_position(
-        self, symbol: str, side: Side, volume: float, sl: float | None, tp: float | None,
+        self,
+        symbol: str,
+        side: Side,
+        volume: float,
+        sl: float | None,
+        tp: float | None,
         comment: str = "",
     ) -> Deal:
         """A market order opening a position."""

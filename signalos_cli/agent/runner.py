@@ -1,0 +1,373 @@
+"""The agent's connection to the daemon (`/ws/agent`, see docs/agent.md).
+
+`run_agent(url, token, broker, state_dir)` runs until stopped: it connects, authenticates, says
+hello, waits for welcome, sends a full `sync_snapshot`, then at the same time
+
+- receives commands: acks each at once, executes them one by one in a worker (an emergency stop
+  goes ahead of queued commands not yet started) and sends each `command_result`;
+- polls the broker (~0.5 s paper, 1 s MT5): positions the broker closed, changed positions,
+  virtual SL/TP and trailing stops (`stops.py`), as `trade_update`s;
+- sends `mt5_status_update` every ~5 s.
+
+`connection.py` holds the wire details (frames, close codes, the writer). The worker and the
+poll keep running while the connection is down; their reports wait in a
+bounded outbox and follow the snapshot sent after the reconnect. Reconnects back off
+exponentially with jitter (1 s → 30 s, reset after a stable connection). Close 4401 (bad token)
+raises `AuthFailed`, 4409 (a newer session for the account) raises `Replaced`; anything else
+reconnects. All broker calls run on one dedicated thread, in order (the MetaTrader5 package is
+not thread-safe); execution and reporting share a lock, so the result of an `open_trade` always
+precedes the `trade_update` of its position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+
+from signalosd import __version__
+from signalosd.clock import iso
+
+from . import reports
+from .broker import Broker, BrokerError
+from .connection import (
+    MAX_MESSAGE,
+    AgentStopped,
+    AuthFailed,
+    Lost,
+    Replaced,
+    agent_url,
+    frame,
+    receive,
+    write,
+)
+from .executor import Executor
+from .journal import Journal
+from .queues import CommandQueue, Kind, Outbox
+
+__all__ = ["Agent", "AgentStopped", "AuthFailed", "Options", "Replaced", "backoff", "run_agent"]
+
+log = logging.getLogger("signalos.agent")
+T = TypeVar("T")
+
+CLOCK_NOTICE = timedelta(seconds=5)
+
+
+def _stderr(line: str) -> None:
+    print(f"agent: {line}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Options:
+    """Timings and time sources; tests inject small values and fakes."""
+
+    poll_interval: float | None = None  # None: 0.5 s for paper, 1 s for MT5
+    status_interval: float = 5.0
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+    stable_after: float = 30.0  # a connection this long resets the backoff
+    handshake_timeout: float = 10.0
+    heartbeat: float = 30.0
+    outbox_limit: int = 1000
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    monotonic: Callable[[], float] = time.monotonic
+    random: Callable[[], float] = random.random
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    on_state: Callable[[str], None] = _stderr
+
+
+def backoff(attempt: int, options: Options) -> float:
+    """Delay before reconnect number `attempt` (1, 2, …): exponential, half of it jitter."""
+    ceiling = min(options.backoff_max, options.backoff_initial * 2.0 ** max(attempt - 1, 0))
+    return ceiling / 2 + options.random() * ceiling / 2
+
+
+class Agent:
+    def __init__(self, broker: Broker, journal: Journal, options: Options | None = None) -> None:
+        self.broker = broker
+        self.journal = journal
+        self.options = options or Options()
+        self.clock_offset = timedelta(0)  # the daemon's clock minus ours
+        self.executor = Executor(broker, journal, now=self.daemon_now)
+        self.reporter = reports.Reporter(broker, journal, self._now)
+        self.commands = CommandQueue()
+        self.outbox = Outbox(self.options.outbox_limit)
+        self.connected = False
+        self._lock = asyncio.Lock()  # execution vs reporting
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="broker")
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._last_error = ""
+        self._connected_at: float | None = None
+        self.stopping = False
+
+    @property
+    def poll_interval(self) -> float:
+        if self.options.poll_interval is not None:
+            return self.options.poll_interval
+        return 0.5 if self.broker.name == "paper" else 1.0
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a broker (or journal) call on the broker thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    def _now(self) -> str:
+        return iso(self.options.now())
+
+    def daemon_now(self) -> datetime:
+        """Our estimate of the daemon's clock: expiry is judged by it, so a desktop clock that
+        is a minute off does not refuse (or let through) every entry."""
+        return self.options.now() + self.clock_offset
+
+    def _track_clock(self, stamp: Any) -> None:
+        try:
+            theirs = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+            offset = theirs - self.options.now()
+        except (TypeError, ValueError):
+            return
+        if abs(offset - self.clock_offset) > CLOCK_NOTICE:
+            log.warning("event=clock_offset daemon_minus_agent_s=%.1f", offset.total_seconds())
+        self.clock_offset = offset
+
+    # ---- reports --------------------------------------------------------------------------
+
+    def _report(self, updates: list[dict[str, Any]]) -> None:
+        for update in updates:
+            self.outbox.put(Kind.UPDATE, "trade_update", update)
+
+    # ---- background loops -----------------------------------------------------------------
+
+    async def worker(self) -> None:
+        while True:
+            command = await self.commands.get()
+            command_id = str(command.get("id"))
+            try:
+                async with self._lock:
+                    execution = await self.call(self.executor.execute, command)
+                    if execution.sync and not execution.replay and self.connected:
+                        updates, snap = await self.call(self.reporter.snapshot)
+                        self._report(updates)
+                        self.outbox.put(Kind.CONNECTION, "sync_snapshot", snap)
+                    self.outbox.put(Kind.RESULT, "command_result", execution.result)
+                    self.commands.done(command_id)  # from now on a redelivery gets the result
+                    self._report(await self.call(self.reporter.observe, False, execution.closed))
+            except Exception:
+                log.exception("event=worker_failed command_id=%s", command_id)
+            finally:
+                self.commands.done(command_id)
+
+    async def poll_loop(self) -> None:
+        while True:
+            try:
+                async with self._lock:
+                    self._report(await self.call(self.reporter.observe, True))
+                self._last_error = ""
+            except Exception as exc:
+                message = exc.message if isinstance(exc, BrokerError) else repr(exc)
+                if message != self._last_error:  # one line per new problem, not per poll
+                    log.warning("event=poll_failed error=%r", message)
+                    self._last_error = message
+            await self.options.sleep(self.poll_interval)
+
+    async def status_loop(self) -> None:
+        while True:
+            await self.options.sleep(self.options.status_interval)
+            if not self.connected:
+                continue
+            try:
+                info = await self.call(self.broker.account)
+                self.outbox.put(Kind.CONNECTION, "mt5_status_update", reports.account(info))
+            except Exception as exc:
+                log.warning("event=status_failed error=%r", str(exc))
+
+    # ---- one connection -------------------------------------------------------------------
+
+    def _on_command(self, data: Any) -> None:
+        if not isinstance(data, dict) or not data.get("id"):
+            log.warning("event=bad_command data=%r", data)
+            return
+        command_id = str(data["id"])
+        self.outbox.put(Kind.CONNECTION, "ack", {"messageId": command_id})
+        queued = self.commands.put(data)
+        log.info(
+            "event=command_received command_id=%s type=%s attempt=%s queued=%s",
+            command_id,
+            data.get("type"),
+            data.get("attempt"),
+            queued,
+        )
+
+    async def _receive(self, ws: aiohttp.ClientWebSocketResponse, wait: float | None) -> Any:
+        msg = await receive(ws, wait)
+        if msg.get("type") == "welcome":  # stamped as it is sent, never queued behind others
+            self._track_clock(msg.get("timestamp"))
+        return msg
+
+    async def _expect(self, ws: aiohttp.ClientWebSocketResponse, type_: str) -> dict[str, Any]:
+        deadline = self.options.monotonic() + self.options.handshake_timeout
+        while True:
+            left = deadline - self.options.monotonic()
+            if left <= 0:
+                raise Lost(f"no {type_} from the daemon")
+            msg = await self._receive(ws, left)
+            if msg.get("type") == type_:
+                data = msg.get("data")
+                return data if isinstance(data, dict) else {}
+            if msg.get("type") == "error":
+                log.warning("event=daemon_error data=%r", msg.get("data"))
+            elif msg.get("type") == "command":
+                self._on_command(msg.get("data"))
+
+    async def session(self, http: aiohttp.ClientSession, url: str, token: str) -> None:
+        """One connection, from connect to close. Returns normally never; raises on close."""
+        async with http.ws_connect(
+            url, heartbeat=self.options.heartbeat, max_msg_size=MAX_MESSAGE
+        ) as ws:
+            self._ws = ws
+            await ws.send_str(frame("authenticate", {"token": token}, self._now()))
+            await self._expect(ws, "authenticated")
+            try:
+                info = await self.call(self.broker.account)
+                login, server = info.login, info.server
+            except BrokerError:
+                login, server = None, None
+            hello = {"agent_version": __version__, "broker": self.broker.name,
+                     "login": login, "server": server}  # fmt: skip
+            await ws.send_str(frame("hello", hello, self._now()))
+            welcome = await self._expect(ws, "welcome")
+            async with self._lock:
+                updates, snap = await self.call(self.reporter.snapshot)
+                self._report(updates)
+                await ws.send_str(frame("sync_snapshot", snap, self._now()))
+            self.connected = True
+            self._connected_at = self.options.monotonic()
+            self.options.on_state(f"connected (session {welcome.get('session_id')})")
+            log.info("event=connected session=%s", welcome.get("session_id"))
+            writer = asyncio.create_task(write(ws, self.outbox, self._now))
+            try:
+                while True:
+                    msg = await self._receive(ws, None)
+                    if msg.get("type") == "command":
+                        self._on_command(msg.get("data"))
+                    elif msg.get("type") == "error":
+                        log.warning("event=daemon_error data=%r", msg.get("data"))
+            finally:
+                self.connected = False
+                self._ws = None
+                writer.cancel()
+                with contextlib.suppress(BaseException):
+                    await writer
+                self.outbox.end_connection()
+
+    async def connect_loop(self, url: str, token: str) -> None:
+        attempt = 0
+        async with aiohttp.ClientSession() as http:
+            while True:
+                attempt += 1
+                self._connected_at = None
+                self.options.on_state(f"connecting to {url} (attempt {attempt})")
+                try:
+                    await self.session(http, url, token)
+                except AgentStopped:
+                    raise
+                except (Lost, BrokerError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    if self.stopping:
+                        return
+                    why = str(exc) or type(exc).__name__
+                    if isinstance(exc, BrokerError):  # no snapshot to send: try again later
+                        why = f"broker: {exc.message}"
+                    if self._uptime() is None:
+                        self.options.on_state(f"error: {why} (attempt {attempt})")
+                    else:
+                        self.options.on_state(f"disconnected: {why}")
+                    log.info("event=disconnected attempt=%s reason=%r", attempt, why)
+                if self.stopping:
+                    return
+                uptime = self._uptime()
+                if uptime is not None and uptime >= self.options.stable_after:
+                    attempt = 0  # a stable connection: start the backoff afresh
+                delay = backoff(max(attempt, 1), self.options)
+                self.options.on_state(f"reconnecting in {delay:.1f} s")
+                await self.options.sleep(delay)
+
+    def _uptime(self) -> float | None:
+        """How long the last connection was up (None: it never got to welcome)."""
+        if self._connected_at is None:
+            return None
+        return self.options.monotonic() - self._connected_at
+
+    async def run(self, url: str, token: str, stop: asyncio.Event) -> None:
+        """Connect the broker, then work until `stop` is set or the daemon refuses the agent
+        for good (`AuthFailed`, `Replaced`). Shuts the broker down at the end."""
+        ws_url = agent_url(url)
+        if self.journal.interrupted:
+            log.warning("event=interrupted_commands ids=%s", ",".join(self.journal.interrupted))
+        try:
+            await self.call(self.broker.connect)
+            tasks = [
+                asyncio.create_task(self.worker()),
+                asyncio.create_task(self.poll_loop()),
+                asyncio.create_task(self.status_loop()),
+            ]
+            connection = asyncio.create_task(self.connect_loop(ws_url, token))
+            stopping = asyncio.create_task(stop.wait())
+            try:
+                await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if connection.done():
+                    connection.result()  # AuthFailed / Replaced
+                if await self.close():  # let the session end by itself after the close
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(asyncio.shield(connection), 2)
+            finally:
+                for task in (*tasks, connection, stopping):
+                    task.cancel()
+                await asyncio.gather(*tasks, connection, stopping, return_exceptions=True)
+            self.options.on_state("stopped")
+        finally:
+            await self.finish()
+
+    async def close(self) -> bool:
+        """Stop reconnecting; close the connection politely (1000) if there is one."""
+        self.stopping = True
+        ws = self._ws
+        if ws is None or ws.closed:
+            return False
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(code=1000, message=b"agent stopping"), 5)
+        return True
+
+    async def finish(self) -> None:
+        """After the broker call in flight (if any), shut the broker down on its thread."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.call(self.broker.shutdown), 30)
+        self._thread.shutdown(wait=False)
+
+
+async def run_agent(
+    url: str,
+    token: str,
+    broker: Broker,
+    state_dir: Path,
+    *,
+    options: Options | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the agent with its journal in `state_dir` until `stop` is set (returns) or the
+    daemon refuses it for good (raises `AuthFailed` / `Replaced`). Raises `BrokerError` when
+    the broker cannot be connected, `ValueError` for a bad url."""
+    agent_url(url)  # a bad url fails before anything is opened
+    journal = Journal.open(state_dir)
+    try:
+        await Agent(broker, journal, options).run(url, token, stop or asyncio.Event())
+    finally:
+        journal.close()
