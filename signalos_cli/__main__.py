@@ -1,0 +1,5 @@
+"""`python -m signalos_cli` is `signalos`."""
+
+from .cli import main
+
+main()
