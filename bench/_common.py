@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import gc
 import json
 import math
 import os
 import resource
+import sqlite3
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,6 +209,27 @@ def envelope(seq: int, data: dict[str, Any]) -> str:
     )
 
 
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """One masked client-to-server WebSocket frame (FIN set). The XOR runs on one big int,
+    so pre-encoding 50,000 frames takes well under a second."""
+    n = len(payload)
+    if n < 126:
+        head = bytes([0x80 | opcode, 0x80 | n])
+    elif n < 1 << 16:
+        head = bytes([0x80 | opcode, 0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([0x80 | opcode, 0x80 | 127]) + n.to_bytes(8, "big")
+    mask = os.urandom(4)
+    key = (mask * (n // 4 + 1))[:n]
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+    return head + mask + masked
+
+
+def text_frame(text: str) -> bytes:
+    """A masked client text frame, ready to write (for pre-encoding a burst)."""
+    return client_frame(0x1, text.encode())
+
+
 class RawWebSocket:
     """A minimal RFC 6455 client over asyncio streams, for the receive-heavy benches.
 
@@ -235,13 +259,7 @@ class RawWebSocket:
         return cls(reader, writer)
 
     def _send(self, opcode: int, payload: bytes) -> None:
-        n = len(payload)
-        head = bytes([0x80 | opcode]) + (
-            bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big")
-        )
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i & 3] for i, b in enumerate(payload))
-        self.writer.write(head + mask + masked)
+        self.writer.write(client_frame(opcode, payload))
 
     def send_text(self, text: str) -> None:
         self._send(0x1, text.encode())
@@ -312,3 +330,218 @@ async def open_many_raw(port: int, token: str, n: int, parallel: int = 64) -> li
             return ws
 
     return list(await asyncio.gather(*(one() for _ in range(n))))
+
+
+class RawAgent:
+    """A protocol-level desktop agent on /ws/agent over `RawWebSocket` (docs/agent.md).
+
+    `connect` authenticates with an agent-role token, sends `hello` and waits for `welcome`.
+    Frames that arrive together are kept in order, so none is lost between calls.
+    """
+
+    def __init__(self, ws: RawWebSocket, welcome: dict[str, Any]) -> None:
+        self.ws = ws
+        self.welcome = welcome
+        self._pending: deque[dict[str, Any]] = deque()
+
+    @classmethod
+    async def connect(
+        cls, port: int, token: str, version: str = "bench", broker: str = "paper"
+    ) -> RawAgent:
+        ws = await RawWebSocket.connect(port, "/ws/agent")
+        await ws.authenticate(token, subscribe=False)
+        ws.send_text(
+            json.dumps({"type": "hello", "data": {"agent_version": version, "broker": broker}})
+        )
+        agent = cls(ws, {})
+        first = await agent.next_message()
+        if first.get("type") != "welcome":
+            raise RuntimeError(f"expected welcome, got {first}")
+        agent.welcome = first["data"]
+        return agent
+
+    async def next_message(self) -> dict[str, Any]:
+        while not self._pending:
+            self._pending.extend(json.loads(f) for f in await self.ws.read_frames())
+        return self._pending.popleft()
+
+    async def next_command(self, command_type: str | None = None) -> dict[str, Any]:
+        """The next `command` frame (of `command_type`); other commands are finished on the way."""
+        while True:
+            msg = await self.next_message()
+            if msg.get("type") != "command":
+                continue
+            if command_type is None or msg["data"]["type"] == command_type:
+                return msg
+            self.finish(msg["id"])
+
+    def finish(self, command_id: str, ok: bool = True, data: dict[str, Any] | None = None) -> None:
+        """`ack` then `command_result` for a command, so the daemon's outbox stays clean."""
+        self.ws.send_text(json.dumps({"type": "ack", "data": {"messageId": command_id}}))
+        self.ws.send_text(
+            json.dumps(
+                {
+                    "type": "command_result",
+                    "data": {"command_id": command_id, "ok": ok, "data": data or {}},
+                }
+            )
+        )
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+class RawHttp:
+    """A minimal HTTP/1.1 keep-alive client with JSON bodies and a bearer token.
+
+    `send` only writes the request (take the start time right before it); `response` reads the
+    reply. Used where aiohttp's client would add its own overhead to a latency measurement.
+    """
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int, token: str
+    ) -> None:
+        self.reader, self.writer = reader, writer
+        self.host = f"{HOST}:{port}"
+        self.token = token
+
+    @classmethod
+    async def connect(cls, port: int, token: str) -> RawHttp:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        return cls(reader, writer, port, token)
+
+    def send(self, method: str, path: str, body: Any = None) -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"Authorization: Bearer {self.token}\r\nContent-Length: {len(data)}\r\n"
+        )
+        if body is not None:
+            head += "Content-Type: application/json\r\n"
+        self.writer.write(head.encode() + b"\r\n" + data)
+
+    async def response(self) -> tuple[int, Any]:
+        """(status, decoded JSON body or None)."""
+        head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        lines = head.split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            if ":" in line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                chunk = await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                body += chunk[:-2]
+        else:
+            body = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        return status, json.loads(body) if body else None
+
+    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        self.send(method, path, body)
+        return await self.response()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+# ---- child processes ----------------------------------------------------------------------
+
+
+async def spawn_child(script: str, *args: str, ready_within: float = 60.0) -> Child:
+    """Run `script` with `args` in a new Python process; wait for its `READY` line."""
+    proc = await asyncio.create_subprocess_exec(
+        PYTHON,
+        script,
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        limit=1 << 24,
+    )
+    child = Child(proc)
+    line = await child.line(ready_within)
+    if line != "READY":
+        await child.kill()
+        raise RuntimeError(f"{Path(script).name} {' '.join(args[:1])}: not ready: {line!r}")
+    return child
+
+
+@dataclass
+class Child:
+    """A bench child process driven by lines: the parent writes a command, the child answers
+    with one JSON line (see `stdin_line` for the child's side)."""
+
+    proc: asyncio.subprocess.Process
+
+    async def line(self, within: float) -> str:
+        assert self.proc.stdout is not None
+        raw = await asyncio.wait_for(self.proc.stdout.readline(), within)
+        return raw.decode().strip()
+
+    def tell(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode() + b"\n")
+
+    async def ask(self, text: str, within: float) -> dict[str, Any]:
+        """Send one command line and return the child's JSON reply."""
+        self.tell(text)
+        return await self.report(within)
+
+    async def report(self, within: float) -> dict[str, Any]:
+        line = await self.line(within)
+        if not line:
+            raise RuntimeError(f"child exited with {await self.proc.wait()} before replying")
+        return dict(json.loads(line))
+
+    async def bye(self, within: float = 10.0) -> None:
+        """Tell the child to finish (`bye`) and wait for it; kill it if it does not."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(ConnectionError):
+                self.tell("bye")
+            try:
+                await asyncio.wait_for(self.proc.wait(), within)
+            except TimeoutError:
+                await self.kill()
+
+    async def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+async def stdin_line() -> str:
+    """Child side: the next command line from the parent ('' when the parent went away)."""
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    return line.strip()
+
+
+def reply(result: dict[str, Any]) -> None:
+    """Child side: one JSON line to the parent."""
+    print(json.dumps(result, separators=(",", ":")), flush=True)
+
+
+def latency_summary(ns: Sequence[int]) -> dict[str, Any]:
+    """p50/p90/p99/max/mean in ms of a list of nanosecond durations."""
+    ms = [x / 1e6 for x in ns]
+    return {
+        "n": len(ms),
+        "p50_ms": rnd(percentile(ms, 50)),
+        "p90_ms": rnd(percentile(ms, 90)),
+        "p99_ms": rnd(percentile(ms, 99)),
+        "max_ms": rnd(max(ms) if ms else math.nan),
+        "mean_ms": rnd(sum(ms) / len(ms) if ms else math.nan),
+    }
+
+
+def durable_connection(path: str | Path) -> sqlite3.Connection:
+    """A plain sqlite3 connection set up like the daemon's writer: WAL, synchronous=FULL,
+    autocommit mode (explicit BEGIN IMMEDIATE … COMMIT)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn

@@ -65,8 +65,12 @@ class Delivery:
         while True:
             await self.round(everything)
             everything = False
+            # asyncio.timeout, not wait_for: wait_for wraps the wait in a task of its own, so a
+            # wake-up took three turns of the loop (and the request that queued the command
+            # went first); this way the round starts on the next turn.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), tick)
+                async with asyncio.timeout(tick):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def round(self, everything: bool = False) -> list[str]:
