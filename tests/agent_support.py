@@ -94,7 +94,7 @@ async def connect_agent(
 
 async def until(condition: Any, within: float = TIMEOUT) -> None:
     async with asyncio.timeout(within):
-        while not await condition():  # noqa: ASYNC110 - polling the HTTP API
+        while not await condition():
             await asyncio.sleep(0.01)
 
 

@@ -93,7 +93,7 @@ async def open_stream(daemon: Harness, token: str | None = None) -> AsyncIterato
 async def until(condition: Callable[[], bool], within: float = TIMEOUT) -> None:
     """Poll server state that offers nothing to await (bus counters, open connections)."""
     async with asyncio.timeout(within):
-        while not condition():  # noqa: ASYNC110
+        while not condition():
             await asyncio.sleep(0.005)
 
 
