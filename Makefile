@@ -18,11 +18,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	@mkdir -p $(STATE_DIR)
-	@echo "signalosd: listening on http://$(HOST):$(PORT), state in $(STATE_DIR)"
-	@echo "signalosd: admin token in $(STATE_DIR)/admin.token (created on first start); try:"
-	@echo "  curl -s -H \"Authorization: Bearer \$$(cat $(STATE_DIR)/admin.token)\" http://$(HOST):$(PORT)/api/trading/state"
-	$(BIN)/signalosd --host $(HOST) --port $(PORT) --state-dir $(STATE_DIR)
+	@HOST=$(HOST) PORT=$(PORT) STATE_DIR=$(STATE_DIR) bash scripts/run.sh
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

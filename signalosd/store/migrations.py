@@ -176,6 +176,11 @@ def apply_migrations(conn: sqlite3.Connection, now: str) -> list[str]:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Another process (a daemon starting, `signalosd token …`) may have applied it
+            # between our look and our lock.
+            if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
+                conn.execute("COMMIT")
+                continue
             fn(conn)
             conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, now))
             conn.execute("COMMIT")
