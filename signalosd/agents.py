@@ -7,6 +7,7 @@ MT5 status (for health) with the throttle that stops a chatty agent flooding sub
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, iso
@@ -21,7 +22,8 @@ class AgentHub:
         self._clock = clock
         self._sessions: dict[int, AgentSession] = {}
         self._status: dict[int, dict[str, Any]] = {}
-        self._last_seen: dict[int, str] = {}
+        # The time itself: formatted only when asked (`seen` runs for every agent message).
+        self._last_seen: dict[int, datetime] = {}
         self._status_event: dict[int, tuple[float, tuple[Any, ...]]] = {}
         self._interval = status_event_interval_s
 
@@ -49,7 +51,7 @@ class AgentHub:
         return list(self._sessions.values())
 
     def seen(self, account_id: int) -> None:
-        self._last_seen[account_id] = iso(self._clock.now())
+        self._last_seen[account_id] = self._clock.now()
 
     def on_event(self, event: EventRecord) -> None:
         """Bus listener: a queued command wakes its account's delivery at once."""
@@ -75,7 +77,7 @@ class AgentHub:
         seen = self._last_seen.get(account_id)
         info: dict[str, Any] = {
             "connected": session is not None,
-            "last_seen": seen if seen is not None else (stored or {}).get("last_seen"),
+            "last_seen": iso(seen) if seen is not None else (stored or {}).get("last_seen"),
         }
         if session is not None:
             info |= session.describe()
