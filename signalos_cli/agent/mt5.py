@@ -33,77 +33,27 @@ from .broker import (
     SymbolSpec,
 )
 from .broker_checks import check_close_volume, check_stops, check_volume
+from .mt5_codes import (
+    CONSTANTS,
+    DEFAULT_MAGIC,
+    MISSING_PACKAGE,
+    RES_S_OK,
+    RETCODE_DONE_PARTIAL,
+    RETCODE_NO_CHANGES,
+    RETCODE_PLACED,
+    RETCODE_PRICE_OFF,
+    SYMBOL_FILLING_FOK,
+    SYMBOL_FILLING_IOC,
+    account_of,
+    closed_from_deals,
+    describe_retcode,
+    level_or_zero,
+    position_of,
+    spec_of,
+    unusable,
+)
 
 log = logging.getLogger(__name__)
-
-MISSING_PACKAGE = (
-    "the MetaTrader5 package is not installed: it exists for Windows only; run the agent on "
-    "the Windows machine with MT5, or use --broker paper"
-)
-DEFAULT_MAGIC = 515_105  # marks the agent's orders in the terminal's history
-RETCODE_PLACED = 10008
-RETCODE_DONE_PARTIAL = 10010
-RETCODE_NO_CHANGES = 10025
-RETCODE_CLIENT_DISABLES_AT = 10027
-RETCODE_PRICE_OFF = 10021
-RES_S_OK = 1  # last_error() code for "no error"
-
-# symbol_info().filling_mode is a bitmask of these; the package exports only ORDER_FILLING_*.
-SYMBOL_FILLING_FOK = 1
-SYMBOL_FILLING_IOC = 2
-
-# Values of the package's constants, used when a module (a fake, an old build) lacks one.
-_CONSTANTS = {
-    "TRADE_ACTION_DEAL": 1,
-    "TRADE_ACTION_SLTP": 6,
-    "ORDER_TYPE_BUY": 0,
-    "ORDER_TYPE_SELL": 1,
-    "ORDER_FILLING_FOK": 0,
-    "ORDER_FILLING_IOC": 1,
-    "ORDER_FILLING_RETURN": 2,
-    "ORDER_TIME_GTC": 0,
-    "DEAL_ENTRY_OUT": 1,
-    "DEAL_ENTRY_OUT_BY": 3,
-    "DEAL_REASON_SL": 4,
-    "DEAL_REASON_TP": 5,
-    "DEAL_REASON_SO": 6,
-    "ACCOUNT_MARGIN_MODE_RETAIL_NETTING": 0,
-}
-
-_RETCODE_TEXT = {
-    10004: "requote: the price changed, try again",
-    10006: "the request was rejected",
-    10007: "the request was cancelled",
-    10011: "the request could not be processed",
-    10012: "the request timed out",
-    10013: "invalid request",
-    10014: "invalid volume",
-    10015: "invalid price",
-    10016: "invalid stops (SL/TP too close to the price or on the wrong side)",
-    10017: "trading is disabled for this account or symbol",
-    10018: "the market is closed",
-    10019: "not enough money",
-    10020: "prices changed",
-    10021: "no quotes to process the request",
-    10024: "too many requests",
-    10026: "algorithmic trading is disabled by the server",
-    10027: "algorithmic trading is disabled in the terminal (the Algo Trading button)",
-    10029: "the position is frozen (too close to the price to change)",
-    10030: "unsupported filling mode",
-    10031: "no connection to the trade server",
-    10034: "the volume limit for this symbol is reached",
-    10036: "the position is already closed",
-    10040: "the limit of open positions is reached",
-    10042: "only buys are allowed for this symbol",
-    10043: "only sells are allowed for this symbol",
-    10044: "only closing positions is allowed for this symbol",
-}
-
-
-def describe_retcode(retcode: int, comment: str = "") -> str:
-    """A sentence for the operator: what the retcode means, plus the server's comment."""
-    text = _RETCODE_TEXT.get(retcode, "the trade server refused the request")
-    return f"{text} (retcode {retcode}{': ' + comment if comment else ''})"
 
 
 class Mt5Broker:
@@ -164,7 +114,7 @@ class Mt5Broker:
                     )
             terminal = mt5.terminal_info()
             account = mt5.account_info()
-            problem = self._unusable(terminal, account)
+            problem = unusable(terminal, account, self._error)
             if problem is not None:
                 mt5.shutdown()
                 raise BrokerError(*problem)
@@ -179,22 +129,6 @@ class Mt5Broker:
                 self._known = {p.ticket: p for p in self._positions()}
             self._account_login = account.login
 
-    def _unusable(self, terminal: Any, account: Any) -> tuple[str, int | None] | None:
-        if terminal is None or account is None:
-            return f"MetaTrader 5 is not logged in to an account: {self._error()}", None
-        if not terminal.trade_allowed:
-            return (
-                "algorithmic trading is disabled in the MetaTrader 5 terminal: press 'Algo "
-                "Trading' (or Tools > Options > Expert Advisors > Allow algorithmic trading)",
-                RETCODE_CLIENT_DISABLES_AT,
-            )
-        if not account.trade_allowed:
-            return (
-                f"account {account.login} may not trade (logged in with the investor password?)",
-                RETCODE_TRADE_DISABLED,
-            )
-        return None
-
     def shutdown(self) -> None:
         with self._lock:
             if self._mt5 is not None:
@@ -206,27 +140,13 @@ class Mt5Broker:
             a, t = mt5.account_info(), mt5.terminal_info()
             if a is None or t is None:
                 raise BrokerError(f"cannot read the MT5 account: {self._error()}")
-            return AccountInfo(
-                balance=a.balance,
-                equity=a.equity,
-                margin=a.margin,
-                margin_free=a.margin_free,
-                margin_level=a.margin_level if a.margin else None,  # MT5 says 0.0 when flat
-                profit=a.profit,
-                connected=bool(t.connected),
-                trade_allowed=bool(t.trade_allowed and a.trade_allowed),
-                ping_ms=t.ping_last / 1000.0,  # ping_last is in microseconds
-                server=a.server,
-                login=a.login,
-                currency=a.currency,
-                leverage=a.leverage,
-            )
+            return account_of(a, t)
 
     # ---- market data -------------------------------------------------------------------------
 
     def symbol(self, symbol: str) -> SymbolSpec:
         with self._lock:
-            return _spec(self._info(symbol))
+            return spec_of(self._info(symbol))
 
     def quote(self, symbol: str) -> Quote:
         with self._lock:
@@ -254,14 +174,14 @@ class Mt5Broker:
         with self._lock:
             info = self._info(symbol)
             self._check_trade_mode(info, side)
-            spec = _spec(info)
+            spec = spec_of(info)
             lots = check_volume(spec, volume)
             tick = self._tick(symbol)
             check_stops(spec, side, tick.bid, tick.ask, sl, tp)
             buy = side is Side.BUY
             price = tick.ask if buy else tick.bid
             request = self._deal_request(info, buy, lots, price, comment)
-            request.update(sl=_level(sl, info.digits), tp=_level(tp, info.digits))
+            request.update(sl=level_or_zero(sl, info.digits), tp=level_or_zero(tp, info.digits))
             result = self._send(request, (RETCODE_DONE, RETCODE_DONE_PARTIAL, RETCODE_PLACED))
             filled = result.volume or lots
             price = result.price or price
@@ -290,7 +210,7 @@ class Mt5Broker:
         with self._lock:
             pos = self._position(ticket)
             info = self._info(pos.symbol)
-            lots = check_close_volume(_spec(info), pos.volume, volume)
+            lots = check_close_volume(spec_of(info), pos.volume, volume)
             tick = self._tick(pos.symbol)
             buy = pos.type is Side.BUY
             price = tick.bid if buy else tick.ask
@@ -314,13 +234,13 @@ class Mt5Broker:
             pos = self._position(ticket)
             info = self._info(pos.symbol)
             tick = self._tick(pos.symbol)
-            check_stops(_spec(info), pos.type, tick.bid, tick.ask, sl, tp)
+            check_stops(spec_of(info), pos.type, tick.bid, tick.ask, sl, tp)
             request = {
                 "action": self._k("TRADE_ACTION_SLTP"),
                 "symbol": pos.symbol,
                 "position": ticket,
-                "sl": _level(sl, info.digits),
-                "tp": _level(tp, info.digits),
+                "sl": level_or_zero(sl, info.digits),
+                "tp": level_or_zero(tp, info.digits),
                 "magic": self.magic,
             }
             self._send(request, (RETCODE_DONE, RETCODE_PLACED, RETCODE_NO_CHANGES))
@@ -345,7 +265,7 @@ class Mt5Broker:
         return self._mt5
 
     def _k(self, name: str) -> int:
-        return int(getattr(self._module(), name, _CONSTANTS[name]))
+        return int(getattr(self._module(), name, CONSTANTS[name]))
 
     def _error(self) -> str:
         try:
@@ -456,22 +376,7 @@ class Mt5Broker:
         if p.symbol not in self._specs:
             self._info(p.symbol)
         vmin, vstep = self._specs[p.symbol]
-        return BrokerPosition(
-            ticket=int(p.ticket),
-            symbol=p.symbol,
-            type=Side.BUY if p.type == 0 else Side.SELL,  # POSITION_TYPE_BUY / _SELL
-            volume=p.volume,
-            price_open=p.price_open,
-            price_current=p.price_current,
-            sl=p.sl or None,
-            tp=p.tp or None,
-            profit=p.profit,
-            swap=p.swap,
-            time=self._iso(p.time),
-            comment=p.comment,
-            volume_min=vmin,
-            volume_step=vstep,
-        )
+        return position_of(p, vmin, vstep, self._iso(p.time))
 
     def _deal_profit(self, order: int, fallback: float) -> float:
         deals = self._module().history_deals_get(ticket=order) if order else None
@@ -481,47 +386,9 @@ class Mt5Broker:
         """Why and how a position closed, from its closing deal (falls back to the last seen
         price and profit when the history does not have the deal yet)."""
         deals = self._module().history_deals_get(position=last.ticket) or ()
-        outs = [
-            d for d in deals if d.entry in (self._k("DEAL_ENTRY_OUT"), self._k("DEAL_ENTRY_OUT_BY"))
-        ]
-        if not outs:
-            return ClosedPosition(last, last.price_current, last.profit, self._iso(None), "closed")
-        deal = max(outs, key=lambda d: (d.time_msc, d.ticket))
-        reasons = {
-            self._k("DEAL_REASON_SL"): "sl",
-            self._k("DEAL_REASON_TP"): "tp",
-            self._k("DEAL_REASON_SO"): "stop_out",
-            0: "manual",
-            1: "manual",
-            2: "manual",
-            3: "expert",  # client, mobile, web, EA
-        }
-        return ClosedPosition(
-            last,
-            deal.price,
-            deal.profit,
-            self._iso(deal.time_msc / 1000.0),
-            reasons.get(deal.reason, "closed"),
-        )
+        return closed_from_deals(last, deals, self._k, self._iso)
 
     def _iso(self, epoch: float | None) -> str:
         if epoch is None:
             return iso(datetime.now(UTC))
         return iso(datetime.fromtimestamp(epoch - self._offset, UTC))
-
-
-def _level(level: float | None, digits: int) -> float:
-    return 0.0 if level is None else round(level, digits)
-
-
-def _spec(info: Any) -> SymbolSpec:
-    return SymbolSpec(
-        name=info.name,
-        digits=info.digits,
-        point=info.point,
-        contract_size=info.trade_contract_size,
-        volume_min=info.volume_min,
-        volume_step=info.volume_step,
-        volume_max=info.volume_max,
-        stops_level=info.trade_stops_level,
-    )
