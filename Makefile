@@ -27,6 +27,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/idle_conns.py
+	$(BIN)/python bench/estop_latency.py
+	$(BIN)/python bench/ingest.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

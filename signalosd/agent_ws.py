@@ -41,6 +41,7 @@ log = logging.getLogger("signalosd.agent")
 
 CLOSE_REPLACED = 4409
 CLOSE_POLICY = 1008
+CLOSE_INTERNAL_ERROR = 1011
 DELIVERY_ACTOR: dict[str, Any] = {"kind": "system", "id": None, "label": "delivery"}
 _REPORTS: dict[str, type[BaseModel]] = {
     "ack": AgentAck,
@@ -89,6 +90,11 @@ class AgentSession:
         self.outbox = Outbox(settings.ws_queue_max)
         self.inbox: deque[tuple[str, Any]] = deque()
         self._inbox_ready = asyncio.Event()
+        # Backpressure: past this many waiting messages the receive loop stops reading, so an
+        # agent that sends faster than we commit waits in TCP instead of in our memory.
+        self._inbox_max = 2 * settings.agent_batch_max
+        self._inbox_room = asyncio.Event()
+        self._inbox_room.set()
         self.delivery = Delivery(
             self.account_id,
             self.app[keys.DB],
@@ -208,19 +214,45 @@ class AgentSession:
                 return  # kept for health; not worth an event yet
         self.inbox.append((kind, item))
         self._inbox_ready.set()
+        if len(self.inbox) >= self._inbox_max:
+            self._inbox_room.clear()
+
+    async def room(self) -> None:
+        """Wait while the inbox is full (the applier makes room, or ends)."""
+        await self._inbox_room.wait()
 
     async def applier(self) -> None:
-        """Apply what the agent sent, in order, many messages per durable commit."""
+        """Apply what the agent sent, in order, many messages per durable commit.
+
+        A batch that cannot be committed (the database locked past the busy timeout, the disk
+        full…) ends the session with 1011: applying later messages would skip it. The agent
+        reconnects, sends a snapshot and gets every unfinished command again (re-sending the
+        results it stored), so nothing is lost for good."""
         db, limit = self.app[keys.DB], self.app[keys.SETTINGS].agent_batch_max
-        while True:
-            if not self.inbox:
-                if self._stopping:
+        try:
+            while True:
+                if not self.inbox:
+                    if self._stopping:
+                        return
+                    self._inbox_ready.clear()
+                    await self._inbox_ready.wait()
+                    continue
+                batch = [self.inbox.popleft() for _ in range(min(limit, len(self.inbox)))]
+                if len(self.inbox) < self._inbox_max:
+                    self._inbox_room.set()
+                try:
+                    await db.write(self._batch(batch))
+                except Exception:
+                    log.exception(
+                        "event=agent_batch_failed account_id=%d session=%s messages=%d",
+                        self.account_id,
+                        self.id,
+                        len(batch),
+                    )
+                    self.close(CLOSE_INTERNAL_ERROR, "could not store the agent's reports")
                     return
-                self._inbox_ready.clear()
-                await self._inbox_ready.wait()
-                continue
-            batch = [self.inbox.popleft() for _ in range(min(limit, len(self.inbox)))]
-            await db.write(self._batch(batch))
+        finally:
+            self._inbox_room.set()  # never leave the receive loop waiting on a stopped applier
 
     async def drain(self, applier: asyncio.Task[None], deadline: float) -> None:
         """Before the session ends: everything already received is applied (nothing the
@@ -383,6 +415,7 @@ async def agent_stream(request: web.Request) -> web.WebSocketResponse:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
                 session.receive(msg.data)
+                await session.room()
             elif msg.type is WSMsgType.BINARY:
                 session.send("error", {"code": "bad_message", "message": "send JSON text"})
         reason = f"closed with {ws.close_code}"

@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-
 # json.dumps with arguments builds a new JSONEncoder on every call (~0.7 us, as much as encoding
 # a short string); the same encoder, made once, gives the same text.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
