@@ -7,6 +7,7 @@ MT5 status (for health) with the throttle that stops a chatty agent flooding sub
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -54,11 +55,26 @@ class AgentHub:
         self._last_seen[account_id] = self._clock.now()
 
     def on_event(self, event: EventRecord) -> None:
-        """Bus listener: a queued command wakes its account's delivery at once."""
-        if event.type == "command_queued" and event.account_id is not None:
-            session = self._sessions.get(event.account_id)
-            if session is not None:
-                session.delivery.wake()
+        """Bus listener: a queued command wakes its account's delivery at once; an emergency
+        stop is sent straight from its event, without waiting for the delivery's next read."""
+        if event.type != "command_queued" or event.account_id is None:
+            return
+        session = self._sessions.get(event.account_id)
+        if session is None:
+            return
+        if '"type":"emergency_stop"' in event.data_json:
+            data = json.loads(event.data_json)
+            session.delivery.send_now(
+                {
+                    "id": data["command_id"],
+                    "type": data["type"],
+                    "trade_id": data["trade_id"],
+                    "params": data["params"],
+                    "expires_at": None,
+                    "attempts": 0,
+                }
+            )
+        session.delivery.wake()
 
     def status_event_due(self, account_id: int, status: dict[str, Any]) -> bool:
         """Store the latest status; True when it is worth an event (the throttle)."""

@@ -137,12 +137,14 @@ class EventBus:
                 continue
             self.published_seq = event.seq
             self.events_published += 1
+            # Listeners first: an emergency stop reaches the agent's connection before the
+            # event is fanned out to every dashboard.
+            for listener in self._listeners:
+                listener(event)
             text = event.message()
             for sub in self._subs:
                 if sub.wants(event):
                     sub.outbox.put(event.seq, text)
-            for listener in self._listeners:
-                listener(event)
 
     def drop_slow(self, sub: Subscription) -> None:
         """Unsubscribe a client that fell behind and tell its connection (once)."""

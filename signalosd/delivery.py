@@ -55,9 +55,16 @@ class Delivery:
         self._send = send
         self._actor = actor
         self._wake = asyncio.Event()
+        self._sent_early: set[str] = set()
 
     def wake(self) -> None:
         self._wake.set()
+
+    def send_now(self, command: dict[str, Any]) -> None:
+        """Send a queued command at once (emergency stop); the next round records it as sent
+        instead of sending it again."""
+        self._send(command)
+        self._sent_early.add(command["id"])
 
     async def run(self) -> None:
         everything = True  # a new session gets every unfinished command
@@ -76,21 +83,26 @@ class Delivery:
     async def round(self, everything: bool = False) -> list[str]:
         """One pass over the outbox; returns the ids it sent."""
         account_id = self.account_id
+        early = set(self._sent_early)  # sent after their commit, so this read sees them
+        self._sent_early -= early
         pending = await self._db.read(lambda tx: tx.unfinished_commands(account_id))
         now = self._clock.now()
         now_iso = iso(now)
-        due, expired = [], []
+        due, expired, sent = [], [], []
         for command in pending:
             queued = command["status"] == CommandStatus.QUEUED.value
-            if queued and command["expires_at"] is not None and command["expires_at"] <= now_iso:
+            if command["id"] in early:
+                sent.append(command)  # already on its way: only record it
+            elif queued and command["expires_at"] is not None and command["expires_at"] <= now_iso:
                 expired.append(command)
             elif everything or queued or _due_again(command, now, self._settings):
                 due.append(command)
         for command in due:
             self._send(command)
-        if due or expired:
-            await self._db.write(lambda tx: self._record(tx, due, expired))
-        return [c["id"] for c in due]
+        sent += due
+        if sent or expired:
+            await self._db.write(lambda tx: self._record(tx, sent, expired))
+        return [c["id"] for c in sent]
 
     def _record(self, tx: Tx, sent: list[dict[str, Any]], expired: list[dict[str, Any]]) -> None:
         for command in sent:

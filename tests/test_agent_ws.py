@@ -359,3 +359,20 @@ async def test_expiry_sweep_expires_entries_without_an_agent(aiohttp_client, tmp
     assert await maintenance.expire_commands(daemon.db) == []
     clock.advance(daemon.settings.open_trade_ttl_s)
     assert await maintenance.expire_commands(daemon.db) == [reply["command"]["id"]]
+
+
+async def test_an_emergency_stop_is_sent_once_straight_from_its_commit(daemon, agent_token):
+    agent = await connect_agent(daemon, agent_token)
+    await agent.sync()
+    _, stop = await daemon.request("POST", "/api/trading/emergency-stop", daemon.admin)
+    command = await agent.command()
+    assert command["id"] == stop["command"]["id"] and command["attempt"] == 1
+    await agent.no_command(0.5)  # the delivery round records it, and does not send it again
+
+    async def recorded():
+        _, body = await daemon.request("GET", f"/api/commands/{command['id']}", daemon.admin)
+        return body["command"]["status"] == "sent" and body["command"]["attempts"] == 1
+
+    await until(recorded)
+    sent = [e for e in await daemon.events() if e["type"] == "command_sent"]
+    assert [e["data"]["command_id"] for e in sent] == [command["id"]]

@@ -92,3 +92,34 @@ async def test_seq_is_never_reused_after_pruning_everything(db):
     assert await db.read(lambda tx: tx.pruned_through()) == last
     new = await db.write(lambda tx: tx.append_event(1, "new", {}, SYSTEM).seq)
     assert new == last + 1
+
+
+async def test_cached_trade_rows_match_the_database_exactly(db):
+    def work(tx):
+        trade_id = tx.insert_trade(
+            1, {"ticket": 9, "symbol": "EURUSD", "side": "buy", "volume": 1, "status": "open"}
+        )
+        tx.trade_by_ticket(1, 9)  # now cached
+        tx.update_trade(trade_id, {"volume": 2, "profit": 3, "sl": 1.05})
+        cached = tx.trade_by_ticket(1, 9)
+        tx._rows.clear()
+        fresh = tx.trade_by_ticket(1, 9)
+        return cached, fresh
+
+    cached, fresh = await db.write(work)
+    assert cached == fresh
+    assert [type(v) for v in cached.values()] == [type(v) for v in fresh.values()]
+
+
+async def test_a_rolled_back_savepoint_leaves_no_stale_cached_row(db):
+    def work(tx):
+        trade_id = tx.insert_trade(
+            1, {"ticket": 10, "symbol": "EURUSD", "side": "buy", "volume": 1.0, "status": "open"}
+        )
+        tx.trade_by_ticket(1, 10)
+        with pytest.raises(RuntimeError), tx.savepoint():
+            tx.update_trade(trade_id, {"status": "closed"})
+            raise RuntimeError("undo")
+        return tx.trade_by_ticket(1, 10)["status"]
+
+    assert await db.write(work) == "open"

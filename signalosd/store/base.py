@@ -51,6 +51,10 @@ class TxBase:
         self.events: list[EventRecord] = []
         self._names: dict[int, str] = {}  # account names (they never change)
         self._actors: dict[int, tuple[dict[str, Any], str]] = {}
+        # Rows read in this transaction and kept in step with its writes (see trades_sql.py);
+        # dropped whenever a savepoint rolls back.
+        self._rows: dict[Any, dict[str, Any]] = {}
+        self._row_keys: dict[Any, Any] = {}
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -64,6 +68,8 @@ class TxBase:
             self.conn.execute("ROLLBACK TO item")
             self.conn.execute("RELEASE item")
             del self.events[marker:]
+            self._rows.clear()
+            self._row_keys.clear()
             raise
         self.conn.execute("RELEASE item")
 

@@ -22,6 +22,23 @@ _SIGNAL_COLUMNS = (
 )
 
 
+# Columns of REAL affinity: SQLite hands them back as floats, so a cached row must too.
+_REAL = frozenset(
+    {
+        "volume",
+        "open_price",
+        "current_price",
+        "sl",
+        "tp",
+        "profit",
+        "swap",
+        "trailing",
+        "volume_min",
+        "volume_step",
+    }
+)
+
+
 def _trade_dict(row: sqlite3.Row) -> dict[str, Any]:
     # dict(row) looks every column up by name (~2.8 us for a trade row, once per agent update);
     # zipping the names with the values builds the same dict, in the same order, in ~1 us.
@@ -77,14 +94,38 @@ class TradesSql(TxBase):
         cols = dict(fields, updated_at=self.now)
         assign = ", ".join(f"{name} = ?" for name in cols)
         self.conn.execute(f"UPDATE trades SET {assign} WHERE id = ?", (*cols.values(), trade_id))
+        key = self._row_keys.get(("trade", trade_id))
+        if key is not None:
+            cached = self._rows[key]
+            if cached.get("ticket") != cols.get("ticket", cached.get("ticket")):
+                self._forget_trade(trade_id)  # re-keyed: read it again next time
+                return
+            for name, value in cols.items():
+                cached[name] = float(value) if name in _REAL and isinstance(value, int) else value
+
+    def _forget_trade(self, trade_id: int) -> None:
+        key = self._row_keys.pop(("trade", trade_id), None)
+        if key is not None:
+            self._rows.pop(key, None)
 
     def trade_by_ticket(self, account_id: int, ticket: int) -> dict[str, Any] | None:
+        """A position's trade. A batch of agent updates asks for the same few tickets again
+        and again: rows read once are kept in step with this transaction's writes."""
+        key = ("ticket", account_id, ticket)
+        cached = self._rows.get(key)
+        if cached is not None:
+            return dict(cached)
         row = self.conn.execute(
             f"SELECT {_TRADE_COLUMNS} FROM trades t JOIN accounts a ON a.id = t.account_id "
             "WHERE t.account_id = ? AND t.ticket = ?",
             (account_id, ticket),
         ).fetchone()
-        return _trade_dict(row) if row else None
+        if row is None:
+            return None
+        trade = _trade_dict(row)
+        self._rows[key] = trade
+        self._row_keys[("trade", trade["id"])] = key
+        return dict(trade)
 
     def trades_at_broker(self, account_id: int) -> list[dict[str, Any]]:
         """Trades the mirror believes are positions at the broker (for reconciliation)."""
