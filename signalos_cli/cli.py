@@ -1,156 +1,182 @@
-"""signalos: the command-line face of SignalOS (the operator commands arrive with the CLI issue).
+"""signalos: SignalOS from the shell and cron (docs/cli.md).
 
-Exit codes of `signalos agent`: 0 stopped by SIGTERM/SIGINT, 1 error (the broker could not be
-reached, …), 2 usage, 4 the daemon refused the token (close 4401: do not restart),
-5 replaced by a newer agent session for this account (close 4409: do not restart).
+This module is the click group, its global options and the one place that turns exceptions
+into messages and exit codes. Commands live in `commands_*.py` and are imported only when run,
+so `signalos stop` loads click, http.client and its own module, never aiohttp or pydantic.
 """
 
 from __future__ import annotations
 
-import os
+import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
-if TYPE_CHECKING:
-    from .agent.broker import Broker
+from signalosd import __version__
 
-DEFAULT_URL = "http://127.0.0.1:8787"
-EXIT_ERROR = 1
+from .context import App
+from .errors import ExitCode, Failed, SettingsError, TimedOut
+
+# name -> "module:attribute", in the order `signalos --help` lists them
+COMMANDS: dict[str, str] = {
+    "status": "commands_control:status",
+    "health": "commands_control:health",
+    "stop": "commands_control:stop",
+    "pause": "commands_control:pause",
+    "resume": "commands_control:resume",
+    "stealth": "commands_control:stealth",
+    "sync": "commands_control:sync",
+    "trades": "commands_trades:trades",
+    "trade": "commands_trades:trade",
+    "close": "commands_trades:close",
+    "partial-close": "commands_trades:partial_close",
+    "modify": "commands_trades:modify",
+    "trail": "commands_trades:trail",
+    "signals": "commands_signals:signals",
+    "signal": "commands_signals:signal",
+    "commands": "commands_outbox:commands",
+    "agent": "commands_agent:agent",
+}
+
+EXIT_CODES = """\b
+Exit codes:
+  0    done, or already so (pause when paused, stop when halted)
+  1    failed: the daemon refused (4xx: unknown trade, not open, invalid
+       stops, validation), the command failed, expired or was cancelled,
+       a signal was skipped, or a confirmation was declined
+  2    usage: bad option, missing --yes without a terminal, bad config,
+       no token
+  3    daemon unreachable: refused, no answer, 502/503/504 after retries
+  4    not authorized: token refused (401) or role too low (403)
+  124  --wait timed out before the agent's result (the command may still run)
+  130  interrupted (Ctrl-C)
+
+\b
+Settings: flag > environment (SIGNALOS_URL, SIGNALOS_TOKEN_FILE,
+SIGNALOS_TOKEN, ...) > ~/.config/signalos/cli.toml > /etc/signalos/cli.toml.
+Shell completion: eval "$(_SIGNALOS_COMPLETE=bash_source signalos)"
+"""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
-    """SignalOS command-line client."""
+class SignalosGroup(click.Group):
+    """Subcommands imported on first use; exceptions mapped to exit codes in one place."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        extra = [name for name in super().list_commands(ctx) if name not in COMMANDS]
+        return [*COMMANDS, *extra]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in COMMANDS:
+            return found
+        module, attr = COMMANDS[cmd_name].split(":")
+        command = getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+        assert isinstance(command, click.Command), COMMANDS[cmd_name]
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, BrokenPipeError):
+            raise  # click prints usage errors (exit 2) and exits
+        except (KeyboardInterrupt, click.Abort) as exc:
+            error: BaseException = exc
+            code, message = ExitCode.INTERRUPTED, "interrupted"
+        except Exception as exc:
+            error = exc
+            code, message = describe(exc)
+        if isinstance(ctx.obj, App) and ctx.obj.traceback:
+            import traceback
+
+            traceback.print_exception(error)
+        click.echo(f"Error: {message}", err=True)
+        raise click.exceptions.Exit(code) from None
 
 
-def _read_secret(path: Path, what: str) -> str:
-    try:
-        value = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise click.UsageError(f"cannot read the {what} file {path}: {exc.strerror}") from exc
-    if not value:
-        raise click.UsageError(f"the {what} file {path} is empty")
-    return value
+def describe(exc: Exception) -> tuple[int, str]:
+    """The exit code and message for an exception raised by a command."""
+    from .client import RETRY_STATUSES, ClientError
+
+    if isinstance(exc, ClientError):
+        if exc.status is None or exc.status in RETRY_STATUSES:
+            note = ""
+            if exc.sent:
+                note = (
+                    "; the request may have reached the daemon: check (signalos status, "
+                    "signalos trades) before repeating it"
+                )
+            return ExitCode.UNREACHABLE, exc.message + note
+        if exc.status == 401:
+            hint = "; check --token-file, SIGNALOS_TOKEN_FILE or SIGNALOS_TOKEN"
+            return ExitCode.UNAUTHORIZED, f"{exc.message} ({exc.code}){hint}"
+        if exc.status == 403:
+            return ExitCode.UNAUTHORIZED, f"{exc.message} ({exc.code})"
+        return ExitCode.FAILED, f"{exc.message} ({exc.code})"
+    if isinstance(exc, SettingsError):
+        return ExitCode.USAGE, str(exc)
+    if isinstance(exc, Failed):
+        return ExitCode.FAILED, str(exc)
+    if isinstance(exc, TimedOut):
+        return ExitCode.TIMEOUT, str(exc)
+    return ExitCode.FAILED, f"unexpected error: {exc!r} (run with -x for the traceback)"
 
 
-def _token(token_file: Path | None) -> str:
-    if token_file is not None:
-        return _read_secret(token_file, "token")
-    token = os.environ.get("SIGNALOS_TOKEN", "").strip()
-    if not token:
-        raise click.UsageError(
-            "no agent token: give --token-file, or set SIGNALOS_TOKEN_FILE or SIGNALOS_TOKEN"
-        )
-    return token
-
-
-@cli.command()
-@click.option(
-    "--broker", type=click.Choice(["paper", "mt5"]), required=True, help="Where to trade."
+@click.group(
+    cls=SignalosGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES,
 )
-@click.option(
-    "--url",
-    envvar="SIGNALOS_URL",
-    default=DEFAULT_URL,
-    show_default=True,
-    help="The daemon (also SIGNALOS_URL).",
-)
+@click.option("--url", metavar="URL", help="The daemon [env SIGNALOS_URL; http://127.0.0.1:8787]")
 @click.option(
     "--token-file",
-    envvar="SIGNALOS_TOKEN_FILE",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="File holding an agent token (also SIGNALOS_TOKEN_FILE; or SIGNALOS_TOKEN).",
+    help="File holding the token [env SIGNALOS_TOKEN_FILE, or the token in SIGNALOS_TOKEN]",
+)
+@click.option("--json", "json_mode", is_flag=True, help="Print one JSON document (docs/cli.md).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="S",
+    help="HTTP timeout in seconds [env SIGNALOS_TIMEOUT; 10]",
 )
 @click.option(
-    "--state-dir",
-    default="./var/agent",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The agent's state: executed commands, mode, virtual stops, paper account.",
+    "--retries",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Retries after a connection error or 502/503/504 [env SIGNALOS_RETRIES; 2]",
 )
-@click.option("--mt5-login", help="MT5 account number (default: the terminal's).")
 @click.option(
-    "--mt5-password-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File holding the MT5 password.",
+    "--account", metavar="NAME", help="With an admin token: act on this account [SIGNALOS_ACCOUNT]"
 )
-@click.option("--mt5-server", help="MT5 trade server, e.g. MetaQuotes-Demo.")
-@click.option("--mt5-path", help="Path to terminal64.exe (default: the installed one).")
-@click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"]),
-)
-def agent(
-    broker: str,
-    url: str,
+@click.option("--source", hidden=True, help="X-SignalOS-Source: cli or cron [SIGNALOS_SOURCE]")
+@click.option("-x", "--traceback", is_flag=True, help="Show the traceback of an error.")
+@click.version_option(__version__, "-V", "--version", prog_name="signalos")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    url: str | None,
     token_file: Path | None,
-    state_dir: Path,
-    mt5_login: str | None,
-    mt5_password_file: Path | None,
-    mt5_server: str | None,
-    mt5_path: str | None,
-    log_level: str,
+    json_mode: bool,
+    timeout: float | None,
+    retries: int | None,
+    account: str | None,
+    source: str | None,
+    traceback: bool,
 ) -> None:
-    """Run the desktop agent: execute the daemon's commands on MT5 or the paper broker."""
-    import asyncio  # the agent's imports stay out of the other commands' start-up time
+    """SignalOS from the shell and cron: trading controls, trades, signals, the agent.
 
-    from signalosd import logs
-
-    from .agent.broker import BrokerError
-    from .agent.runner import AgentStopped
-
-    token = _token(token_file)
-    logs.setup(log_level)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    the_broker: Broker
-    if broker == "paper":
-        from .agent.paper import PaperBroker
-
-        try:
-            the_broker = PaperBroker(state_path=state_dir / "paper.json")
-        except BrokerError as exc:
-            raise click.ClickException(exc.message) from exc
-    else:
-        from .agent.mt5 import Mt5Broker
-
-        password = _read_secret(mt5_password_file, "MT5 password") if mt5_password_file else None
-        the_broker = Mt5Broker(mt5_login, password, mt5_server, mt5_path)
-    try:
-        asyncio.run(_run(url, token, the_broker, state_dir))
-    except AgentStopped as exc:
-        click.echo(f"agent: stopped: {exc}", err=True)
-        raise SystemExit(exc.exit_code) from None
-    except BrokerError as exc:
-        retcode = f" (retcode {exc.retcode})" if exc.retcode is not None else ""
-        click.echo(f"agent: broker error: {exc.message}{retcode}", err=True)
-        raise SystemExit(EXIT_ERROR) from None
-    except ValueError as exc:  # a bad --url
-        raise click.UsageError(str(exc)) from exc
-
-
-async def _run(url: str, token: str, broker: Broker, state_dir: Path) -> None:
-    """Run until SIGTERM/SIGINT (close the connection with 1000, exit 0); a second signal
-    forces the exit."""
-    import asyncio
-    import signal
-
-    from .agent.runner import run_agent
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        if stop.is_set():
-            os._exit(EXIT_ERROR)
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
-    await run_agent(url, token, broker, state_dir, stop=stop)
+    With no configuration it talks to the daemon `make run` starts (127.0.0.1:8787)
+    using ./var/admin.token. Data goes to stdout, messages and errors to stderr."""
+    flags = {
+        "url": url,
+        "token_file": token_file,
+        "timeout": timeout,
+        "retries": retries,
+        "account": account,
+        "source": source,
+    }
+    ctx.obj = App(flags, json_mode, traceback)
 
 
 def main() -> None:
