@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/idle_conns.py
 	$(BIN)/python bench/estop_latency.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/cli_stop.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -36,6 +36,8 @@ COMMANDS: dict[str, str] = {
     "signals": "commands_signals:signals",
     "signal": "commands_signals:signal",
     "commands": "commands_outbox:commands",
+    "tail": "commands_stream:tail",
+    "ws": "commands_stream:ws",
     "agent": "commands_agent:agent",
 }
 
@@ -51,6 +53,7 @@ Exit codes:
   4    not authorized: token refused (401) or role too low (403)
   124  --wait timed out before the agent's result (the command may still run)
   130  interrupted (Ctrl-C)
+  141  tail: the output was closed (broken pipe); 143: tail was terminated
 
 \b
 Settings: flag > environment (SIGNALOS_URL, SIGNALOS_TOKEN_FILE,

@@ -1,0 +1,79 @@
+"""What every one-shot command gets: the settings, the output and the client, each built on
+first use (so `--help` needs no token and a broken config file does not stop `signalos agent`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from . import settings as settings_mod
+from .client import Client
+from .output import Output, color_allowed
+from .settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class App:
+    def __init__(self, flags: dict[str, Any], json_mode: bool, traceback: bool) -> None:
+        self.flags = flags
+        self.json_mode = json_mode
+        self.traceback = traceback
+        self._settings: Settings | None = None
+        self._out: Output | None = None
+        self._client: Client | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            paths = [settings_mod.SYSTEM_CONFIG, settings_mod.user_config_path(os.environ)]
+            self._settings = settings_mod.resolve(self.flags, os.environ, paths)
+        return self._settings
+
+    @property
+    def out(self) -> Output:
+        if self._out is None:
+            color = False if self.json_mode else color_allowed(self.settings.color)
+            self._out = Output(json_mode=self.json_mode, color=color)
+        return self._out
+
+    def client(self) -> Client:
+        if self._client is None:
+            from signalosd import __version__
+
+            s = self.settings
+            self._client = Client(
+                s.url,
+                s.token(),
+                timeout=s.timeout,
+                retries=s.retries,
+                source=s.source,
+                account=s.account,
+                user_agent=f"signalos-cli/{__version__}",
+            )
+        return self._client
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    app = ctx.find_object(App)
+    if value and app is not None:
+        app.json_mode = True
+
+
+def json_option(f: F) -> F:
+    """`--json` after the command name too: `signalos trades --json`."""
+    option = click.option(
+        "--json",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_json,
+        help="Print one JSON document (see docs/cli.md).",
+    )
+    return option(f)

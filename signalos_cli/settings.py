@@ -1,0 +1,238 @@
+"""Where the CLI's settings come from: flag > environment > config file > default.
+
+Config files (TOML, keys `url`, `token_file`, `timeout`, `retries`, `color`): the system file
+`/etc/signalos/cli.toml`, then the user's `$XDG_CONFIG_HOME/signalos/cli.toml` (default
+`~/.config`), the user's keys winning. A relative `token_file` is relative to its file.
+
+With nothing configured the CLI talks to the daemon `make run` starts, with the admin token it
+writes to `./var/admin.token` (read only for that default URL: a token for the local daemon is
+never sent to another host). Every error names the source of the bad value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import SettingsError
+
+DEFAULT_URL = "http://127.0.0.1:8787"
+LOCAL_TOKEN_FILE = Path("var/admin.token")  # `make run` writes it; relative to the cwd
+SYSTEM_CONFIG = Path("/etc/signalos/cli.toml")
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_RETRIES = 2
+DEFAULT_SOURCE = "cli"
+CONFIG_KEYS = ("url", "token_file", "timeout", "retries", "color")
+NO_TOKEN_HELP = (
+    "no token: pass --token-file FILE, set SIGNALOS_TOKEN_FILE or SIGNALOS_TOKEN, or put "
+    "token_file in ~/.config/signalos/cli.toml. signalosd writes an admin token to "
+    "<state-dir>/admin.token on first start (make run: ./var/admin.token); "
+    "`signalosd token create --account NAME --role operator` makes an operator token"
+)
+
+
+class Settings:
+    """The resolved settings (a plain class: a dataclass costs start-up time)."""
+
+    __slots__ = (
+        "account",
+        "color",
+        "retries",
+        "source",
+        "timeout",
+        "token_file",
+        "token_inline",
+        "token_origin",
+        "url",
+    )
+
+    def __init__(
+        self,
+        url: str,
+        timeout: float,
+        retries: int,
+        color: bool,
+        source: str,
+        account: str | None,
+        token_file: Path | None,
+        token_inline: str | None,
+        token_origin: str,
+    ) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.retries = retries
+        self.color = color
+        self.source = source
+        self.account = account
+        self.token_file = token_file  # the file to read the token from, if not inline
+        self.token_inline = token_inline  # SIGNALOS_TOKEN
+        self.token_origin = token_origin  # where the token comes from, for messages
+
+    def token(self) -> str:
+        """The bearer token (read on first need, so `--help` works without one)."""
+        if self.token_inline is not None:
+            return self.token_inline
+        if self.token_file is None:
+            raise SettingsError(NO_TOKEN_HELP)
+        try:
+            value = self.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(
+                f"cannot read the token file {self.token_file} ({self.token_origin}): "
+                f"{exc.strerror}"
+            ) from None
+        if not value:
+            raise SettingsError(f"the token file {self.token_file} ({self.token_origin}) is empty")
+        return value
+
+
+def user_config_path(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CONFIG_HOME", "")
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".config"
+    return root / "signalos" / "cli.toml"
+
+
+def load_config(paths: list[Path]) -> dict[str, tuple[Any, str, Path]]:
+    """{key: (value, source description, file)} from the files that exist, later files
+    winning."""
+    merged: dict[str, tuple[Any, str, Path]] = {}
+    for path in paths:
+        if not path.is_file():
+            continue
+        import tomllib  # only when a file exists: it costs start-up time
+
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise SettingsError(f"cannot read the config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+        for key, value in data.items():
+            where = f"config file {path}"
+            if key not in CONFIG_KEYS:
+                raise SettingsError(
+                    f"{where}: unknown key '{key}' (known: {', '.join(CONFIG_KEYS)})"
+                )
+            merged[key] = (_check(key, value, where), where, path)
+    return merged
+
+
+def _check(key: str, value: Any, where: str) -> Any:
+    """A config file's value, checked even when a flag or variable overrides it."""
+    if key == "url":
+        return _url(value, where)
+    if key == "timeout":
+        return _number(value, where, key)
+    if key == "retries":
+        return _count(value, where, key)
+    if key == "color" and not isinstance(value, bool):
+        raise SettingsError(f"{where}: color must be true or false (got {value!r})")
+    if key == "token_file" and (not isinstance(value, str) or not value):
+        raise SettingsError(f"{where}: token_file must be a path (got {value!r})")
+    return value
+
+
+def _number(value: Any, where: str, name: str) -> float:
+    try:
+        number = float(value) if not isinstance(value, bool) else float("nan")
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise SettingsError(f"{where}: {name} must be a number of seconds > 0 (got {value!r})")
+    return number
+
+
+def _count(value: Any, where: str, name: str) -> int:
+    if isinstance(value, bool):
+        value = None
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        count = -1
+    if count < 0 or (isinstance(value, float) and value != count):
+        raise SettingsError(f"{where}: {name} must be a whole number >= 0 (got {value!r})")
+    return count
+
+
+def _url(value: Any, where: str) -> str:
+    text = str(value).strip() if isinstance(value, str) else ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            f"{where}: the daemon URL must look like http://HOST:PORT or https://HOST "
+            f"(got {value!r})"
+        )
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise SettingsError(f"{where}: bad port in {value!r}") from None
+    return text.rstrip("/")
+
+
+def resolve(flags: Mapping[str, Any], env: Mapping[str, str], config_paths: list[Path]) -> Settings:
+    """Merge the layers. `flags` holds the global options (None when not given)."""
+    config = load_config(config_paths)
+
+    def pick(flag: str, var: str | None, key: str | None) -> tuple[Any, str] | None:
+        if flags.get(flag) is not None:
+            return flags[flag], f"flag --{flag.replace('_', '-')}"
+        if var is not None and env.get(var, "").strip():
+            return env[var].strip(), f"environment variable {var}"
+        if key is not None and key in config:
+            value, where, _ = config[key]
+            return value, where
+        return None
+
+    got = pick("url", "SIGNALOS_URL", "url")
+    url = _url(got[0], got[1]) if got else DEFAULT_URL
+    got = pick("timeout", "SIGNALOS_TIMEOUT", "timeout")
+    timeout = _number(got[0], got[1], "timeout") if got else DEFAULT_TIMEOUT_S
+    got = pick("retries", "SIGNALOS_RETRIES", "retries")
+    retries = _count(got[0], got[1], "retries") if got else DEFAULT_RETRIES
+    got = pick("source", "SIGNALOS_SOURCE", None)
+    source = _source(got[0], got[1]) if got else DEFAULT_SOURCE
+    got = pick("account", "SIGNALOS_ACCOUNT", None)
+    account = str(got[0]) if got else None
+
+    color = bool(config["color"][0]) if "color" in config else True
+
+    token_file, inline, origin = _token_source(flags, env, config, url)
+    return Settings(url, timeout, retries, color, source, account, token_file, inline, origin)
+
+
+def _source(value: Any, where: str) -> str:
+    text = str(value).strip().lower()
+    if text == DEFAULT_SOURCE:
+        return text
+    from signalosd.models import Source  # the daemon's vocabulary; only for a non-default
+
+    allowed = [s.value for s in Source]
+    if text not in allowed:
+        raise SettingsError(f"{where}: source must be one of {', '.join(allowed)} (got {value!r})")
+    return text
+
+
+def _token_source(
+    flags: Mapping[str, Any],
+    env: Mapping[str, str],
+    config: Mapping[str, tuple[Any, str, Path]],
+    url: str,
+) -> tuple[Path | None, str | None, str]:
+    if flags.get("token_file") is not None:
+        return Path(flags["token_file"]).expanduser(), None, "flag --token-file"
+    if env.get("SIGNALOS_TOKEN_FILE", "").strip():
+        path = Path(env["SIGNALOS_TOKEN_FILE"].strip()).expanduser()
+        return path, None, "environment variable SIGNALOS_TOKEN_FILE"
+    if env.get("SIGNALOS_TOKEN", "").strip():
+        return None, env["SIGNALOS_TOKEN"].strip(), "environment variable SIGNALOS_TOKEN"
+    if "token_file" in config:
+        value, where, file = config["token_file"]
+        path = Path(value).expanduser()
+        return (path if path.is_absolute() else file.parent / path), None, where
+    if url == DEFAULT_URL and LOCAL_TOKEN_FILE.is_file():
+        return LOCAL_TOKEN_FILE, None, "the local daemon's ./var/admin.token"
+    return None, None, "nowhere"
