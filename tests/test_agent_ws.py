@@ -52,7 +52,7 @@ async def test_connect_and_disconnect_are_events_and_health_shows_the_agent(daem
 
     async def gone():
         _, h = await daemon.request("GET", "/api/system/health", daemon.admin)
-        return h["agent"]["connected"] is False
+        return h["agent"]["connected"] is False and "agent_disconnected" in await types_of(daemon)
 
     await until(gone)
     types = await types_of(daemon)
