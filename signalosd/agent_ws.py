@@ -15,59 +15,34 @@ import logging
 import secrets
 from collections import deque
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Union
+from typing import Any
 
 from aiohttp import WSMsgType, web
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import ValidationError
 
 from . import ingest, keys
+from .agent_protocol import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_REPLACED,
+    ENVELOPE,
+    REPORTS,
+    receive_hello,
+    record_connected,
+    record_disconnected,
+    role_problem,
+)
 from .auth import Principal
 from .bus import CONTROL, Outbox
 from .clock import iso
-from .delivery import Delivery
+from .delivery import DELIVERY_ACTOR, Delivery
 from .models import (
     AccountStatus,
-    AgentAck,
     AgentHello,
-    CommandResult,
-    Role,
-    SyncSnapshot,
-    TradeUpdate,
 )
 from .store import Tx
 from .ws_common import authenticate, close_with_deadline, frame
 
 log = logging.getLogger("signalosd.agent")
-
-CLOSE_REPLACED = 4409
-CLOSE_POLICY = 1008
-CLOSE_INTERNAL_ERROR = 1011
-DELIVERY_ACTOR: dict[str, Any] = {"kind": "system", "id": None, "label": "delivery"}
-_REPORTS: dict[str, type[BaseModel]] = {
-    "ack": AgentAck,
-    "command_result": CommandResult,
-    "trade_update": TradeUpdate,
-    "mt5_status_update": AccountStatus,
-    "sync_snapshot": SyncSnapshot,
-}
-# One discriminated union of {"type": kind, "data": model} envelopes: validating a raw frame
-# in one pass costs about half of json.loads followed by model_validate.
-_ENVELOPE: TypeAdapter[Any] = TypeAdapter(
-    Annotated[
-        Union[  # noqa: UP007 - a tuple of runtime-built models
-            tuple(
-                create_model(
-                    f"{kind}_message",
-                    __config__=ConfigDict(extra="ignore"),
-                    type=(Literal[kind], ...),  # type: ignore[arg-type]
-                    data=(model, ...),
-                )
-                for kind, model in _REPORTS.items()
-            )
-        ],
-        Field(discriminator="type"),
-    ]
-)
 
 
 class AgentSession:
@@ -155,7 +130,7 @@ class AgentSession:
     def receive(self, raw: str) -> None:
         self.app[keys.AGENTS].seen(self.account_id)
         try:  # fast path: envelope and payload validated in one pass
-            envelope = _ENVELOPE.validate_json(raw)
+            envelope = ENVELOPE.validate_json(raw)
         except ValidationError:
             self._receive_slowly(raw)  # a ping, or a bad message that deserves a precise error
             return
@@ -180,14 +155,14 @@ class AgentSession:
                 {"timestamp": (data or {}).get("timestamp") if isinstance(data, dict) else None},
             )
             return
-        model = _REPORTS.get(kind)
+        model = REPORTS.get(kind)
         if model is None:
             self.send(
                 "error",
                 {
                     "code": "unknown_type",
                     "message": f"unknown message type "
-                    f"{kind!r}; expected one of {', '.join(_REPORTS)} or ping",
+                    f"{kind!r}; expected one of {', '.join(REPORTS)} or ping",
                 },
             )
             return
@@ -308,65 +283,6 @@ class AgentSession:
         tx.append_event(self.account_id, "mt5_status_update", status, self.actor)
 
 
-def _agent_role_problem(principal: Principal) -> str | None:
-    if principal.role is not Role.AGENT:
-        return (
-            f"/ws/agent takes an agent token; {principal.token_id} is {principal.role.value}"
-            " (create one with 'signalosd token create --role agent')"
-        )
-    return None
-
-
-async def _hello(ws: web.WebSocketResponse, within: float) -> AgentHello | None:
-    try:
-        msg = await ws.receive(timeout=within)
-        body = json.loads(msg.data) if msg.type is WSMsgType.TEXT else None
-        if isinstance(body, dict) and body.get("type") == "hello":
-            return AgentHello.model_validate(body.get("data") or {})
-        problem = 'the second message must be {"type": "hello", "data": {...}}'
-    except TimeoutError:
-        problem = f"send hello within {within:g} s"
-    except (ValueError, ValidationError) as exc:
-        problem = f"invalid hello: {exc}"
-    if not ws.closed:
-        await ws.send_str(
-            json.dumps({"type": "error", "data": {"code": "bad_hello", "message": problem[:500]}})
-        )
-        await ws.close(code=CLOSE_POLICY, message=problem.encode()[:120])
-    return None
-
-
-def _connected(tx: Tx, session: AgentSession, replaced: str | None) -> None:
-    info = session.describe()
-    tx.save_agent_status(
-        session.account_id,
-        {
-            "session_id": session.id,
-            "connected": 1,
-            "connected_at": tx.now,
-            "last_seen": tx.now,
-            "agent_version": info["agent_version"],
-            "broker": info["broker"],
-            "login": None if info["login"] is None else str(info["login"]),
-            "server": info["server"],
-        },
-    )
-    tx.append_event(
-        session.account_id, "agent_connected", info | {"replaced": replaced}, session.actor
-    )
-
-
-def _disconnected(tx: Tx, session: AgentSession, reason: str, current: bool) -> None:
-    if current:
-        tx.save_agent_status(session.account_id, {"connected": 0, "last_seen": tx.now})
-    tx.append_event(
-        session.account_id,
-        "agent_disconnected",
-        {"session_id": session.id, "reason": reason},
-        session.actor,
-    )
-
-
 async def agent_stream(request: web.Request) -> web.WebSocketResponse:
     app, settings = request.app, request.app[keys.SETTINGS]
     ws = web.WebSocketResponse(
@@ -376,7 +292,7 @@ async def agent_stream(request: web.Request) -> web.WebSocketResponse:
     )
     await ws.prepare(request)
     app[keys.WEBSOCKETS].add(ws)
-    principal = await authenticate(request, ws, _agent_role_problem)
+    principal = await authenticate(request, ws, role_problem)
     if principal is None:
         return ws
     await ws.send_str(
@@ -387,7 +303,7 @@ async def agent_stream(request: web.Request) -> web.WebSocketResponse:
             iso(app[keys.CLOCK].now()),
         )
     )
-    hello = await _hello(ws, settings.ws_auth_timeout_s)
+    hello = await receive_hello(ws, settings.ws_auth_timeout_s)
     if hello is None:
         return ws
     session = AgentSession(request, ws, principal, hello)
@@ -395,7 +311,7 @@ async def agent_stream(request: web.Request) -> web.WebSocketResponse:
     old = hub.attach(session)
     if old is not None:
         old.close(CLOSE_REPLACED, "replaced by a newer agent session for this account")
-    await db.write(lambda tx: _connected(tx, session, old.id if old else None))
+    await db.write(lambda tx: record_connected(tx, session, old.id if old else None))
     log.info(
         "event=agent_connected account=%s session=%s broker=%s version=%s",
         principal.account,
@@ -428,7 +344,7 @@ async def agent_stream(request: web.Request) -> web.WebSocketResponse:
         current = hub.detach(session)
         if not current:
             reason = "replaced by a newer session"
-        await db.write(lambda tx: _disconnected(tx, session, reason, current))
+        await db.write(lambda tx: record_disconnected(tx, session, reason, current))
         log.info(
             "event=agent_disconnected account=%s session=%s reason=%s",
             principal.account,

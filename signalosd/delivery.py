@@ -25,6 +25,7 @@ from .models import CommandStatus
 from .store import Database, Tx
 
 log = logging.getLogger("signalosd.delivery")
+DELIVERY_ACTOR: dict[str, Any] = {"kind": "system", "id": None, "label": "delivery"}
 
 
 def _due_again(command: dict[str, Any], now: datetime, settings: Settings) -> bool:
