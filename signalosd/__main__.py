@@ -7,6 +7,7 @@ Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or configuration, 3 can
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from .config import ConfigError, Settings, load_settings
 from .errors import ApiError
 from .logs import setup as setup_logging
 from .models import Role
+from .notify import Notifier
 from .store import sync_transaction
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_LISTEN = 0, 1, 2, 3
@@ -39,13 +41,41 @@ def _settings(config: Path | None, **flags: Any) -> Settings:
 
 
 async def serve(settings: Settings) -> int:
-    """Run until SIGTERM/SIGINT, then shut down in logged phases. A second signal forces exit."""
+    """Run until SIGTERM/SIGINT, then shut down in logged phases. A second signal forces exit.
+
+    Under systemd (`Type=notify`) it also reports READY=1 once the database is open and the
+    listeners are bound, keeps STATUS= current, pings the watchdog and says STOPPING=1.
+    """
+    notifier = Notifier()
+    # Pinged from the start: opening (and migrating) the database runs in the store's own
+    # thread, so a slow start does not trip the watchdog but a blocked event loop does.
+    watchdog = asyncio.get_running_loop().create_task(notifier.watchdog_loop())
+    try:
+        return await _serve(settings, notifier)
+    finally:
+        watchdog.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watchdog
+        notifier.close()
+
+
+def _address_text(address: Any) -> str:
+    host, port = address[:2]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+async def _serve(settings: Settings, notifier: Notifier) -> int:
     # Imported here so that `signalosd token …` starts without loading the server stack.
     from aiohttp import web
 
+    from . import keys
     from .app import create_app
+    from .notify import StatusReporter
 
     app = create_app(settings)
+    hub = app[keys.AGENTS]
+    reporter = StatusReporter(notifier, lambda account_id: hub.session(account_id) is not None)
+    app[keys.BUS].listen(reporter.on_event)
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout_s
     )
@@ -58,6 +88,7 @@ async def serve(settings: Settings) -> int:
             exc,
             "check that --state-dir exists or can be created and is writable",
         )
+        notifier.status(f"failed: cannot open the database in {settings.state_dir}: {exc}")
         return EXIT_FAILURE
     site = web.TCPSite(runner, settings.host, settings.port)
     try:
@@ -70,6 +101,7 @@ async def serve(settings: Settings) -> int:
             exc.strerror or exc,
             "is another signalosd running? use --port",
         )
+        notifier.status(f"failed: cannot listen on {settings.host}:{settings.port}: {exc}")
         await runner.cleanup()
         return EXIT_LISTEN
 
@@ -90,7 +122,21 @@ async def serve(settings: Settings) -> int:
     for address in runner.addresses:
         host, port = address[:2]
         log.info("event=listening url=http://%s:%d version=%s", host, port, __version__)
+    reporter.listening = ", ".join(_address_text(a) for a in runner.addresses)
+    try:
+        modes = await app[keys.DB].read(
+            lambda tx: [
+                (int(a["id"]), str(a["name"]), str(tx.get_state(int(a["id"]))["mode"]))
+                for a in tx.list_accounts()
+            ]
+        )
+        reporter.load(modes)
+    except sqlite3.Error as exc:  # only the STATUS= text suffers; serving goes on
+        log.warning("event=status_modes_unreadable error=%r", exc)
+    reporter.start()
+    notifier.ready(reporter.text())
     await stop.wait()
+    notifier.stopping("stopping: closing connections and the database")
     log.info("event=shutdown phase=stop_accepting")
     await runner.cleanup()  # stop listening, close websockets, finish requests, close database
     log.info("event=shutdown phase=done")
@@ -253,6 +299,36 @@ def token_revoke(settings: Settings, token_id: str) -> None:
         f"revoked token {token_id}" if done["changed"] else f"token {token_id} was already revoked",
         err=True,
     )
+
+
+@cli.command("backup")
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--config", type=click.Path(path_type=Path), default=None, help="TOML settings file.")
+@click.option(
+    "--state-dir", type=click.Path(path_type=Path), default=None, help="Directory of the database."
+)
+@click.option("--force", is_flag=True, help="Overwrite DEST if it exists.")
+@click.pass_context
+def backup_command(
+    ctx: click.Context, dest: Path, config: Path | None, state_dir: Path | None, force: bool
+) -> None:
+    """Copy the database to the file DEST, consistently, with the daemon running or not.
+
+    The copy is checked (integrity_check) before it replaces DEST; a one-line summary goes to
+    stderr. Restore: see docs/operations.md.
+    """
+    from .backup import BackupError, backup  # keeps the daemon's start-up imports unchanged
+
+    parent = ctx.obj or {"config": None, "flags": {}}
+    flags = dict(parent["flags"])
+    if state_dir is not None:
+        flags["state_dir"] = state_dir
+    settings = _settings(config or parent["config"], **flags)
+    try:
+        done = backup(settings.db_path, dest, force=force)
+    except BackupError as exc:
+        _fail(str(exc))
+    click.echo(f"signalosd: {done.summary()}", err=True)
 
 
 def main() -> None:

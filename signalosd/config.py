@@ -1,5 +1,9 @@
 """Typed settings: defaults < TOML file < SIGNALOS_* environment < command-line flags.
 
+Under systemd, `$STATE_DIRECTORY` (StateDirectory=) replaces the default state_dir and
+`$CONFIGURATION_DIRECTORY/signalosd.toml` (ConfigurationDirectory=) the default config file;
+anything set explicitly still wins.
+
 Loading is a separate step from the Settings class so that tests and `--check-config` can
 validate a file without starting anything, and so that every error names the key, the source
 it came from and what is wrong, instead of a traceback.
@@ -15,7 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-DEFAULT_CONFIG_PATH = Path("/etc/signalos/signalosd.toml")
+CONFIG_FILE_NAME = "signalosd.toml"
+DEFAULT_CONFIG_PATH = Path("/etc/signalos") / CONFIG_FILE_NAME
 ENV_PREFIX = "SIGNALOS_"
 
 
@@ -48,6 +53,8 @@ class Settings(BaseModel):
     expiry_sweep_interval_s: float = Field(1.0, gt=0)
     status_event_interval_s: float = Field(5.0, ge=0)
     agent_batch_max: int = Field(1000, ge=1, le=100_000)
+    command_retention_days: float = Field(30.0, gt=0)
+    trade_retention_days: float = Field(365.0, gt=0)
 
     @property
     def db_path(self) -> Path:
@@ -98,6 +105,11 @@ def load_settings(
     path = config_path
     if path is None and env.get(ENV_PREFIX + "CONFIG"):
         path = Path(env[ENV_PREFIX + "CONFIG"])
+    if path is None and env.get("CONFIGURATION_DIRECTORY"):
+        # systemd's ConfigurationDirectory= (the first one when several are listed).
+        candidate = Path(env["CONFIGURATION_DIRECTORY"].split(":")[0]) / CONFIG_FILE_NAME
+        if candidate.exists():
+            path = candidate
     if path is None and DEFAULT_CONFIG_PATH.exists():
         path = DEFAULT_CONFIG_PATH
     if path is not None:
@@ -111,6 +123,10 @@ def load_settings(
         if value is not None:
             merged[key] = value
             sources[key] = f"flag --{key.replace('_', '-')}"
+    if "state_dir" not in merged and env.get("STATE_DIRECTORY"):
+        # Under systemd with StateDirectory=: below every explicit layer, above the default.
+        merged["state_dir"] = env["STATE_DIRECTORY"].split(":")[0]
+        sources["state_dir"] = "environment variable STATE_DIRECTORY (systemd StateDirectory=)"
 
     try:
         return Settings.model_validate(merged)

@@ -1,7 +1,11 @@
-"""Scheduled upkeep: event retention and expiry of stored idempotent replies.
+"""Scheduled upkeep: retention of events, idempotent replies, finished commands and the trade
+history, so the database stays bounded.
 
 The log keeps at least `event_retention_days`; a client resuming from a pruned seq is sent an
-explicit reset, never a silent gap.
+explicit reset, never a silent gap. Finished commands go after `command_retention_days`;
+closed/failed trades and their signals (and skipped signals) after `trade_retention_days`. A
+live trade (pending, open, closing), an unfinished command, a trade a remaining command names
+and a signal a remaining trade names are never deleted, so every reference still resolves.
 """
 
 from __future__ import annotations
@@ -26,6 +30,13 @@ async def run_once(db: Database, settings: Settings) -> dict[str, int]:
         replies = tx.prune_idempotency(
             iso(tx.now_dt - timedelta(seconds=settings.idempotency_ttl_s))
         )
+        ago = tx.now_dt - timedelta(days=settings.command_retention_days)
+        commands_pruned = tx.prune_commands(iso(ago))
+        # Commands first (a trade is kept while a command names it), then trades, then signals
+        # (trades.signal_id references signals).
+        history = iso(tx.now_dt - timedelta(days=settings.trade_retention_days))
+        trades_pruned = tx.prune_trades(history)
+        signals_pruned = tx.prune_signals(history)
         if pruned:
             tx.append_event(
                 None,
@@ -33,14 +44,16 @@ async def run_once(db: Database, settings: Settings) -> dict[str, int]:
                 {"count": pruned, "through_seq": tx.pruned_through(), "older_than": cutoff},
                 SYSTEM_ACTOR,
             )
-        return {"events_pruned": pruned, "idempotency_pruned": replies}
+        return {
+            "events_pruned": pruned,
+            "idempotency_pruned": replies,
+            "commands_pruned": commands_pruned,
+            "trades_pruned": trades_pruned,
+            "signals_pruned": signals_pruned,
+        }
 
     done = await db.write(work)
-    log.info(
-        "event=maintenance events_pruned=%d idempotency_pruned=%d",
-        done["events_pruned"],
-        done["idempotency_pruned"],
-    )
+    log.info("event=maintenance %s", " ".join(f"{k}={v}" for k, v in done.items()))
     return done
 
 

@@ -14,6 +14,8 @@ _COMMAND_COLUMNS = (
     "c.sent_at, c.acked_at, c.done_at, c.expires_at, c.result, c.issued_by"
 )
 
+_FINISHED = "'succeeded', 'failed', 'expired', 'cancelled'"
+
 
 def _command_dict(row: sqlite3.Row) -> dict[str, Any]:
     d = dict(row)
@@ -159,6 +161,30 @@ class CommandsSql(TxBase):
             (self.now,),
         )
         return [(r[0], r[1]) for r in rows]
+
+    def prune_commands(self, before_ts: str) -> int:
+        """Delete finished commands (succeeded, failed, expired, cancelled) done before
+        `before_ts`. The signals and trades that name one keep their row, with the reference
+        cleared: a command id that no longer resolves is never handed out."""
+        finished = (
+            "SELECT id FROM commands WHERE status IN "
+            f"({_FINISHED}) AND coalesce(done_at, created_at) < ?"
+        )
+        if self.conn.execute(finished + " LIMIT 1", (before_ts,)).fetchone() is None:
+            return 0  # the common case: no scan of signals and trades
+        for table in ("signals", "trades"):
+            self.conn.execute(
+                f"UPDATE {table} SET command_id = NULL WHERE command_id IN ({finished})",
+                (before_ts,),
+            )
+        self._rows.clear()  # cached trade rows may name a command that is gone
+        self._row_keys.clear()
+        cur = self.conn.execute(
+            f"DELETE FROM commands WHERE status IN ({_FINISHED}) "
+            "AND coalesce(done_at, created_at) < ?",
+            (before_ts,),
+        )
+        return cur.rowcount
 
     # ---- agent status ---------------------------------------------------------------------
 
