@@ -26,6 +26,7 @@ from .errors import ApiError
 from .logs import setup as setup_logging
 from .models import Role
 from .notify import Notifier
+from .state_lock import StateDirBusy
 from .store import sync_transaction
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_LISTEN = 0, 1, 2, 3
@@ -81,6 +82,10 @@ async def _serve(settings: Settings, notifier: Notifier) -> int:
     )
     try:
         await runner.setup()
+    except StateDirBusy as exc:
+        log.error("event=startup_failed state_dir=%s error=%s", settings.state_dir, exc)
+        notifier.status(f"failed: {exc}")
+        return EXIT_FAILURE
     except (sqlite3.Error, OSError) as exc:
         log.error(
             "event=startup_failed state_dir=%s error=%r hint=%s",
@@ -328,6 +333,39 @@ def backup_command(
         done = backup(settings.db_path, dest, force=force)
     except BackupError as exc:
         _fail(str(exc))
+    click.echo(f"signalosd: {done.summary()}", err=True)
+
+
+@cli.command("restore")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.option("--config", type=click.Path(path_type=Path), default=None, help="TOML settings file.")
+@click.option(
+    "--state-dir", type=click.Path(path_type=Path), default=None, help="Directory of the database."
+)
+@click.pass_context
+def restore_command(
+    ctx: click.Context, src: Path, config: Path | None, state_dir: Path | None
+) -> None:
+    """Replace the database with the backup SRC (stop the daemon first).
+
+    The replaced database is moved aside, not deleted. New events continue above every seq
+    handed out before, so clients resuming from before the restore get an explicit reset.
+    """
+    from .backup import BackupError, restore
+    from .state_lock import StateDirBusy, hold
+
+    parent = ctx.obj or {"config": None, "flags": {}}
+    flags = dict(parent["flags"])
+    if state_dir is not None:
+        flags["state_dir"] = state_dir
+    settings = _settings(config or parent["config"], **flags)
+    try:
+        with hold(settings.state_dir, "restore"):
+            done = restore(src, settings.db_path)
+    except (BackupError, StateDirBusy) as exc:
+        _fail(str(exc))
+    except (sqlite3.Error, OSError) as exc:
+        _fail(f"restore into {settings.db_path} failed: {exc}")
     click.echo(f"signalosd: {done.summary()}", err=True)
 
 

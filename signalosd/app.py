@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import WSCloseCode, web
 
-from . import accounts, agent_ws, keys, maintenance, middleware, ws
+from . import accounts, agent_ws, keys, maintenance, middleware, state_lock, ws
 from .agents import AgentHub
 from .api.routes import add_routes, build_routes
 from .auth import TokenAuth
@@ -31,6 +31,14 @@ log = logging.getLogger("signalosd")
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
+    """The database, opened only while this process holds the state directory's lock."""
+    settings = app[keys.SETTINGS]
+    with state_lock.hold(settings.state_dir, "start signalosd"):
+        async for _ in _open_database(app):
+            yield
+
+
+async def _open_database(app: web.Application) -> AsyncIterator[None]:
     settings, db, bus = app[keys.SETTINGS], app[keys.DB], app[keys.BUS]
     db.on_commit = bus.publish
     await db.open()

@@ -1,4 +1,6 @@
-"""`signalosd backup DEST`: an online, verified copy of the database to one file.
+"""`signalosd backup DEST` and `signalosd restore SRC`.
+
+Backup: an online, verified copy of the database to one file.
 
 The copy is written to DEST.tmp (mode 0600 from its creation: it holds token hashes and the
 trade history), checked (`PRAGMA integrity_check`), fsynced, then renamed over DEST, so DEST is
@@ -9,12 +11,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from .store.backup import PAGES_PER_STEP, Inspection, copy_database, inspect
+from .store.backup import (
+    PAGES_PER_STEP,
+    Inspection,
+    copy_database,
+    head_seq_of,
+    inspect,
+    restart_numbering,
+)
+
+RESTORE_ACTOR = {"kind": "local", "id": f"uid:{os.getuid()}", "label": "signalosd restore"}
 
 
 class BackupError(Exception):
@@ -101,3 +114,77 @@ def backup(
         _remove(tmp)
         raise
     return BackupResult(dest, size, snapshot.head_seq, found)
+
+
+RESTORE_MARGIN = 10**9  # seqs skipped when the replaced database cannot be read
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    db_path: Path
+    aside: Path | None  # where the replaced database was moved
+    backup_head: int
+    base: int  # new events continue after this seq
+
+    def summary(self) -> str:
+        moved = f"; the previous database is at {self.aside}" if self.aside else ""
+        return (
+            f"restored {self.db_path} from a backup ending at seq {self.backup_head}; new events "
+            f"continue after seq {self.base}, and clients resuming from before get a reset{moved}"
+        )
+
+
+def restore(src: Path, db_path: Path) -> RestoreResult:
+    """Put a backup in place of the database (the daemon must be stopped: the caller holds the
+    state directory's lock). The replaced database is moved aside, never deleted.
+
+    New events continue above every seq the replaced database had handed out, and everything
+    up to there counts as pruned: a client resuming with a cursor from before the restore gets
+    an explicit reset instead of silently missing events whose seqs would be reused."""
+    if not src.is_file():
+        raise BackupError(f"no backup file at {src}")
+    try:
+        found = inspect(src)
+    except sqlite3.Error as exc:
+        raise BackupError(f"{src} is not a readable signalosd database: {exc}") from None
+    if found.integrity != "ok":
+        raise BackupError(f"{src} fails its integrity check: {found.integrity}")
+    if "001_initial" not in found.migrations:
+        raise BackupError(f"{src} is not a signalosd database (no schema migrations)")
+    old_head = head_seq_of(db_path) if db_path.exists() else None
+    aside = None
+    if db_path.exists():
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        aside = db_path.with_name(f"{db_path.name}.before-restore-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            part = db_path.with_name(db_path.name + suffix)
+            if part.exists():
+                os.replace(part, aside.with_name(aside.name + suffix))
+    tmp = db_path.with_name(db_path.name + ".restore.tmp")
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        shutil.copyfile(src, tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, db_path)
+        _fsync_dir(db_path.parent)
+    except OSError as exc:
+        _remove(tmp)
+        raise BackupError(f"cannot put {src} in place at {db_path}: {exc}") from exc
+    if old_head is None:
+        base = found.head_seq + (RESTORE_MARGIN if aside is not None else 0)
+    else:
+        base = max(found.head_seq, old_head) + 1
+    data = {
+        "backup": str(src),
+        "backup_last_seq": found.head_seq,
+        "previous_last_seq": old_head,
+        "continues_after": base,
+    }
+    restart_numbering(
+        db_path, base, lambda tx: tx.append_event(None, "database_restored", data, RESTORE_ACTOR)
+    )
+    return RestoreResult(db_path, aside, found.head_seq, base)

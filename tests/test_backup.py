@@ -26,7 +26,7 @@ import pytest
 from signalosd.backup import BackupError, backup
 from signalosd.clock import SystemClock
 from signalosd.store import sync_transaction
-from tests.test_process import call, clean_env, daemon_pool
+from tests.test_process import call, clean_env, daemon_pool, events
 
 CLI_TIMEOUT_S = 60
 ACTOR = {"kind": "system", "id": None, "label": "backup-test"}
@@ -306,3 +306,57 @@ async def test_backup_of_a_busy_daemon_restores_and_serves(tmp_path: Path) -> No
             assert body["error"]["details"]["reason"] == "future"
         r.signal(signal.SIGTERM)
         assert await r.await_exit() == 0
+
+
+# ---- restore ---------------------------------------------------------------------------------
+
+
+def _restore(state: Path, src: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "signalosd", "restore", str(src), "--state-dir", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+    )
+
+
+async def test_a_restore_resets_clients_instead_of_reusing_seqs(tmp_path: Path) -> None:
+    """After a restore, new events must not reuse seqs that clients saw before it: a client
+    resuming from its old cursor gets an explicit reset, never a silent gap."""
+    state, backup_file = tmp_path / "state", tmp_path / "b.db"
+    with daemon_pool() as start:
+        first = start(state)
+        async with aiohttp.ClientSession() as s:
+            await call(s, "POST", f"{first.url}/api/trading/pause", first.admin)
+            done = await asyncio.to_thread(backup_cli, state, backup_file)
+            assert done.returncode == 0, done.stderr
+            await call(s, "POST", f"{first.url}/api/trading/resume", first.admin)
+            before = await events(s, first)
+        refused = await asyncio.to_thread(_restore, state, backup_file)
+        assert refused.returncode == 1 and "stop it first" in refused.stderr  # daemon running
+        first.signal(signal.SIGTERM)
+        assert await first.await_exit() == 0
+
+        restored = await asyncio.to_thread(_restore, state, backup_file)
+        assert restored.returncode == 0, restored.stderr
+        assert list(state.glob("signalos.db.before-restore-*"))  # the old one is kept
+
+        second = start(state)
+        async with aiohttp.ClientSession() as s:
+            old_cursor = before[-1]["seq"]
+            status, body = await call(
+                s, "GET", f"{second.url}/api/events", second.admin, params={"since": old_cursor}
+            )
+            assert status == 409 and body["error"]["code"] == "events_reset", body
+            base = body["error"]["details"]["pruned_through"]
+            assert base > old_cursor
+            _, state_now = await call(s, "GET", f"{second.url}/api/trading/state", second.admin)
+            assert state_now["mode"] == "paused"  # as it was when the backup was taken
+            await call(s, "POST", f"{second.url}/api/trading/resume", second.admin)
+            status, body = await call(
+                s, "GET", f"{second.url}/api/events", second.admin, params={"since": base}
+            )
+            assert status == 200
+            assert body["events"][0]["seq"] == base + 1
+            assert body["events"][0]["type"] == "database_restored"

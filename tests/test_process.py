@@ -418,7 +418,7 @@ async def test_sigterm_answers_an_inflight_long_poll_and_does_not_wait_for_it(
 async def test_a_second_daemon_on_the_same_port_exits_3(tmp_path: Path, daemons: Any) -> None:
     state = tmp_path / "state"
     first = daemons(state)
-    second = daemons(state, port=first.port, wait=False)
+    second = daemons(tmp_path / "other", port=first.port, wait=False)
     assert await second.await_exit() == 3
     out = second.output
     assert "event=listen_failed" in out and f"port={first.port}" in out, out
@@ -432,6 +432,26 @@ async def test_a_second_daemon_on_the_same_port_exits_3(tmp_path: Path, daemons:
         assert status == 200, body
     first.signal(signal.SIGTERM)
     assert await first.await_exit() == 0
+
+
+async def test_a_second_daemon_on_the_same_state_dir_refuses_to_start(
+    tmp_path: Path, daemons: Any
+) -> None:
+    """Two daemons on one database would both deliver the outbox to agents."""
+    state = tmp_path / "state"
+    first = daemons(state)
+    second = daemons(state, wait=False)
+    assert await second.await_exit() == 1
+    assert "another signalosd process is using" in second.output, second.output
+    assert "Traceback" not in second.output
+    async with aiohttp.ClientSession() as s:
+        status, _ = await call(s, "GET", f"{first.url}/readyz")
+        assert status == 200
+    first.signal(signal.SIGTERM)
+    assert await first.await_exit() == 0
+    third = daemons(state)  # the lock went with the process
+    third.signal(signal.SIGTERM)
+    assert await third.await_exit() == 0
 
 
 async def test_a_state_dir_that_cannot_be_created_fails_clearly(

@@ -12,9 +12,11 @@ import sqlite3
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from .db import BUSY_TIMEOUT_MS
+from .db import BUSY_TIMEOUT_MS, connect_sync
+from .tx import Tx
 
 PAGES_PER_STEP = 1024  # 4 MiB at the default page size
 
@@ -98,5 +100,44 @@ def inspect(path: Path) -> Inspection:
             last_seq=last,
             migrations=migrations,
         )
+    finally:
+        conn.close()
+
+
+def head_seq_of(path: Path) -> int | None:
+    """The event head of a database file, or None when it cannot be read (lost, corrupt)."""
+    try:
+        conn = _open_existing(path)
+    except sqlite3.Error:
+        return None
+    try:
+        return _head_seq(conn)
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
+def restart_numbering(path: Path, base: int, event: Callable[[Tx], object]) -> None:
+    """After a restore: continue the event log at `base` and mark everything up to it as gone,
+    so every cursor a client kept from before the restore gets an explicit reset, never a
+    silent gap (new events would otherwise reuse seqs those clients have already seen)."""
+    conn = connect_sync(path, writer=True)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("DELETE FROM sqlite_sequence WHERE name = 'events'")
+            conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", (base,))
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('events_pruned_through', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(base),),
+            )
+            event(Tx(conn, datetime.now(UTC)))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
     finally:
         conn.close()
