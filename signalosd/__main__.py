@@ -170,6 +170,13 @@ async def _serve(settings: Settings, notifier: Notifier) -> int:
     help="Log verbosity (default info).",
 )
 @click.option(
+    "--log-format",
+    type=click.Choice(["auto", "text", "json", "journal"]),
+    default=None,
+    help="Log lines: journal (<N> priorities, under systemd), text (timestamped), json; "
+    "auto picks journal or text (default auto).",
+)
+@click.option(
     "--check-config", is_flag=True, help="Validate the settings, print them as JSON and exit."
 )
 @click.version_option(__version__, prog_name="signalosd")
@@ -181,6 +188,7 @@ def cli(
     port: int | None,
     state_dir: Path | None,
     log_level: str | None,
+    log_format: str | None,
     check_config: bool,
 ) -> None:
     """The SignalOS daemon. Without a subcommand it runs the server.
@@ -188,7 +196,13 @@ def cli(
     Settings: defaults < --config file < SIGNALOS_* environment < flags.
     Exit codes: 0 stopped cleanly, 1 failed, 2 bad usage or configuration, 3 cannot listen.
     """
-    flags = {"host": host, "port": port, "state_dir": state_dir, "log_level": log_level}
+    flags = {
+        "host": host,
+        "port": port,
+        "state_dir": state_dir,
+        "log_level": log_level,
+        "log_format": log_format,
+    }
     ctx.obj = {"config": config, "flags": flags}
     if ctx.invoked_subcommand is not None:
         return
@@ -196,7 +210,7 @@ def cli(
     if check_config:
         click.echo(json.dumps(settings.model_dump(mode="json"), indent=2))
         return
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     sys.exit(asyncio.run(serve(settings)))
 
 

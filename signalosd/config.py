@@ -33,6 +33,7 @@ class Settings(BaseModel):
     port: int = Field(8787, ge=0, le=65535)
     state_dir: Path = Path("/var/lib/signalos")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "text", "json", "journal"] = "auto"
     max_body_bytes: int = Field(1_048_576, ge=1024, le=16_777_216)
     ws_max_message_bytes: int = Field(1_048_576, ge=1024, le=16_777_216)
     ws_heartbeat_s: float = Field(30.0, gt=0)
