@@ -12,12 +12,15 @@ ingest) is therefore never mistaken for a slow reader, and a queue holds at most
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .store import EventRecord
+
+log = logging.getLogger("signalosd.bus")
 
 CONTROL = 0  # seq used for messages that are not events (pong, error, reset, …)
 
@@ -140,7 +143,10 @@ class EventBus:
             # Listeners first: an emergency stop reaches the agent's connection before the
             # event is fanned out to every dashboard.
             for listener in self._listeners:
-                listener(event)
+                try:
+                    listener(event)
+                except Exception:  # one broken listener must not stop the fan-out
+                    log.exception("event=listener_failed listener=%r seq=%d", listener, event.seq)
             text = event.message()
             for sub in self._subs:
                 if sub.wants(event):

@@ -123,3 +123,12 @@ async def test_a_rolled_back_savepoint_leaves_no_stale_cached_row(db):
         return tx.trade_by_ticket(1, 10)["status"]
 
     assert await db.write(work) == "open"
+
+
+async def test_a_failing_publisher_never_leaves_a_committed_write_unanswered(db):
+    def broken(events):
+        raise RuntimeError("subscriber bug")
+
+    db.on_commit = broken
+    seq = await asyncio.wait_for(db.write(lambda tx: tx.append_event(1, "x", {}, SYSTEM).seq), 5)
+    assert await db.read(lambda tx: tx.head_seq()) == seq

@@ -161,9 +161,12 @@ class Database:
         def deliver(fut: asyncio.Future[Any], outcome: tuple[str, Any]) -> None:
             if outcome[0] == "ok":
                 result, events = outcome[1]
-                if events:
-                    self.on_commit(events)  # committed: publish even if the caller went away
                 outcome = ("ok", result)
+                try:
+                    if events:
+                        self.on_commit(events)  # committed: publish even if the caller went away
+                except Exception:
+                    log.exception("event=publish_failed first_seq=%d", events[0].seq)
             self._resolve(fut, outcome)
 
         result: T = await self._submit(self._writer, job, deliver)
