@@ -132,6 +132,12 @@ def describe(exc: Exception) -> tuple[int, str]:
 )
 @click.option("--url", metavar="URL", help="The daemon [env SIGNALOS_URL; http://127.0.0.1:8787]")
 @click.option(
+    "--socket",
+    "socket_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The daemon's local control socket, no token needed [env SIGNALOS_SOCKET; docs/cli.md]",
+)
+@click.option(
     "--token-file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="File holding the token [env SIGNALOS_TOKEN_FILE, or the token in SIGNALOS_TOKEN]",
@@ -159,6 +165,7 @@ def describe(exc: Exception) -> tuple[int, str]:
 def cli(
     ctx: click.Context,
     url: str | None,
+    socket_path: Path | None,
     token_file: Path | None,
     json_mode: bool,
     timeout: float | None,
@@ -169,10 +176,13 @@ def cli(
 ) -> None:
     """SignalOS from the shell and cron: trading controls, trades, signals, the agent.
 
-    With no configuration it talks to the daemon `make run` starts (127.0.0.1:8787)
-    using ./var/admin.token. Data goes to stdout, messages and errors to stderr."""
+    With no URL configured it uses the daemon's local control socket if one exists
+    (/run/signalos/signalosd.sock, then ./var/signalosd.sock: no token needed), else the
+    daemon `make run` starts (127.0.0.1:8787) using ./var/admin.token.
+    Data goes to stdout, messages and errors to stderr."""
     flags = {
         "url": url,
+        "socket": socket_path,
         "token_file": token_file,
         "timeout": timeout,
         "retries": retries,

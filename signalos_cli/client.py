@@ -4,13 +4,15 @@ No aiohttp here, so `signalos stop` starts in the time of click + http.client. E
 request carries an `Idempotency-Key` (a uuid4) that a retry reuses: the daemon answers a repeat
 with the first reply instead of acting twice, so a lost reply never closes a trade twice.
 Retries happen only after a connection error or a 502/503/504, `retries` times, with a short
-backoff; any other answer is final.
+backoff; any other answer is final. With `socket=PATH` the same HTTP goes over the daemon's local
+control socket (AF_UNIX) instead, where the daemon knows the user by uid and needs no token.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -18,6 +20,8 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 RETRY_STATUSES = frozenset({502, 503, 504})
+# Connection failures after which the request certainly did not reach the daemon.
+_NOT_SENT = (ConnectionRefusedError, FileNotFoundError, PermissionError)
 BACKOFF_S = 0.2  # then 0.4, 0.8, … capped at 2 s
 
 
@@ -41,6 +45,24 @@ class ClientError(Exception):
         self.sent = sent  # a mutating request may have reached the daemon before the failure
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a unix stream socket (the daemon's local control socket)."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.unix_path)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
 def path_part(value: object) -> str:
     """One path segment from user input (an id can never climb to another endpoint)."""
     return quote(str(value), safe="")
@@ -50,7 +72,7 @@ class Client:
     def __init__(
         self,
         url: str,
-        token: str,
+        token: str | None,
         *,
         timeout: float,
         retries: int,
@@ -58,23 +80,26 @@ class Client:
         account: str | None = None,
         user_agent: str = "signalos-cli",
         sleep: Callable[[float], None] = time.sleep,
+        socket: str | None = None,
     ) -> None:
         parts = urlsplit(url)
-        self.url = url
+        self._socket = socket
+        self.url = f"unix:{socket}" if socket is not None else url
         self._https = parts.scheme == "https"
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port
-        self._base = parts.path.rstrip("/")
+        self._base = "" if socket is not None else parts.path.rstrip("/")
         self._timeout = timeout
         self._retries = retries
         self._account = account
         self._sleep = sleep
         self._headers = {
-            "Authorization": f"Bearer {token}",
             "Accept": "application/json",
             "User-Agent": user_agent,
             "X-SignalOS-Source": source,
         }
+        if token is not None:  # over the control socket the daemon may go by the uid instead
+            self._headers["Authorization"] = f"Bearer {token}"
         self._conn: http.client.HTTPConnection | None = None
 
     # ---- the verbs ----------------------------------------------------------------------------
@@ -128,7 +153,7 @@ class Client:
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
                 failure = self._unreachable(exc, timeout)
-                maybe_sent |= mutating and not isinstance(exc, ConnectionRefusedError)
+                maybe_sent |= mutating and not isinstance(exc, _NOT_SENT)
                 continue
             if status in RETRY_STATUSES:
                 err = _error(status, reason, ctype, data)
@@ -165,7 +190,9 @@ class Client:
         timeout: float,
     ) -> tuple[int, str, str, bytes]:
         conn = self._conn
-        if conn is None:
+        if conn is None and self._socket is not None:
+            conn = self._conn = UnixHTTPConnection(self._socket, timeout)
+        elif conn is None:
             factory = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
             conn = self._conn = factory(self._host, self._port, timeout=timeout)
         conn.timeout = timeout
@@ -185,6 +212,11 @@ class Client:
             what = "the connection closed without a reply"
         else:
             what = str(exc) or type(exc).__name__
+        if self._socket is not None and isinstance(exc, PermissionError):
+            what += (
+                "; only root and members of the socket's group (signalos) may use it: "
+                "usermod -aG signalos $USER and log in again, or use --url with a token"
+            )
         return ClientError(f"cannot reach signalosd at {self.url}: {what}")
 
 

@@ -46,14 +46,18 @@ class App:
             from signalosd import __version__
 
             s = self.settings
+            # Over the control socket the daemon knows the user by uid: a token only if one
+            # was configured (it then wins), never the implicit ./var/admin.token.
+            local = s.socket is not None and not s.explicit_token()
             self._client = Client(
                 s.url,
-                s.token(),
+                None if local else s.token(),
                 timeout=s.timeout,
                 retries=s.retries,
                 source=s.source,
                 account=s.account,
                 user_agent=f"signalos-cli/{__version__}",
+                socket=None if s.socket is None else str(s.socket),
             )
         return self._client
 

@@ -7,6 +7,11 @@ Config files (TOML, keys `url`, `token_file`, `timeout`, `retries`, `color`): th
 With nothing configured the CLI talks to the daemon `make run` starts, with the admin token it
 writes to `./var/admin.token` (read only for that default URL: a token for the local daemon is
 never sent to another host). Every error names the source of the bad value.
+
+The local control socket: `--socket PATH` / SIGNALOS_SOCKET; otherwise, when no URL is
+configured (no --url, SIGNALOS_URL or config `url`), the first of DEFAULT_SOCKETS that exists.
+Over the socket the daemon knows the user by uid, so no token is needed (a configured token is
+still sent and wins; the implicit ./var/admin.token is not). tail and ws always use the URL.
 """
 
 from __future__ import annotations
@@ -20,12 +25,16 @@ from urllib.parse import urlsplit
 from .errors import SettingsError
 
 DEFAULT_URL = "http://127.0.0.1:8787"
+# The daemon's local control socket, tried in this order when no URL is configured: the
+# systemd service's (RuntimeDirectory=signalos), then `make run`'s (relative to the cwd).
+DEFAULT_SOCKETS = (Path("/run/signalos/signalosd.sock"), Path("var/signalosd.sock"))
 LOCAL_TOKEN_FILE = Path("var/admin.token")  # `make run` writes it; relative to the cwd
 SYSTEM_CONFIG = Path("/etc/signalos/cli.toml")
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_RETRIES = 2
 DEFAULT_SOURCE = "cli"
 CONFIG_KEYS = ("url", "token_file", "timeout", "retries", "color")
+LOCAL_TOKEN_ORIGIN = "the local daemon's ./var/admin.token"
 NO_TOKEN_HELP = (
     "no token: pass --token-file FILE, set SIGNALOS_TOKEN_FILE or SIGNALOS_TOKEN, or put "
     "token_file in ~/.config/signalos/cli.toml. signalosd writes an admin token to "
@@ -41,6 +50,7 @@ class Settings:
         "account",
         "color",
         "retries",
+        "socket",
         "source",
         "timeout",
         "token_file",
@@ -60,8 +70,10 @@ class Settings:
         token_file: Path | None,
         token_inline: str | None,
         token_origin: str,
+        socket: Path | None = None,
     ) -> None:
         self.url = url
+        self.socket = socket  # the local control socket to use instead of the URL
         self.timeout = timeout
         self.retries = retries
         self.color = color
@@ -70,6 +82,12 @@ class Settings:
         self.token_file = token_file  # the file to read the token from, if not inline
         self.token_inline = token_inline  # SIGNALOS_TOKEN
         self.token_origin = token_origin  # where the token comes from, for messages
+
+    def explicit_token(self) -> bool:
+        """A token was configured (not just the local daemon's ./var/admin.token)."""
+        return self.token_inline is not None or (
+            self.token_file is not None and self.token_origin != LOCAL_TOKEN_ORIGIN
+        )
 
     def token(self) -> str:
         """The bearer token (read on first need, so `--help` works without one)."""
@@ -189,6 +207,7 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], config_paths: list
 
     got = pick("url", "SIGNALOS_URL", "url")
     url = _url(got[0], got[1]) if got else DEFAULT_URL
+    sock = _socket(flags, env, got)
     got = pick("timeout", "SIGNALOS_TIMEOUT", "timeout")
     timeout = _number(got[0], got[1], "timeout") if got else DEFAULT_TIMEOUT_S
     got = pick("retries", "SIGNALOS_RETRIES", "retries")
@@ -201,7 +220,44 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], config_paths: list
     color = bool(config["color"][0]) if "color" in config else True
 
     token_file, inline, origin = _token_source(flags, env, config, url)
-    return Settings(url, timeout, retries, color, source, account, token_file, inline, origin)
+    return Settings(url, timeout, retries, color, source, account, token_file, inline, origin, sock)
+
+
+def _layer(where: str) -> int:
+    return 0 if where.startswith("flag") else 1 if where.startswith("environment") else 2
+
+
+def _socket(
+    flags: Mapping[str, Any], env: Mapping[str, str], url: tuple[Any, str] | None
+) -> Path | None:
+    """The control socket to use, or None for the URL. An explicit socket beats a URL from a
+    lower layer (flag > environment > config file); both as flags is a usage error."""
+    explicit: tuple[Any, str] | None = None
+    if flags.get("socket") is not None:
+        explicit = flags["socket"], "flag --socket"
+    elif env.get("SIGNALOS_SOCKET", "").strip():
+        explicit = env["SIGNALOS_SOCKET"].strip(), "environment variable SIGNALOS_SOCKET"
+    if explicit is not None:
+        if url is not None and _layer(url[1]) < _layer(explicit[1]):
+            return None
+        if url is not None and _layer(url[1]) == _layer(explicit[1]):
+            raise SettingsError(f"{url[1]} and {explicit[1]}: give one of them, not both")
+        return Path(str(explicit[0])).expanduser()
+    if url is not None:
+        return None
+    for path in DEFAULT_SOCKETS:
+        if _is_socket(path):
+            return path
+    return None
+
+
+def _is_socket(path: Path) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISSOCK(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 def _source(value: Any, where: str) -> str:
@@ -234,5 +290,5 @@ def _token_source(
         path = Path(value).expanduser()
         return (path if path.is_absolute() else file.parent / path), None, where
     if url == DEFAULT_URL and LOCAL_TOKEN_FILE.is_file():
-        return LOCAL_TOKEN_FILE, None, "the local daemon's ./var/admin.token"
+        return LOCAL_TOKEN_FILE, None, LOCAL_TOKEN_ORIGIN
     return None, None, "nowhere"

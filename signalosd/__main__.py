@@ -69,7 +69,7 @@ async def _serve(settings: Settings, notifier: Notifier) -> int:
     # Imported here so that `signalosd token …` starts without loading the server stack.
     from aiohttp import web
 
-    from . import keys
+    from . import control_socket, keys
     from .app import create_app
     from .notify import StatusReporter
 
@@ -109,6 +109,19 @@ async def _serve(settings: Settings, notifier: Notifier) -> int:
         notifier.status(f"failed: cannot listen on {settings.host}:{settings.port}: {exc}")
         await runner.cleanup()
         return EXIT_LISTEN
+    try:
+        control_path = await control_socket.start(runner, settings)
+    except OSError as exc:
+        log.error(
+            "event=listen_failed socket=%s error=%s hint=%s",
+            settings.control_socket_path,
+            exc.strerror or exc,
+            'set control_socket to another path, or "off"',
+        )
+        notifier.status(f"failed: cannot listen on {settings.control_socket_path}: {exc}")
+        await runner.cleanup()
+        return EXIT_LISTEN
+    tcp_addresses = [a for a in runner.addresses if not isinstance(a, str)]  # not the socket
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -124,10 +137,12 @@ async def _serve(settings: Settings, notifier: Notifier) -> int:
         loop.add_signal_handler(signum, on_signal, signum)
     # Logged only once SIGTERM is handled: a supervisor that stops us as soon as it sees this
     # line gets the orderly shutdown, not the default action (death by signal, exit -15).
-    for address in runner.addresses:
+    for address in tcp_addresses:
         host, port = address[:2]
         log.info("event=listening url=http://%s:%d version=%s", host, port, __version__)
-    reporter.listening = ", ".join(_address_text(a) for a in runner.addresses)
+    if control_path is not None:
+        control_socket.log_listening(control_path)
+    reporter.listening = ", ".join(_address_text(a) for a in tcp_addresses)
     try:
         modes = await app[keys.DB].read(
             lambda tx: [
@@ -144,6 +159,8 @@ async def _serve(settings: Settings, notifier: Notifier) -> int:
     notifier.stopping("stopping: closing connections and the database")
     log.info("event=shutdown phase=stop_accepting")
     await runner.cleanup()  # stop listening, close websockets, finish requests, close database
+    if control_path is not None:
+        control_socket.remove(control_path)
     log.info("event=shutdown phase=done")
     return EXIT_OK
 

@@ -54,6 +54,10 @@ class AgentHub:
     def seen(self, account_id: int) -> None:
         self._last_seen[account_id] = self._clock.now()
 
+    def last_seen(self, account_id: int) -> datetime | None:
+        """When the account's agent last sent anything, since this process started."""
+        return self._last_seen.get(account_id)
+
     def on_event(self, event: EventRecord) -> None:
         """Bus listener: a queued command wakes its account's delivery at once; an emergency
         stop is sent straight from its event, without waiting for the delivery's next read."""

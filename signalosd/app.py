@@ -24,6 +24,7 @@ from .bus import EventBus
 from .clock import Clock, SystemClock
 from .commands import CommandPolicy, CommandWaiters
 from .config import Settings
+from .metrics import Metrics
 from .store import Database
 from .ws_common import close_with_deadline
 
@@ -140,7 +141,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[keys.STREAMS] = {}
     bus.listen(ws.close_revoked(app))
     app[keys.STARTED_AT] = time.monotonic()
-    app[keys.HTTP_STATS] = {}
+    metrics = Metrics(clock, bus, hub, app[keys.WEBSOCKETS])
+    bus.listen(metrics.on_event)
+    app[keys.METRICS] = metrics
     app[keys.ROUTES] = add_routes(app, build_routes(ws.stream, agent_ws.agent_stream))
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_background)

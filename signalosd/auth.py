@@ -19,6 +19,7 @@ from .models import Role
 from .store import Database, Tx
 
 TOKEN_PREFIX = "sos_"
+LOCAL_TOKEN_PREFIX = "local:"  # Principal.token_id of a local user on the control socket
 _RANK = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.ADMIN: 3}
 
 
@@ -36,7 +37,8 @@ def issue_token(tx: Tx, account_id: int, role: Role, label: str) -> tuple[str, s
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is asking: the token's identity and home account."""
+    """Who is asking: the token's identity and home account (or, with token_id
+    "local:uid:N", a local user on the control socket; see local_auth)."""
 
     token_id: str
     account_id: int
@@ -51,7 +53,20 @@ class Principal:
             return False
         return _RANK[self.role] >= _RANK[needed]
 
+    @property
+    def is_local(self) -> bool:
+        """A user on the local control socket (by peer credentials), not a token."""
+        return self.token_id.startswith(LOCAL_TOKEN_PREFIX)
+
     def actor(self, source: str) -> dict[str, Any]:
+        if self.is_local:
+            return {
+                "kind": "local",
+                "id": self.token_id.removeprefix(LOCAL_TOKEN_PREFIX),
+                "label": self.label,
+                "role": self.role.value,
+                "source": source,
+            }
         return {
             "kind": "token",
             "id": self.token_id,

@@ -1,6 +1,7 @@
 """Typed settings: defaults < TOML file < SIGNALOS_* environment < command-line flags.
 
-Under systemd, `$STATE_DIRECTORY` (StateDirectory=) replaces the default state_dir and
+Under systemd, `$STATE_DIRECTORY` (StateDirectory=) replaces the default state_dir,
+`$RUNTIME_DIRECTORY/signalosd.sock` (RuntimeDirectory=) the default control_socket and
 `$CONFIGURATION_DIRECTORY/signalosd.toml` (ConfigurationDirectory=) the default config file;
 anything set explicitly still wins.
 
@@ -22,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 CONFIG_FILE_NAME = "signalosd.toml"
 DEFAULT_CONFIG_PATH = Path("/etc/signalos") / CONFIG_FILE_NAME
 ENV_PREFIX = "SIGNALOS_"
+CONTROL_SOCKET_NAME = "signalosd.sock"
+CONTROL_SOCKET_OFF = "off"
 
 
 class Settings(BaseModel):
@@ -56,6 +59,9 @@ class Settings(BaseModel):
     agent_batch_max: int = Field(1000, ge=1, le=100_000)
     command_retention_days: float = Field(30.0, gt=0)
     trade_retention_days: float = Field(365.0, gt=0)
+    control_socket: str = ""
+    control_socket_group: str = Field("signalos", min_length=1)
+    local_account: str = Field("default", min_length=1)
 
     @property
     def db_path(self) -> Path:
@@ -64,6 +70,15 @@ class Settings(BaseModel):
     @property
     def admin_token_path(self) -> Path:
         return self.state_dir / "admin.token"
+
+    @property
+    def control_socket_path(self) -> Path | None:
+        """The local control socket: None when `control_socket = "off"`."""
+        if self.control_socket == CONTROL_SOCKET_OFF:
+            return None
+        if not self.control_socket:
+            return self.state_dir / CONTROL_SOCKET_NAME
+        return Path(self.control_socket)
 
 
 class ConfigError(Exception):
@@ -128,6 +143,13 @@ def load_settings(
         # Under systemd with StateDirectory=: below every explicit layer, above the default.
         merged["state_dir"] = env["STATE_DIRECTORY"].split(":")[0]
         sources["state_dir"] = "environment variable STATE_DIRECTORY (systemd StateDirectory=)"
+    if "control_socket" not in merged and env.get("RUNTIME_DIRECTORY"):
+        # Under systemd with RuntimeDirectory=: the socket goes there (/run/signalos).
+        runtime = Path(env["RUNTIME_DIRECTORY"].split(":")[0])
+        merged["control_socket"] = str(runtime / CONTROL_SOCKET_NAME)
+        sources["control_socket"] = (
+            "environment variable RUNTIME_DIRECTORY (systemd RuntimeDirectory=)"
+        )
 
     try:
         return Settings.model_validate(merged)

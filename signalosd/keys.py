@@ -14,6 +14,7 @@ from .bus import EventBus
 from .clock import Clock
 from .commands import CommandPolicy, CommandWaiters
 from .config import Settings
+from .metrics import Metrics
 from .store import Database
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -26,7 +27,8 @@ AGENTS = web.AppKey("agents", AgentHub)
 POLICY = web.AppKey("policy", CommandPolicy)
 WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet[web.WebSocketResponse])
 STARTED_AT = web.AppKey("started_at", float)
-HTTP_STATS = web.AppKey("http_stats", dict[str, int])
+# Prometheus series, on a registry of this app's own (see metrics.py).
+METRICS = web.AppKey("metrics", Metrics)
 
 PRINCIPAL = web.RequestKey("principal", Principal)
 ACCOUNT_ID = web.RequestKey("account_id", int)

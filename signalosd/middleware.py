@@ -11,7 +11,7 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from . import keys
+from . import keys, local_auth
 from .api.common import json_response
 from .api.routes import Route
 from .auth import Principal, bearer
@@ -44,9 +44,8 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
             response.headers["X-Request-ID"] = request_id
         return response
     finally:
-        stats = request.app[keys.HTTP_STATS]
-        klass = f"{status // 100}xx"
-        stats[klass] = stats.get(klass, 0) + 1
+        seconds = time.perf_counter() - started
+        request.app[keys.METRICS].observe_http(request, status, seconds)
         principal = request.get(keys.PRINCIPAL)
         log.info(
             "event=http_request request_id=%s method=%s path=%s status=%d duration_ms=%.2f "
@@ -55,7 +54,7 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
             request.method,
             request.path,
             status,
-            (time.perf_counter() - started) * 1000,
+            seconds * 1000,
             principal.token_id if principal else "-",
         )
 
@@ -135,12 +134,20 @@ async def authorize(request: web.Request, handler: Handler) -> web.StreamRespons
     route = _route_of(request)
     if route is None or route.role is None:
         return await handler(request)
-    principal = await request.app[keys.AUTH].verify(bearer(request.headers.get("Authorization")))
+    header = request.headers.get("Authorization")
+    cred = local_auth.peer(request) if header is None else None
+    if cred is not None:  # the local control socket, no token: the peer's uid decides
+        principal = await local_auth.verify(request, cred)
+    else:
+        principal = await request.app[keys.AUTH].verify(bearer(header))
     if not principal.allows(route.role) and not (route.agent_ok and principal.role is Role.AGENT):
+        who = (
+            f"local user {principal.label}" if principal.is_local else f"token {principal.token_id}"
+        )
         raise ApiError(
             ErrorCode.FORBIDDEN,
             f"{request.method} {route.path} needs a token with the {route.role.value} role; "
-            f"token {principal.token_id} has the {principal.role.value} role",
+            f"{who} has the {principal.role.value} role",
             {"needed": route.role.value, "role": principal.role.value},
         )
     request[keys.PRINCIPAL] = principal

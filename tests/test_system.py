@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from prometheus_client import CONTENT_TYPE_LATEST
+
 from signalosd.api.routes import build_routes
 from signalosd.models import Health
 
@@ -54,6 +56,13 @@ async def test_metrics_are_prometheus_text(daemon):
     resp = await daemon.client.get("/metrics", headers={"Authorization": f"Bearer {daemon.admin}"})
     text = await resp.text()
     assert resp.status == 200
-    assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    assert 'signalos_commands{type="pause",status="queued"} 1' in text
-    assert "# TYPE signalos_events_published_total counter" in text
+    assert resp.headers["Content-Type"] == CONTENT_TYPE_LATEST
+    assert 'signalos_commands{status="queued",type="pause"} 1.0' in text
+    assert 'signalos_events_total{type="command_queued"} 1.0' in text
+    assert "# TYPE signalos_commands_total counter" in text
+    assert "# TYPE signalos_http_request_duration_seconds histogram" in text
+    assert "# TYPE signalos_agent_connected gauge" in text
+
+
+async def test_metrics_need_a_viewer_token(daemon):
+    assert (await daemon.client.get("/metrics")).status == 401

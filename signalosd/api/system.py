@@ -6,9 +6,12 @@ import time
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__, keys
 from ..errors import ApiError, ErrorCode
+from ..metrics import read_scrape
+from ..models import Role
 from ..store import Tx
 from .common import json_response
 
@@ -58,63 +61,14 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response({"status": "ready"})
 
 
-def _metric(
-    lines: list[str], name: str, kind: str, help_: str, samples: list[tuple[str, float]]
-) -> None:
-    lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
-    lines += [f"{name}{labels} {value:g}" for labels, value in samples]
-
-
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition (series: docs/api.md)."""
     app = request.app
-    bus = app[keys.BUS]
-    counts = await app[keys.DB].read(lambda tx: tx.command_counts())
-    lines: list[str] = []
-    _metric(
-        lines,
-        "signalos_commands",
-        "gauge",
-        "Commands in the outbox by type and status.",
-        [(f'{{type="{t}",status="{s}"}}', n) for t, s, n in counts],
-    )
-    _metric(
-        lines,
-        "signalos_events_published_total",
-        "counter",
-        "Events published to subscribers since start.",
-        [("", bus.events_published)],
-    )
-    _metric(
-        lines,
-        "signalos_event_last_seq",
-        "gauge",
-        "Seq of the last published event.",
-        [("", bus.published_seq)],
-    )
-    _metric(
-        lines,
-        "signalos_websocket_clients",
-        "gauge",
-        "Open WebSocket connections.",
-        [("", len(app[keys.WEBSOCKETS]))],
-    )
-    _metric(
-        lines,
-        "signalos_slow_consumer_closes_total",
-        "counter",
-        "WebSocket clients closed with 4008 for falling behind.",
-        [("", bus.slow_consumer_closes)],
-    )
-    _metric(
-        lines,
-        "signalos_http_requests_total",
-        "counter",
-        "HTTP requests by status class.",
-        [(f'{{code="{k}"}}', v) for k, v in sorted(app[keys.HTTP_STATS].items())],
-    )
+    admin = request[keys.PRINCIPAL].role is Role.ADMIN
+    only = None if admin else request[keys.ACCOUNT_ID]
+    scrape = await app[keys.DB].read(lambda tx: read_scrape(tx, only))
     return web.Response(
-        body=("\n".join(lines) + "\n").encode(),
-        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        body=app[keys.METRICS].render(scrape), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
 
 

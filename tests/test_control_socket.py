@@ -1,0 +1,258 @@
+"""The local control socket: a real daemon process, requests over AF_UNIX authorised by the
+peer's uid (root and the socket's group act as operator, others get 401), and the CLI using
+it with no URL and no token."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from signalos_cli.client import UnixHTTPConnection
+from signalosd.config import Settings, load_settings
+from tests.test_process import Daemon, clean_env, daemon_pool
+
+pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_PEERCRED"), reason="Linux only")
+NOBODY = 65534
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A short directory anyone may traverse (sun_path is 108 bytes; pytest's tmp_path is
+    long and private to its owner)."""
+    path = Path(tempfile.mkdtemp(prefix="sos-", dir="/tmp"))
+    path.chmod(0o711)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, short_dir: Path) -> Iterator[Daemon]:
+    with daemon_pool() as start:
+        yield start(tmp_path / "state", env={"SIGNALOS_CONTROL_SOCKET": str(short_dir / "c.sock")})
+
+
+def sock_of(d: Daemon) -> Path:
+    return Path(d.env["SIGNALOS_CONTROL_SOCKET"])
+
+
+def request(
+    path: Path, method: str, target: str, body: Any = None, token: str | None = None
+) -> tuple[int, Any]:
+    conn = UnixHTTPConnection(str(path), timeout=10)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        payload = json.dumps(body).encode() if body is not None else None
+        conn.request(method, target, body=payload, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+# ---- the daemon side ----------------------------------------------------------------------
+
+
+def test_socket_is_0660_and_logged(daemon: Daemon) -> None:
+    path = sock_of(daemon)
+    st = path.stat()
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o660
+    daemon.wait_for_line(f"event=listening socket={path} mode=0660")
+
+
+def test_root_needs_no_token_and_is_the_actor(daemon: Daemon) -> None:
+    status, body = request(sock_of(daemon), "POST", "/api/trading/pause", {"reason": "lunch"})
+    assert status == 202, body
+    actor = body["command"]["issued_by"]
+    assert actor["kind"] == "local"
+    assert actor["id"] == f"uid:{os.getuid()}"
+    assert actor["role"] == "operator"
+    status, events = request(sock_of(daemon), "GET", "/api/events?since=0")
+    assert status == 200, events
+    kinds = [e["actor"]["kind"] for e in events["events"] if e.get("actor")]
+    assert "local" in kinds, events
+
+
+def test_a_bearer_token_on_the_socket_still_wins(daemon: Daemon) -> None:
+    status, body = request(sock_of(daemon), "POST", "/api/trading/pause", {}, token=daemon.admin)
+    assert status == 202, body
+    assert body["command"]["issued_by"]["kind"] == "token"
+    status, body = request(sock_of(daemon), "GET", "/api/system/health", token="sos_wrong")
+    assert status == 401, body
+
+
+def test_a_local_user_is_an_operator_not_an_admin(daemon: Daemon) -> None:
+    status, body = request(sock_of(daemon), "GET", "/api/system/health?account=other")
+    assert status == 404, body  # only an admin may name another account
+
+
+def test_tcp_without_a_token_is_still_refused(daemon: Daemon) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=10)
+    try:
+        conn.request("GET", "/api/system/health")
+        assert conn.getresponse().status == 401
+    finally:
+        conn.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another uid")
+def test_a_user_outside_the_group_is_refused_401(daemon: Daemon) -> None:
+    path = sock_of(daemon)
+    path.chmod(0o666)  # so that connect() succeeds and the refusal is the daemon's own
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: become nobody, ask, hand the raw answer to the parent
+        code = 1
+        try:
+            os.close(read_fd)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(10)
+                s.connect(str(path))
+                s.sendall(
+                    b"GET /api/system/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                )
+                chunks = []
+                while chunk := s.recv(65536):
+                    chunks.append(chunk)
+            os.write(write_fd, b"".join(chunks))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as fh:
+        answer = fh.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0, answer
+    assert answer.startswith("HTTP/1.1 401"), answer
+    assert f"(uid {NOBODY}) may not use the control socket" in answer
+    assert "usermod -aG" in answer
+
+
+def test_socket_removed_on_shutdown(daemon: Daemon) -> None:
+    path = sock_of(daemon)
+    assert path.exists()
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait_exit() == 0
+    assert not path.exists()
+
+
+def test_a_stale_socket_file_is_replaced(tmp_path: Path, short_dir: Path) -> None:
+    path = short_dir / "c.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stale:
+        stale.bind(str(path))  # bound, never listening: nothing answers
+    with daemon_pool() as start:
+        d = start(tmp_path / "state", env={"SIGNALOS_CONTROL_SOCKET": str(path)})
+        assert request(path, "GET", "/api/system/health")[0] == 200
+        d.wait_for_line("event=control_socket_stale_removed")
+
+
+def test_a_live_socket_is_not_stolen(tmp_path: Path, short_dir: Path) -> None:
+    path = short_dir / "c.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as other:
+        other.bind(str(path))
+        other.listen()
+        with daemon_pool() as start:
+            d = start(tmp_path / "state", env={"SIGNALOS_CONTROL_SOCKET": str(path)}, wait=False)
+            assert d.wait_exit() == 3
+            assert "another process answers on" in d.output
+        assert path.exists()
+
+
+def test_off_disables_it(tmp_path: Path) -> None:
+    with daemon_pool() as start:
+        d = start(tmp_path / "state", env={"SIGNALOS_CONTROL_SOCKET": "off"})
+        d.wait_for_line("event=control_socket_disabled")
+        assert not (tmp_path / "state" / "signalosd.sock").exists()
+
+
+# ---- settings -----------------------------------------------------------------------------
+
+
+def test_default_path_is_in_the_state_dir_or_the_runtime_dir(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    assert Settings(state_dir=Path("/x")).control_socket_path == Path("/x/signalosd.sock")
+    assert Settings(control_socket="off").control_socket_path is None
+    under_systemd = load_settings(empty, env={"RUNTIME_DIRECTORY": "/run/signalos"})
+    assert under_systemd.control_socket_path == Path("/run/signalos/signalosd.sock")
+    explicit = load_settings(
+        empty, env={"RUNTIME_DIRECTORY": "/run/signalos", "SIGNALOS_CONTROL_SOCKET": "/s.sock"}
+    )
+    assert explicit.control_socket_path == Path("/s.sock")
+
+
+# ---- the CLI ------------------------------------------------------------------------------
+
+
+def cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full = clean_env(XDG_CONFIG_HOME=str(cwd / "xdg"), **env)
+    return subprocess.run(
+        [sys.executable, "-m", "signalos_cli", *args],
+        env=full | {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_cli_uses_the_socket_from_signalos_socket(daemon: Daemon, tmp_path: Path) -> None:
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    done = cli(cwd, "--json", "status", SIGNALOS_SOCKET=str(sock_of(daemon)))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["state"]["mode"] == "running"
+    done = cli(cwd, "--json", "stop", SIGNALOS_SOCKET=str(sock_of(daemon)))
+    assert done.returncode == 0, done.stderr
+    _, health = request(sock_of(daemon), "GET", "/api/system/health")
+    assert health["mode"] == "halted"
+
+
+def test_cli_finds_make_runs_socket_in_var(short_dir: Path) -> None:
+    state = short_dir / "var"
+    with daemon_pool() as start:
+        d = start(state)  # control_socket "": <state_dir>/signalosd.sock = ./var/signalosd.sock
+        assert (state / "signalosd.sock").exists()
+        (state / "admin.token").unlink()  # no token anywhere: the socket alone must do
+        done = cli(short_dir, "stop", "--reason", "cron")
+        assert done.returncode == 0, done.stderr
+        _, health = request(state / "signalosd.sock", "GET", "/api/system/health")
+        assert health["mode"] == "halted"
+        d.signal(signal.SIGTERM)
+        assert d.wait_exit() == 0
+
+
+def test_cli_url_beats_the_default_socket(short_dir: Path) -> None:
+    state = short_dir / "var"
+    with daemon_pool() as start:
+        start(state)
+        done = cli(
+            short_dir,
+            "--retries",
+            "0",
+            "status",
+            SIGNALOS_URL="http://127.0.0.1:9",
+            SIGNALOS_TOKEN="sos_x",
+        )
+        assert done.returncode != 0
+        assert "127.0.0.1:9" in done.stderr
