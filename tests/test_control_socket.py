@@ -112,19 +112,19 @@ def test_tcp_without_a_token_is_still_refused(daemon: Daemon) -> None:
         conn.close()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another uid")
-def test_a_user_outside_the_group_is_refused_401(daemon: Daemon) -> None:
-    path = sock_of(daemon)
-    path.chmod(0o666)  # so that connect() succeeds and the refusal is the daemon's own
+def _ask_as(path: Path, uid: int, gid: int) -> str:
+    """GET /api/system/health over the socket from a child process running as uid:gid (no
+    supplementary groups); the raw HTTP answer."""
+    path.chmod(0o666)  # so that connect() succeeds and any refusal is the daemon's own
     read_fd, write_fd = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: become nobody, ask, hand the raw answer to the parent
+    if pid == 0:  # the child: become that user, ask, hand the raw answer to the parent
         code = 1
         try:
             os.close(read_fd)
             os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
+            os.setgid(gid)
+            os.setuid(uid)
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(10)
                 s.connect(str(path))
@@ -143,9 +143,22 @@ def test_a_user_outside_the_group_is_refused_401(daemon: Daemon) -> None:
         answer = fh.read().decode()
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0, answer
+    return answer
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another uid")
+def test_a_user_outside_the_group_is_refused_401(daemon: Daemon) -> None:
+    answer = _ask_as(sock_of(daemon), NOBODY, NOBODY)
     assert answer.startswith("HTTP/1.1 401"), answer
     assert f"(uid {NOBODY}) may not use the control socket" in answer
     assert "usermod -aG" in answer
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another uid")
+def test_a_member_of_the_sockets_group_who_is_not_root_is_allowed(daemon: Daemon) -> None:
+    group = sock_of(daemon).stat().st_gid  # the configured group, or the daemon's own
+    answer = _ask_as(sock_of(daemon), NOBODY, group)
+    assert answer.startswith("HTTP/1.1 200"), answer
 
 
 def test_socket_removed_on_shutdown(daemon: Daemon) -> None:
