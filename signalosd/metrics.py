@@ -176,6 +176,7 @@ class Metrics:
         self.events = Counter(
             "signalos_events", "Events appended to the log, by type.", ["type"], registry=registry
         )
+        self._event_counters: dict[str, Counter] = {}
         self.http = Histogram(
             "signalos_http_request_duration_seconds",
             "HTTP request latency by method, route template and status (WebSocket sessions are "
@@ -209,8 +210,11 @@ class Metrics:
 
     def on_event(self, event: EventRecord) -> None:
         """Bus listener (synchronous, after commit)."""
-        self.events.labels(event.type).inc()
         kind = event.type
+        counter = self._event_counters.get(kind)
+        if counter is None:  # labels() costs ~1 us; this runs once per event
+            counter = self._event_counters[kind] = self.events.labels(kind)
+        counter.inc()
         if not kind.startswith("command_"):
             return
         data = json.loads(event.data_json)
