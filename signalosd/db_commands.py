@@ -29,6 +29,15 @@ def settings_or_exit(config: Path | None, **flags: Any) -> Settings:
         sys.exit(EXIT_CONFIG)
 
 
+def command_settings(ctx: click.Context, config: Path | None, state_dir: Path | None) -> Settings:
+    """The settings for a subcommand: its own --config/--state-dir over the group's flags."""
+    parent = ctx.obj or {"config": None, "flags": {}}
+    flags = dict(parent["flags"])
+    if state_dir is not None:
+        flags["state_dir"] = state_dir
+    return settings_or_exit(config or parent["config"], **flags)
+
+
 @click.group("token")
 @click.option("--config", type=click.Path(path_type=Path), default=None, help="TOML settings file.")
 @click.option(
@@ -37,11 +46,7 @@ def settings_or_exit(config: Path | None, **flags: Any) -> Settings:
 @click.pass_context
 def token(ctx: click.Context, config: Path | None, state_dir: Path | None) -> None:
     """Create, list and revoke API tokens (works whether the daemon runs or not)."""
-    parent = ctx.obj or {"config": None, "flags": {}}
-    flags = dict(parent["flags"])
-    if state_dir is not None:
-        flags["state_dir"] = state_dir
-    ctx.obj = settings_or_exit(config or parent["config"], **flags)
+    ctx.obj = command_settings(ctx, config, state_dir)
 
 
 def _fail(message: str) -> NoReturn:
@@ -153,11 +158,7 @@ def backup_command(
     """
     from .backup import BackupError, backup  # keeps the daemon's start-up imports unchanged
 
-    parent = ctx.obj or {"config": None, "flags": {}}
-    flags = dict(parent["flags"])
-    if state_dir is not None:
-        flags["state_dir"] = state_dir
-    settings = settings_or_exit(config or parent["config"], **flags)
+    settings = command_settings(ctx, config, state_dir)
     try:
         done = backup(settings.db_path, dest, force=force)
     except BackupError as exc:
@@ -183,11 +184,7 @@ def restore_command(
     from .backup import BackupError, restore
     from .state_lock import StateDirBusy, hold
 
-    parent = ctx.obj or {"config": None, "flags": {}}
-    flags = dict(parent["flags"])
-    if state_dir is not None:
-        flags["state_dir"] = state_dir
-    settings = settings_or_exit(config or parent["config"], **flags)
+    settings = command_settings(ctx, config, state_dir)
     try:
         with hold(settings.state_dir, "restore"):
             done = restore(src, settings.db_path)

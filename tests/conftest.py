@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,21 @@ async def daemon(aiohttp_client, settings: Settings, clock: ManualClock) -> Harn
     app = create_app(settings, clock)
     client = await aiohttp_client(app)
     return Harness(client, app, clock)
+
+
+# ---- the CLI's tests: a live daemon in a thread, and `signalos` pointed at it -----------------
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Any]:
+    from tests.cli_support import live_daemon
+
+    with live_daemon(tmp_path) as daemon:
+        yield daemon
+
+
+@pytest.fixture
+def run(live: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from tests.cli_support import Cli
+
+    return Cli(live.url, live.token("operator"), tmp_path, monkeypatch)

@@ -8,18 +8,7 @@ import time
 
 import pytest
 
-from tests.cli_support import Cli, LiveDaemon, live_daemon
-
-
-@pytest.fixture
-def live(tmp_path):
-    with live_daemon(tmp_path) as daemon:
-        yield daemon
-
-
-@pytest.fixture
-def run(live, tmp_path, monkeypatch) -> Cli:
-    return Cli(live.url, live.token("operator"), tmp_path, monkeypatch)
+from tests.cli_support import Cli, LiveDaemon
 
 
 def mode(live: LiveDaemon, run: Cli) -> str:

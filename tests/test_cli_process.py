@@ -13,20 +13,9 @@ import time
 
 import pytest
 
-from tests.cli_support import WAIT, Cli, live_daemon
+from tests.cli_support import WAIT, Cli
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-@pytest.fixture
-def live(tmp_path):
-    with live_daemon(tmp_path) as daemon:
-        yield daemon
-
-
-@pytest.fixture
-def run(live, tmp_path, monkeypatch) -> Cli:
-    return Cli(live.url, live.token("operator"), tmp_path, monkeypatch)
 
 
 def on_terminal(

@@ -12,18 +12,7 @@ import pytest
 from signalos_cli import output
 from signalos_cli.errors import SettingsError
 from signalos_cli.settings import DEFAULT_URL, resolve
-from tests.cli_support import Cli, live_daemon
-
-
-@pytest.fixture
-def live(tmp_path):
-    with live_daemon(tmp_path) as daemon:
-        yield daemon
-
-
-@pytest.fixture
-def run(live, tmp_path, monkeypatch) -> Cli:
-    return Cli(live.url, live.token("operator"), tmp_path, monkeypatch)
+from tests.cli_support import Cli
 
 
 def closed_port_url() -> str:

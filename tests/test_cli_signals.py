@@ -4,20 +4,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from tests.cli_support import EURUSD_BUY, Cli, live_daemon
-
-
-@pytest.fixture
-def live(tmp_path):
-    with live_daemon(tmp_path) as daemon:
-        yield daemon
-
-
-@pytest.fixture
-def run(live, tmp_path, monkeypatch) -> Cli:
-    return Cli(live.url, live.token("operator"), tmp_path, monkeypatch)
+from tests.cli_support import EURUSD_BUY
 
 
 def test_signal_send_queues_an_entry_with_every_field(live, run):

@@ -4,21 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from tests.cli_support import Cli, live_daemon
-
-
-@pytest.fixture
-def live(tmp_path):
-    with live_daemon(tmp_path) as daemon:
-        yield daemon
-
-
-@pytest.fixture
-def run(live, tmp_path, monkeypatch) -> Cli:
-    return Cli(live.url, live.token("operator"), tmp_path, monkeypatch)
-
 
 def test_tail_no_follow_json_prints_the_log_as_json_lines(run):
     assert run.process("pause", "--reason", "news").returncode == 0
