@@ -76,7 +76,8 @@ def tail(
     code = asyncio.run(
         run_tail(
             s.url,
-            s.token(),
+            app.stream_token(),
+            socket=app.stream_socket(),
             since=since,
             last=last,
             types=list(types),
@@ -105,11 +106,16 @@ def ws(app: App, no_auth: bool) -> None:
 
     from .wstester import ws_tester
 
-    s = app.settings
-    token = None if no_auth else s.token()
+    token = None if no_auth else app.stream_token()
     code = asyncio.run(
         ws_tester(
-            s.url, token, inp=sys.stdin, out=sys.stdout, err=sys.stderr, authenticate=not no_auth
+            app.settings.url,
+            token,
+            inp=sys.stdin,
+            out=sys.stdout,
+            err=sys.stderr,
+            authenticate=not no_auth,
+            socket=app.stream_socket(),
         )
     )
     raise SystemExit(code)

@@ -41,17 +41,28 @@ class App:
             self._out = Output(json_mode=self.json_mode, color=color)
         return self._out
 
+    def _local(self) -> bool:
+        """Over the control socket the daemon knows the user by uid: a token only if one was
+        configured (it then wins), never the implicit ./var/admin.token."""
+        s = self.settings
+        return s.socket is not None and not s.explicit_token()
+
+    def stream_token(self) -> str | None:
+        """The token for `/ws` (None on the control socket without a configured token)."""
+        return None if self._local() else self.settings.token()
+
+    def stream_socket(self) -> str | None:
+        """The control socket the WebSocket commands connect through, if any."""
+        return None if self.settings.socket is None else str(self.settings.socket)
+
     def client(self) -> Client:
         if self._client is None:
             from signalosd import __version__
 
             s = self.settings
-            # Over the control socket the daemon knows the user by uid: a token only if one
-            # was configured (it then wins), never the implicit ./var/admin.token.
-            local = s.socket is not None and not s.explicit_token()
             self._client = Client(
                 s.url,
-                None if local else s.token(),
+                None if self._local() else s.token(),
                 timeout=s.timeout,
                 retries=s.retries,
                 source=s.source,

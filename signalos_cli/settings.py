@@ -11,7 +11,7 @@ never sent to another host). Every error names the source of the bad value.
 The local control socket: `--socket PATH` / SIGNALOS_SOCKET; otherwise, when no URL is
 configured (no --url, SIGNALOS_URL or config `url`), the first of DEFAULT_SOCKETS that exists.
 Over the socket the daemon knows the user by uid, so no token is needed (a configured token is
-still sent and wins; the implicit ./var/admin.token is not). tail and ws always use the URL.
+still sent and wins; the implicit ./var/admin.token is not), for the WebSocket commands too.
 """
 
 from __future__ import annotations

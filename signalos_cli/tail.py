@@ -1,7 +1,9 @@
 """`signalos tail`: follow the daemon's event log over `/ws`, like `journalctl -f`.
 
 `tail(url, token, …)` connects to `ws(s)://HOST/ws` (an http(s) url is mapped to ws(s); the
-token goes in the `authenticate` message, never in the url), subscribes `{since, types}` and
+token goes in the `authenticate` message, never in the url), or to `/ws` on the daemon's local
+control socket (`socket=PATH`; with `token=None` the daemon knows the user by uid), subscribes
+`{since, types}` and
 prints every event, one line each, to `out`: human, or `as_json` the event message as the
 daemon sent it (`tail_format.py`). This module is the connection loop; the rest lives beside it:
 
@@ -75,9 +77,11 @@ __all__ = [
     "EXIT_USAGE",
     "TailOptions",
     "api_base",
+    "auth_data",
     "format_event",
     "stream_url",
     "tail",
+    "unencrypted",
 ]
 
 MAX_MESSAGE = 64 * 1024 * 1024  # a reset carries a snapshot of every live trade
@@ -128,6 +132,18 @@ def api_base(url: str) -> str:
     return str(u.with_scheme(scheme).with_path(u.path[: -len("/ws")] or "/")).rstrip("/")
 
 
+def unencrypted(url: str) -> str:
+    """The url with ws/http instead of wss/https (for the control socket)."""
+    u = URL(url)
+    return str(u.with_scheme({"wss": "ws", "https": "http"}.get(u.scheme, u.scheme)))
+
+
+def auth_data(token: str | None) -> dict[str, str]:
+    """The `authenticate` message's data: the token, or nothing on the control socket (the
+    daemon then authorises the connecting uid)."""
+    return {} if token is None else {"token": token}
+
+
 # ---- the engine -------------------------------------------------------------------------------
 
 
@@ -143,8 +159,9 @@ class _Tail:
     def __init__(
         self,
         url: str,
-        token: str,
+        token: str | None,
         *,
+        socket: str | None,
         since: int | None,
         last: int | None,
         types: Sequence[str],
@@ -158,6 +175,7 @@ class _Tail:
     ) -> None:
         self.url = url
         self.token = token
+        self.socket = socket
         self.since_arg = since
         self.last = last
         self.types = list(types)
@@ -168,6 +186,7 @@ class _Tail:
         self.options = options
         self.reader = Reader(out, as_json=as_json, color=color, say=self._say)
         self.ws_url = ""
+        self.where = ""  # the ws url, or the control socket, for messages
         self.api = ""
         self.file_cursor: int | None = None
         self.ever_connected = False
@@ -205,6 +224,10 @@ class _Tail:
         try:
             self.ws_url = stream_url(self.url)
             self.api = api_base(self.url)
+            self.where = self.ws_url
+            if self.socket is not None:  # no TLS on a unix socket, whatever the url says
+                self.ws_url, self.api = unencrypted(self.ws_url), unencrypted(self.api)
+                self.where = f"the control socket {self.socket}"
         except ValueError as exc:
             raise Fatal(EXIT_USAGE, str(exc)) from exc
         if self.cursor_file is not None:
@@ -219,7 +242,8 @@ class _Tail:
                     connect=self.options.connect_timeout_s,
                     sock_connect=self.options.connect_timeout_s,
                 )
-                async with aiohttp.ClientSession(timeout=timeout) as http:
+                connector = None if self.socket is None else aiohttp.UnixConnector(self.socket)
+                async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
                     main = asyncio.create_task(self._connect_loop(http))
                     flusher = asyncio.create_task(self._flusher())
                     try:
@@ -246,20 +270,21 @@ class _Tail:
         while True:
             attempt += 1
             self.connected_at = None
-            self._state(f"connecting to {self.ws_url} (attempt {attempt})")
+            self._state(f"connecting to {self.where} (attempt {attempt})")
             try:
                 return await self._connection(http)
             except BrokenPipeError:
                 raise  # the output went away, not the daemon
             except Closed as exc:
                 if exc.code == CLOSE_AUTH_FAILED:
-                    raise Fatal(EXIT_AUTH, f"the daemon refused the token ({exc})") from None
+                    who = "the token" if self.token is not None else "this user"
+                    raise Fatal(EXIT_AUTH, f"the daemon refused {who} ({exc})") from None
                 self._state(f"disconnected: {exc}")
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 if not self.ever_connected and not self.follow:
                     raise Fatal(
                         EXIT_UNREACHABLE,
-                        f"cannot reach the daemon at {self.ws_url}: {_describe(exc)}",
+                        f"cannot reach the daemon at {self.where}: {_describe(exc)}",
                     ) from None
                 if self._uptime() is None:
                     self._state(f"error: {_describe(exc)} (attempt {attempt})")
@@ -286,7 +311,7 @@ class _Tail:
             autoping=True,
             timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0),
         ) as ws:
-            await ws.send_str(json.dumps({"type": "authenticate", "data": {"token": self.token}}))
+            await ws.send_str(json.dumps({"type": "authenticate", "data": auth_data(self.token)}))
             hello = await authenticated(ws, self.options.connect_timeout_s)
             self.connected_at = time.monotonic()
             self.ever_connected = True
@@ -334,8 +359,9 @@ def _quiet_stdout(out: TextIO) -> None:
 
 async def tail(
     url: str,
-    token: str,
+    token: str | None,
     *,
+    socket: str | None = None,
     since: int | None = None,
     last: int | None = None,
     types: Sequence[str] = (),
@@ -351,11 +377,13 @@ async def tail(
 
     `url` is the daemon's base url (http(s)://HOST:PORT, or ws(s)://…/ws); `types` filters by
     event type (`*` is a wildcard, as the daemon supports); `since` and `last` are exclusive.
+    `socket`: connect to the daemon's local control socket instead of the url's host.
     """
     opts = options or TailOptions()
     engine = _Tail(
         url,
         token,
+        socket=socket,
         since=since,
         last=last,
         types=types,

@@ -36,7 +36,7 @@ class EventLog:
 
     http: aiohttp.ClientSession
     api: str  # the daemon's http(s) base url
-    token: str
+    token: str | None  # None on the control socket: the daemon knows the user by uid
     types: Sequence[str]
 
 
@@ -90,7 +90,7 @@ async def _seqs_between(log: EventLog, after: int, upto: int) -> tuple[list[int]
         async with log.http.get(
             f"{log.api}/api/events",
             params=params,
-            headers={"Authorization": f"Bearer {log.token}"},
+            headers={} if log.token is None else {"Authorization": f"Bearer {log.token}"},
             timeout=aiohttp.ClientTimeout(total=30),
         ) as resp:
             status = resp.status

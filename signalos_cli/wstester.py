@@ -2,7 +2,9 @@
 
 `ws_tester(url, token, inp=…, out=…, err=…)` connects to the daemon's `/ws` (an http(s) url is
 mapped to ws(s); a ws(s) url with a path, e.g. `ws://HOST:PORT/ws/agent`, is used as given),
-sends `authenticate {token}` first unless `authenticate=False`, then at the same time
+or to `/ws` on the daemon's local control socket (`socket=PATH`), sends `authenticate {token}`
+first unless `authenticate=False` (on the socket with `token=None`: `authenticate {}`, and the
+daemon knows the user by uid), then at the same time
 
 - prints every frame received to `out`, raw JSON, one per line (a binary frame is reported on
   `err` with its size);
@@ -40,8 +42,10 @@ from .tail import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     MAX_MESSAGE,
+    auth_data,
     run_until_stopped,
     stream_url,
+    unencrypted,
 )
 
 __all__ = ["WsTesterOptions", "endpoint", "ws_tester"]
@@ -111,9 +115,11 @@ class _Tester:
         err: TextIO,
         authenticate: bool,
         options: WsTesterOptions,
+        socket: str | None = None,
     ) -> None:
         self.url = url
         self.token = token
+        self.socket = socket
         self.inp = inp
         self.out = out
         self.err = err
@@ -130,15 +136,20 @@ class _Tester:
         except ValueError as exc:
             self.say(f"error: {exc}")
             return EXIT_USAGE
-        if self.authenticate and not self.token:
+        if self.authenticate and not self.token and self.socket is None:
             self.say("error: no token to authenticate with (or do not authenticate)")
             return EXIT_USAGE
+        where = target
+        if self.socket is not None:  # no TLS on a unix socket, whatever the url says
+            target = unencrypted(target)
+            where = f"{target} on the control socket {self.socket}"
         timeout = aiohttp.ClientTimeout(
             total=None,
             connect=self.options.connect_timeout_s,
             sock_connect=self.options.connect_timeout_s,
         )
-        async with aiohttp.ClientSession(timeout=timeout) as http:
+        connector = None if self.socket is None else aiohttp.UnixConnector(self.socket)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             try:
                 ws = await http.ws_connect(
                     target,
@@ -152,12 +163,12 @@ class _Tester:
                     if isinstance(exc, aiohttp.WSServerHandshakeError)
                     else str(exc) or type(exc).__name__
                 )
-                self.say(f"error: cannot connect to {target}: {why}")
+                self.say(f"error: cannot connect to {where}: {why}")
                 return EXIT_UNREACHABLE
             async with ws:
-                self.say(f"connected to {target}")
+                self.say(f"connected to {where}")
                 if self.authenticate:
-                    auth = {"type": "authenticate", "data": {"token": self.token}}
+                    auth = {"type": "authenticate", "data": auth_data(self.token)}
                     await ws.send_str(json.dumps(auth))
                 return await self._session(ws)
 
@@ -258,11 +269,12 @@ async def ws_tester(
     err: TextIO,
     authenticate: bool = True,
     options: WsTesterOptions | None = None,
+    socket: str | None = None,
 ) -> int:
     """Talk to the daemon's /ws by hand (see the module docstring); return the exit code.
 
     `inp`: JSON lines to send; `out`: every frame received, one per line; `err`: states,
     input errors and the close code."""
     opts = options or WsTesterOptions()
-    tester = _Tester(url, token, inp, out, err, authenticate, opts)
+    tester = _Tester(url, token, inp, out, err, authenticate, opts, socket)
     return await run_until_stopped(tester.run(), stop=opts.stop, handle_signals=opts.handle_signals)

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from . import keys
+from . import keys, local_auth
 from .auth import Principal
 from .clock import iso
 from .errors import ApiError
@@ -76,17 +76,20 @@ async def authenticate(
         first = json.loads(msg.data)
     except ValueError:
         first = None
-    data = first.get("data") if isinstance(first, dict) else None
+    is_authenticate = isinstance(first, dict) and first.get("type") == "authenticate"
+    data = first.get("data") if is_authenticate else None
     token = data.get("token") if isinstance(data, dict) else None
-    if (
-        not isinstance(first, dict)
-        or first.get("type") != "authenticate"
-        or not isinstance(token, str)
-    ):
+    # On the local control socket the peer's uid stands in for a missing token (a token, when
+    # sent, still wins), exactly as for a REST request without an Authorization header.
+    cred = local_auth.peer(request) if isinstance(data, dict) and token is None else None
+    if not isinstance(token, str) and cred is None:
         await refuse('the first message must be {"type": "authenticate", "data": {"token": ...}}')
         return None
     try:
-        principal = await request.app[keys.AUTH].verify(token)
+        if cred is not None:
+            principal = await local_auth.verify(request, cred)
+        else:
+            principal = await request.app[keys.AUTH].verify(token)
     except ApiError as err:
         await refuse(err.message)
         return None

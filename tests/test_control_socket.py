@@ -217,10 +217,20 @@ def test_default_path_is_in_the_state_dir_or_the_runtime_dir(tmp_path: Path) -> 
 # ---- the CLI ------------------------------------------------------------------------------
 
 
-def cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    cwd: Path, *args: str, uid: int | None = None, gid: int | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`signalos ARGS` in `cwd`, as the test's user or, through setpriv, as uid:gid with no
+    supplementary groups."""
     full = clean_env(XDG_CONFIG_HOME=str(cwd / "xdg"), **env)
+    as_other: list[str] = []
+    if uid is not None:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("setpriv (util-linux) is needed to run the CLI as another uid")
+        as_other = [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
     return subprocess.run(
-        [sys.executable, "-m", "signalos_cli", *args],
+        [*as_other, sys.executable, "-m", "signalos_cli", *args],
         env=full | {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
         cwd=cwd,
         capture_output=True,
@@ -269,3 +279,83 @@ def test_cli_url_beats_the_default_socket(short_dir: Path) -> None:
         )
         assert done.returncode != 0
         assert "127.0.0.1:9" in done.stderr
+
+
+def test_cli_tail_follows_the_events_over_the_socket_without_a_token(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    sock = str(sock_of(daemon))
+    assert cli(cwd, "pause", "--reason", "lunch", SIGNALOS_SOCKET=sock).returncode == 0
+    done = cli(
+        cwd, "--json", "tail", "-n", "1", "--type", "trading_*", "--no-follow", SIGNALOS_SOCKET=sock
+    )
+    assert done.returncode == 0, done.stderr
+    (event,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert event["type"] == "trading_paused"
+    assert event["actor"]["kind"] == "local" and event["actor"]["id"] == f"uid:{os.getuid()}"
+    assert f"connecting to the control socket {sock}" in done.stderr
+    assert "role operator" in done.stderr
+
+
+def test_cli_ws_authenticates_by_uid_over_the_socket(daemon: Daemon, tmp_path: Path) -> None:
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "signalos_cli", "ws"],
+        input='{"type": "ping", "data": {"timestamp": 7}}\n',
+        env=clean_env(XDG_CONFIG_HOME=str(cwd / "xdg"), SIGNALOS_SOCKET=str(sock_of(daemon)))
+        | {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    frames = [json.loads(line) for line in done.stdout.splitlines()]
+    assert frames[0]["type"] == "authenticated", frames
+    assert frames[0]["data"]["token_id"] == f"local:uid:{os.getuid()}"
+    assert frames[0]["data"]["role"] == "operator"
+    assert any(f["type"] == "pong" for f in frames), frames
+
+
+def test_a_websocket_on_tcp_still_needs_a_token(daemon: Daemon, short_dir: Path) -> None:
+    done = cli(
+        short_dir,
+        "tail",
+        "--no-follow",
+        SIGNALOS_URL=f"http://127.0.0.1:{daemon.port}",
+        SIGNALOS_TOKEN="sos_not-a-token",
+    )
+    assert done.returncode == 4, done.stderr
+    assert "refused the token" in done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another uid")
+def test_tail_as_a_user_outside_the_group_is_refused(daemon: Daemon, short_dir: Path) -> None:
+    path = sock_of(daemon)
+    path.chmod(0o666)  # so that connect() succeeds and the refusal is the daemon's own
+    done = cli(short_dir, "tail", "--no-follow", uid=NOBODY, gid=NOBODY, SIGNALOS_SOCKET=str(path))
+    assert done.returncode == 4, done.stderr
+    assert "refused this user" in done.stderr
+    assert f"(uid {NOBODY}) may not use the control socket" in done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another uid")
+def test_tail_as_a_member_of_the_group_needs_no_token(daemon: Daemon, short_dir: Path) -> None:
+    path = sock_of(daemon)
+    group = path.stat().st_gid
+    done = cli(
+        short_dir,
+        "--json",
+        "tail",
+        "-n",
+        "1",
+        "--no-follow",
+        uid=NOBODY,
+        gid=group,
+        SIGNALOS_SOCKET=str(path),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "role operator" in done.stderr
