@@ -56,6 +56,7 @@ class Settings:
         "token_file",
         "token_inline",
         "token_origin",
+        "unreachable_socket",
         "url",
     )
 
@@ -71,9 +72,12 @@ class Settings:
         token_inline: str | None,
         token_origin: str,
         socket: Path | None = None,
+        unreachable_socket: Path | None = None,
     ) -> None:
         self.url = url
         self.socket = socket  # the local control socket to use instead of the URL
+        # a default socket this user may not even look at (its directory is closed to them)
+        self.unreachable_socket = unreachable_socket
         self.timeout = timeout
         self.retries = retries
         self.color = color
@@ -94,6 +98,8 @@ class Settings:
         if self.token_inline is not None:
             return self.token_inline
         if self.token_file is None:
+            if self.unreachable_socket is not None:
+                raise SettingsError(_closed_socket_help(self.unreachable_socket))
             raise SettingsError(NO_TOKEN_HELP)
         try:
             value = self.token_file.read_text(encoding="utf-8").strip()
@@ -118,8 +124,11 @@ def load_config(paths: list[Path]) -> dict[str, tuple[Any, str, Path]]:
     winning."""
     merged: dict[str, tuple[Any, str, Path]] = {}
     for path in paths:
-        if not path.is_file():
-            continue
+        try:
+            if not path.is_file():
+                continue
+        except OSError as exc:  # a directory on the way is closed to this user
+            raise SettingsError(f"cannot read the config file {path}: {exc.strerror}") from None
         import tomllib  # only when a file exists: it costs start-up time
 
         try:
@@ -205,7 +214,7 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], config_paths: list
             return value, where
         return None
 
-    got = pick("url", "SIGNALOS_URL", "url")
+    got_url = got = pick("url", "SIGNALOS_URL", "url")
     url = _url(got[0], got[1]) if got else DEFAULT_URL
     sock = _socket(flags, env, got)
     got = pick("timeout", "SIGNALOS_TIMEOUT", "timeout")
@@ -220,7 +229,10 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], config_paths: list
     color = bool(config["color"][0]) if "color" in config else True
 
     token_file, inline, origin = _token_source(flags, env, config, url)
-    return Settings(url, timeout, retries, color, source, account, token_file, inline, origin, sock)
+    closed = _closed_default_socket() if sock is None and got_url is None else None
+    return Settings(
+        url, timeout, retries, color, source, account, token_file, inline, origin, sock, closed
+    )
 
 
 def _layer(where: str) -> int:
@@ -249,6 +261,46 @@ def _socket(
         if _is_socket(path):
             return path
     return None
+
+
+def _readable_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # ./var closed to this user: not their daemon's token
+        return False
+
+
+def _closed_default_socket() -> Path | None:
+    """The first default socket whose directory this user may not search (the service's
+    /run/signalos is 0750, group signalos): there is a daemon here, just not for them."""
+    for path in DEFAULT_SOCKETS:
+        try:
+            path.stat()
+        except PermissionError:
+            return path
+        except OSError:
+            continue
+    return None
+
+
+def _closed_socket_help(path: Path) -> str:
+    import grp
+    import pwd
+
+    try:
+        group = grp.getgrgid(path.parent.stat().st_gid).gr_name
+    except (OSError, KeyError):
+        group = "signalos"
+    try:
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        user = f"uid:{os.getuid()}"
+    return (
+        f"no token, and the daemon's control socket {path} is closed to user {user}: only root "
+        f"and members of the group {group} may use it (an administrator can run "
+        f"'usermod -aG {group} {user}'; it takes effect at the next login). Or use a token: "
+        + NO_TOKEN_HELP.removeprefix("no token: ")
+    )
 
 
 def _is_socket(path: Path) -> bool:
@@ -289,6 +341,6 @@ def _token_source(
         value, where, file = config["token_file"]
         path = Path(value).expanduser()
         return (path if path.is_absolute() else file.parent / path), None, where
-    if url == DEFAULT_URL and LOCAL_TOKEN_FILE.is_file():
+    if url == DEFAULT_URL and _readable_file(LOCAL_TOKEN_FILE):
         return LOCAL_TOKEN_FILE, None, LOCAL_TOKEN_ORIGIN
     return None, None, "nowhere"

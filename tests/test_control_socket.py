@@ -359,3 +359,16 @@ def test_tail_as_a_member_of_the_group_needs_no_token(daemon: Daemon, short_dir:
     )
     assert done.returncode == 0, done.stderr
     assert "role operator" in done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another uid")
+def test_a_user_who_cannot_reach_the_default_socket_is_told_why(short_dir: Path) -> None:
+    var = short_dir / "var"  # like the service's /run/signalos: 0750, a group they are not in
+    var.mkdir(mode=0o750)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(str(var / "signalosd.sock"))
+        done = cli(short_dir, "status", uid=NOBODY, gid=NOBODY)
+    assert done.returncode == 2, done.stderr
+    assert f"control socket {Path('var/signalosd.sock')} is closed to user" in done.stderr
+    assert "usermod -aG" in done.stderr
+    assert "--token-file" in done.stderr  # and the token route is still explained
