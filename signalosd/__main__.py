@@ -79,12 +79,12 @@ async def _serve(settings: Settings, notifier: Notifier) -> int:
     try:
         await runner.setup()
     except StateDirBusy as exc:
-        log.error("event=startup_failed state_dir=%s error=%s", settings.state_dir, exc)
+        log.error("event=startup_failed state_dir=%s error=%r", settings.state_dir, str(exc))
         notifier.status(f"failed: {exc}")
         return EXIT_FAILURE
     except (sqlite3.Error, OSError) as exc:
         log.error(
-            "event=startup_failed state_dir=%s error=%r hint=%s",
+            "event=startup_failed state_dir=%s error=%r hint=%r",
             settings.state_dir,
             exc,
             "check that --state-dir exists or can be created and is writable",
@@ -96,10 +96,10 @@ async def _serve(settings: Settings, notifier: Notifier) -> int:
         await site.start()
     except OSError as exc:
         log.error(
-            "event=listen_failed host=%s port=%d error=%s hint=%s",
+            "event=listen_failed host=%s port=%d error=%r hint=%r",
             settings.host,
             settings.port,
-            exc.strerror or exc,
+            exc.strerror or str(exc),
             "is another signalosd running? use --port",
         )
         notifier.status(f"failed: cannot listen on {settings.host}:{settings.port}: {exc}")
@@ -109,9 +109,9 @@ async def _serve(settings: Settings, notifier: Notifier) -> int:
         control_path = await control_socket.start(runner, settings)
     except OSError as exc:
         log.error(
-            "event=listen_failed socket=%s error=%s hint=%s",
+            "event=listen_failed socket=%s error=%r hint=%r",
             settings.control_socket_path,
-            exc.strerror or exc,
+            exc.strerror or str(exc),
             'set control_socket to another path, or "off"',
         )
         notifier.status(f"failed: cannot listen on {settings.control_socket_path}: {exc}")

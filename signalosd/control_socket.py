@@ -77,20 +77,21 @@ def bind(path: Path, group: str) -> socket.socket:
         gid, name, exists = socket_group(group)
         if not exists:
             log.warning(
-                "event=control_socket_group_missing group=%s kept=%s hint=%s",
+                "event=control_socket_group_missing group=%s kept=%s hint=%r",
                 group,
                 name,
                 f"create the group (groupadd {group}) or set control_socket_group",
             )
-        else:
+        elif os.stat(path).st_gid != gid:  # already right when it is the daemon's own group
             try:
                 os.chown(path, -1, gid)
             except PermissionError:
                 log.warning(
-                    "event=control_socket_group_denied group=%s kept=%s hint=%s",
+                    "event=control_socket_group_denied group=%s kept=%s hint=%r",
                     group,
-                    group_name(os.getgid()),
-                    "the daemon's user must be root or a member of that group",
+                    group_name(os.stat(path).st_gid),
+                    "the daemon's user must be root or a member of that group; under systemd "
+                    "the unit's SystemCallFilter refuses chown: set Group= in a drop-in instead",
                 )
         sock.listen(128)
         sock.setblocking(False)
@@ -118,7 +119,7 @@ async def start(runner: web.BaseRunner, settings: Settings) -> Path | None:
         return None
     if not settings.control_socket and len(os.fsencode(path)) > MAX_PATH_BYTES:
         log.warning(
-            "event=control_socket_skipped path=%s reason=%s hint=%s",
+            "event=control_socket_skipped path=%s reason=%r hint=%r",
             path,
             f"longer than {MAX_PATH_BYTES} bytes",
             "set control_socket to a shorter path",

@@ -40,13 +40,30 @@ class JournalFormatter(logging.Formatter):
 
 
 def _pairs(message: str) -> dict[str, str]:
-    """The `key=value` words of a log line (values are single words by our convention)."""
+    """The `key=value` pairs of a log line. By our convention a value is one word, or a quoted
+    string as `%r` writes it (`hint='use --port'`), which may hold spaces; quotes are removed."""
     out: dict[str, str] = {}
-    for word in message.split():
-        key, sep, value = word.partition("=")
-        if sep and key.isidentifier():
-            out[key] = value
+    words = message.split(" ")
+    i = 0
+    while i < len(words):
+        key, sep, value = words[i].partition("=")
+        i += 1
+        if not (sep and key.isidentifier()):
+            continue
+        quote = value[:1]
+        if quote in ("'", '"'):
+            # Join words up to the one that closes the quote (not an escaped quote).
+            while not _closes(value, quote) and i < len(words):
+                value += " " + words[i]
+                i += 1
+            if _closes(value, quote):
+                value = value[1:-1]
+        out[key] = value
     return out
+
+
+def _closes(value: str, quote: str) -> bool:
+    return len(value) >= 2 and value.endswith(quote) and not value.endswith("\\" + quote)
 
 
 class JsonFormatter(logging.Formatter):

@@ -4,8 +4,11 @@ it with no URL and no token."""
 
 from __future__ import annotations
 
+import errno
+import grp
 import http.client
 import json
+import logging
 import os
 import shutil
 import signal
@@ -21,6 +24,7 @@ from typing import Any
 import pytest
 
 from signalos_cli.client import UnixHTTPConnection
+from signalosd import control_socket
 from signalosd.config import Settings, load_settings
 from tests.test_process import Daemon, clean_env, daemon_pool
 
@@ -196,6 +200,37 @@ def test_off_disables_it(tmp_path: Path) -> None:
         d = start(tmp_path / "state", env={"SIGNALOS_CONTROL_SOCKET": "off"})
         d.wait_for_line("event=control_socket_disabled")
         assert not (tmp_path / "state" / "signalosd.sock").exists()
+
+
+def _no_chown(*_args: object) -> None:
+    """What the service's SystemCallFilter (~@privileged) makes of chown."""
+    raise PermissionError(errno.EPERM, "Operation not permitted")
+
+
+def test_the_daemons_own_group_needs_no_chown(
+    short_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(os, "chown", _no_chown)
+    caplog.set_level(logging.INFO, logger="signalosd")
+    own = grp.getgrgid(os.getgid()).gr_name
+    control_socket.bind(short_dir / "own.sock", own).close()
+    assert "control_socket_group" not in caplog.text  # no warning: the group is already right
+    assert (short_dir / "own.sock").stat().st_gid == os.getgid()
+
+
+def test_a_refused_chown_is_a_warning_that_says_what_to_do(
+    short_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = next((g for g in grp.getgrall() if g.gr_gid != os.getgid()), None)
+    if other is None:
+        pytest.skip("needs a second group in the group database")
+    monkeypatch.setattr(os, "chown", _no_chown)
+    caplog.set_level(logging.INFO, logger="signalosd")
+    control_socket.bind(short_dir / "other.sock", other.gr_name).close()
+    assert f"event=control_socket_group_denied group={other.gr_name}" in caplog.text
+    assert "Group= in a drop-in" in caplog.text
+    assert (short_dir / "other.sock").stat().st_gid == os.getgid()  # kept, and still 0660
+    assert stat.S_IMODE((short_dir / "other.sock").stat().st_mode) == 0o660
 
 
 # ---- settings -----------------------------------------------------------------------------

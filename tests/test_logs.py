@@ -41,6 +41,19 @@ def test_json_lines_have_the_key_value_pairs_as_fields():
     assert doc["message"] == "event=command_sent id=7 x" and doc["ts"].endswith("Z")
 
 
+def test_json_fields_keep_quoted_values_whole():
+    line = (
+        "event=notify_ready status='listening on 127.0.0.1:8787; default: running' "
+        "reason=\"closed with 1000\" hint='it\\'s fine' n=3 tail='unterminated value"
+    )
+    doc = json.loads(JsonFormatter().format(_record(logging.INFO, line)))
+    assert doc["status"] == "listening on 127.0.0.1:8787; default: running"
+    assert doc["reason"] == "closed with 1000"
+    assert doc["hint"] == "it\\'s fine"
+    assert doc["n"] == "3"
+    assert doc["tail"] == "'unterminated value"  # kept as written rather than guessed at
+
+
 def test_auto_is_journal_only_when_stderr_is_the_journal_stream(tmp_path):
     with open(tmp_path / "stream", "w") as fh:
         st = os.fstat(fh.fileno())
