@@ -135,7 +135,9 @@ async def _run(url: str, token: str, broker: Broker, state_dir: Path) -> None:
     import asyncio
     import signal
 
-    from .agent.runner import run_agent
+    from signalosd import logs
+
+    from .agent.runner import Options, run_agent
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -147,4 +149,9 @@ async def _run(url: str, token: str, broker: Broker, state_dir: Path) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
-    await run_agent(url, token, broker, state_dir, stop=stop)
+    options = None
+    if logs.under_journal(os.environ):
+        # The journal already gets the connection states as log lines (event=connected,
+        # event=disconnected …): the terminal's "agent: …" lines would only repeat them.
+        options = Options(on_state=lambda _line: None)
+    await run_agent(url, token, broker, state_dir, options=options, stop=stop)

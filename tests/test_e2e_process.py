@@ -49,7 +49,9 @@ def make_agent_token(state: Path, dest: Path) -> Path:
     return dest
 
 
-def start_agent(url: str, token_file: Path, state: Path) -> subprocess.Popen[str]:
+def start_agent(
+    url: str, token_file: Path, state: Path, stderr: Any = subprocess.DEVNULL, **env: str
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -66,10 +68,10 @@ def start_agent(url: str, token_file: Path, state: Path) -> subprocess.Popen[str
             str(state),
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         stdin=subprocess.DEVNULL,
         text=True,
-        env=clean_env(),
+        env=clean_env(**env),
     )
 
 

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from signalosd.logs import JournalFormatter, JsonFormatter, formatter, under_journal
-from tests.test_process import clean_env
+from tests.test_e2e_process import make_agent_token, start_agent, stop_agent
+from tests.test_process import clean_env, daemon_pool
 
 
 def _record(level: int, msg: str, exc: bool = False) -> logging.LogRecord:
@@ -113,3 +114,27 @@ def test_the_daemon_uses_journal_priorities_under_journald(tmp_path):
     lines = out.splitlines()
     assert lines and all(line.startswith("<") for line in lines), lines
     assert any(line.startswith("<6>signalosd event=listening") for line in lines)
+
+
+def test_the_agent_under_journald_logs_each_state_once(tmp_path):
+    """Under the journal the agent's "agent: connected …" terminal lines would repeat its
+    event=connected log lines: only the log lines, with priorities, are written."""
+    err_path = tmp_path / "agent.err"
+    with daemon_pool() as start, open(err_path, "w") as err:
+        d = start(tmp_path / "state")
+        token = make_agent_token(tmp_path / "state", tmp_path / "agent.token")
+        st = os.fstat(err.fileno())
+        agent = start_agent(
+            d.url, token, tmp_path / "agent", stderr=err, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}"
+        )
+        try:
+            deadline = time.monotonic() + 15
+            while "event=connected" not in err_path.read_text():
+                assert time.monotonic() < deadline and agent.poll() is None, err_path.read_text()
+                time.sleep(0.05)
+        finally:
+            assert stop_agent(agent) == 0
+    lines = err_path.read_text().splitlines()
+    assert lines and all(line.startswith("<") for line in lines), lines
+    assert sum("event=connected" in line for line in lines) == 1, lines
+    assert not any("agent: " in line for line in lines), lines

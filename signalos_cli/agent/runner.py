@@ -276,6 +276,7 @@ class Agent:
                 attempt += 1
                 self._connected_at = None
                 self.options.on_state(f"connecting to {url} (attempt {attempt})")
+                why: str | None = None
                 try:
                     await self.session(http, url, token)
                 except AgentStopped:
@@ -290,13 +291,20 @@ class Agent:
                         self.options.on_state(f"error: {why} (attempt {attempt})")
                     else:
                         self.options.on_state(f"disconnected: {why}")
-                    log.info("event=disconnected attempt=%s reason=%r", attempt, why)
                 if self.stopping:
                     return
+                failed = attempt
                 uptime = self._uptime()
                 if uptime is not None and uptime >= self.options.stable_after:
                     attempt = 0  # a stable connection: start the backoff afresh
                 delay = backoff(max(attempt, 1), self.options)
+                if why is not None:
+                    log.info(
+                        "event=disconnected attempt=%s reason=%r retry_in_s=%.1f",
+                        failed,
+                        why,
+                        delay,
+                    )
                 self.options.on_state(f"reconnecting in {delay:.1f} s")
                 await self.options.sleep(delay)
 
