@@ -359,6 +359,20 @@ def test_unit_declares_notify_watchdog_and_directories() -> None:
     assert "MemoryDenyWriteExecute" not in settings and "ProcSubset" not in settings
 
 
+@pytest.mark.parametrize("name", ["signalosd.service", "signalos-agent.service"])
+def test_start_limit_stops_a_crash_loop_but_not_a_few_restarts(name: str) -> None:
+    """systemd counts every start, `systemctl restart` included: the burst must leave room for
+    an operator's restarts, and a unit failing at once must still hit the limit (its restarts,
+    RestartSec apart, fit in the interval several times over)."""
+    text = (UNITS / name).read_text()
+    settings = dict(
+        line.split("=", 1) for line in text.splitlines() if "=" in line and line[:1].isalpha()
+    )
+    burst, interval = int(settings["StartLimitBurst"]), int(settings["StartLimitIntervalSec"])
+    assert burst >= 10
+    assert burst * int(settings["RestartSec"]) * 2 <= interval
+
+
 @pytest.mark.skipif(SYSUSERS is None, reason="systemd-sysusers is not installed")
 def test_sysusers_file_creates_the_service_user(tmp_path: Path) -> None:
     out = subprocess.run(
