@@ -24,6 +24,7 @@ from .store.backup import (
     copy_database,
     head_seq_of,
     inspect,
+    modes_of,
     restart_numbering,
 )
 
@@ -119,12 +120,19 @@ def backup(
 RESTORE_MARGIN = 10**9  # seqs skipped when the replaced database cannot be read
 
 
+# How far each mode is from trading freely: a restore that lowers it deserves a warning.
+_STRICTNESS = {"running": 0, "paused": 1, "halted": 2}
+_TO_RESTORE = {"paused": "pause", "halted": "stop"}
+
+
 @dataclass(frozen=True)
 class RestoreResult:
     db_path: Path
     aside: Path | None  # where the replaced database was moved
     backup_head: int
     base: int  # new events continue after this seq
+    # (account, mode before the restore, mode in the backup) where the backup trades more freely
+    loosened: tuple[tuple[str, str, str], ...] = ()
 
     def summary(self) -> str:
         moved = f"; the previous database is at {self.aside}" if self.aside else ""
@@ -132,6 +140,25 @@ class RestoreResult:
             f"restored {self.db_path} from a backup ending at seq {self.backup_head}; new events "
             f"continue after seq {self.base}, and clients resuming from before get a reset{moved}"
         )
+
+    def warnings(self) -> list[str]:
+        """One line per account that the backup leaves freer to trade than it was."""
+        return [
+            f"account {account} was {before} before the restore and is {after} in the backup: "
+            f"if it must stay {before}, run 'signalos --account {account} {_TO_RESTORE[before]}' "
+            "as soon as the daemon is up (the agent keeps the mode it last received until then)"
+            for account, before, after in self.loosened
+        ]
+
+
+def _loosened(before: dict[str, str], after: dict[str, str]) -> tuple[tuple[str, str, str], ...]:
+    return tuple(
+        (account, mode, after[account])
+        for account, mode in sorted(before.items())
+        if account in after
+        and _STRICTNESS.get(after[account], 0) < _STRICTNESS.get(mode, 0)
+        and mode in _TO_RESTORE
+    )
 
 
 def restore(src: Path, db_path: Path) -> RestoreResult:
@@ -152,6 +179,7 @@ def restore(src: Path, db_path: Path) -> RestoreResult:
     if "001_initial" not in found.migrations:
         raise BackupError(f"{src} is not a signalosd database (no schema migrations)")
     old_head = head_seq_of(db_path) if db_path.exists() else None
+    old_modes = modes_of(db_path) if db_path.exists() else {}
     aside = None
     if db_path.exists():
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -187,4 +215,5 @@ def restore(src: Path, db_path: Path) -> RestoreResult:
     restart_numbering(
         db_path, base, lambda tx: tx.append_event(None, "database_restored", data, RESTORE_ACTOR)
     )
-    return RestoreResult(db_path, aside, found.head_seq, base)
+    loosened = _loosened(old_modes, modes_of(db_path))
+    return RestoreResult(db_path, aside, found.head_seq, base, loosened)

@@ -193,3 +193,5 @@ def restore_command(
     except (sqlite3.Error, OSError) as exc:
         _fail(f"restore into {settings.db_path} failed: {exc}")
     click.echo(f"signalosd: {done.summary()}", err=True)
+    for line in done.warnings():
+        click.echo(f"signalosd: warning: {line}", err=True)

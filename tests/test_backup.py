@@ -341,6 +341,7 @@ async def test_a_restore_resets_clients_instead_of_reusing_seqs(tmp_path: Path) 
         restored = await asyncio.to_thread(_restore, state, backup_file)
         assert restored.returncode == 0, restored.stderr
         assert list(state.glob("signalos.db.before-restore-*"))  # the old one is kept
+        assert "warning" not in restored.stderr  # the backup is stricter (paused), not looser
 
         second = start(state)
         async with aiohttp.ClientSession() as s:
@@ -360,3 +361,24 @@ async def test_a_restore_resets_clients_instead_of_reusing_seqs(tmp_path: Path) 
             assert status == 200
             assert body["events"][0]["seq"] == base + 1
             assert body["events"][0]["type"] == "database_restored"
+
+
+async def test_a_restore_that_loosens_the_mode_says_how_to_put_it_back(tmp_path: Path) -> None:
+    """A backup taken while running, restored after an emergency stop: the desk would trade
+    again, so restore warns and names the command that halts it again."""
+    state, backup_file = tmp_path / "state", tmp_path / "b.db"
+    with daemon_pool() as start:
+        first = start(state)
+        done = await asyncio.to_thread(backup_cli, state, backup_file)
+        assert done.returncode == 0, done.stderr
+        async with aiohttp.ClientSession() as s:
+            await call(s, "POST", f"{first.url}/api/trading/emergency-stop", first.admin)
+        first.signal(signal.SIGTERM)
+        assert await first.await_exit() == 0
+    restored = await asyncio.to_thread(_restore, state, backup_file)
+    assert restored.returncode == 0, restored.stderr
+    assert (
+        "warning: account default was halted before the restore and is running in the backup"
+        in restored.stderr
+    )
+    assert "signalos --account default stop" in restored.stderr

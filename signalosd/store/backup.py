@@ -118,6 +118,23 @@ def head_seq_of(path: Path) -> int | None:
         conn.close()
 
 
+def modes_of(path: Path) -> dict[str, str]:
+    """Each account's trading mode in a database file ({} when it cannot be read)."""
+    try:
+        conn = _open_existing(path)
+    except sqlite3.Error:
+        return {}
+    try:
+        rows = conn.execute(
+            "SELECT a.name, s.mode FROM trading_state s JOIN accounts a ON a.id = s.account_id"
+        ).fetchall()
+    except sqlite3.Error:
+        return {}
+    finally:
+        conn.close()
+    return {str(name): str(mode) for name, mode in rows}
+
+
 def restart_numbering(path: Path, base: int, event: Callable[[Tx], object]) -> None:
     """After a restore: continue the event log at `base` and mark everything up to it as gone,
     so every cursor a client kept from before the restore gets an explicit reset, never a
