@@ -97,4 +97,5 @@ async def authenticate(
     if problem is not None:
         await refuse(problem)
         return None
+    request[keys.PRINCIPAL] = principal  # the request log names who held the connection
     return principal

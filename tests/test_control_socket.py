@@ -332,6 +332,7 @@ def test_cli_tail_follows_the_events_over_the_socket_without_a_token(
     assert event["actor"]["kind"] == "local" and event["actor"]["id"] == f"uid:{os.getuid()}"
     assert f"connecting to the control socket {sock}" in done.stderr
     assert "role operator" in done.stderr
+    daemon.wait_for_line(rf"path=/ws status=101 .* token_id=local:uid:{os.getuid()}$")
 
 
 def test_cli_ws_authenticates_by_uid_over_the_socket(daemon: Daemon, tmp_path: Path) -> None:
