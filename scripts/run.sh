@@ -33,8 +33,8 @@ for _ in $(seq 1 150); do
         echo "make run: signalosd exited; see its messages above" >&2
         exit 1
     fi
-    if "$BIN/python" -c "import urllib.request as u; u.urlopen('$URL/readyz', timeout=1)" \
-        2>/dev/null; then
+    # ready: our daemon answers (on its socket, or to its admin token), not just anyone on the port
+    if "$BIN/python" scripts/ready.py "$STATE" "$URL" 2>/dev/null; then
         ready=1
         break
     fi
