@@ -214,9 +214,9 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], config_paths: list
             return value, where
         return None
 
-    got_url = got = pick("url", "SIGNALOS_URL", "url")
-    url = _url(got[0], got[1]) if got else DEFAULT_URL
-    sock = _socket(flags, env, got)
+    got_url = pick("url", "SIGNALOS_URL", "url")
+    url = _url(got_url[0], got_url[1]) if got_url else DEFAULT_URL
+    sock = _socket(flags, env, got_url)
     got = pick("timeout", "SIGNALOS_TIMEOUT", "timeout")
     timeout = _number(got[0], got[1], "timeout") if got else DEFAULT_TIMEOUT_S
     got = pick("retries", "SIGNALOS_RETRIES", "retries")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .models import Mode
 from .store.backup import (
     PAGES_PER_STEP,
     Inspection,
@@ -121,8 +122,8 @@ RESTORE_MARGIN = 10**9  # seqs skipped when the replaced database cannot be read
 
 
 # How far each mode is from trading freely: a restore that lowers it deserves a warning.
-_STRICTNESS = {"running": 0, "paused": 1, "halted": 2}
-_TO_RESTORE = {"paused": "pause", "halted": "stop"}
+_STRICTNESS: dict[str, int] = {Mode.RUNNING: 0, Mode.PAUSED: 1, Mode.HALTED: 2}
+_TO_RESTORE: dict[str, str] = {Mode.PAUSED: "pause", Mode.HALTED: "stop"}  # the signalos command for each
 
 
 @dataclass(frozen=True)
