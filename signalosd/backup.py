@@ -123,7 +123,8 @@ RESTORE_MARGIN = 10**9  # seqs skipped when the replaced database cannot be read
 
 # How far each mode is from trading freely: a restore that lowers it deserves a warning.
 _STRICTNESS: dict[str, int] = {Mode.RUNNING: 0, Mode.PAUSED: 1, Mode.HALTED: 2}
-_TO_RESTORE: dict[str, str] = {Mode.PAUSED: "pause", Mode.HALTED: "stop"}  # the signalos command for each
+# The `signalos` command that puts each mode back.
+_TO_RESTORE: dict[str, str] = {Mode.PAUSED: "pause", Mode.HALTED: "stop"}
 
 
 @dataclass(frozen=True)
