@@ -7,7 +7,7 @@
 # guide's own ```sh blocks are run as written (only /path/to/… is filled in); the checks
 # between them are what the guide promises.
 #
-#   sudo scripts/try-operations-guide.sh [WORKDIR]     # about 3 minutes; needs the network
+#   sudo scripts/try-operations-guide.sh [WORKDIR]     # 2 to 3 minutes; needs the network
 #
 # Needs root, debootstrap and systemd-nspawn (Debian: apt install debootstrap
 # systemd-container), and Debian's and PyPI's package servers. The container shares the host's
@@ -123,6 +123,21 @@ expect 'emergency_stop' "$out"
 out=$(host 'su - bob -c "signalos status"; echo "exit $?"' 2>&1)
 expect 'is closed to user bob' "$out"
 expect 'exit 2' "$out"
+
+step "Local control socket: a group member's cron job, no token"
+host 'su - alice -c "signalos resume --from-halt" >/dev/null'
+# The guide's pause line, due every minute instead of at 13:25 on weekdays.
+line=$(block '## Local control socket' 2 | grep -m1 ' pause ' | sed -E 's/^([^ ]+ +){5}/* * * * * /')
+host "printf '%s\n' 'MAILTO=\"\"' '$line' | crontab -u alice -"
+for _ in $(seq 1 75); do
+    host 'signalos status' | grep -q 'mode     paused' && break
+    sleep 1
+done
+host 'crontab -u alice -r'
+out=$(host 'signalos --json tail -n 1 --type trading_paused --no-follow' 2>&1)
+expect '"label":"alice"' "$out"
+expect 'US open' "$out"
+host 'su - alice -c "signalos stop" >/dev/null'
 
 step "Logs and status"
 out=$(host "$(block '## Logs and status' 1 | grep -v -- ' -f ')" 2>&1)
