@@ -174,4 +174,24 @@ out=$(host "$(block '### Restore' 1 | sed "s#/var/backups/signalos/signalos-2026
 expect 'restored /var/lib/signalos/signalos.db' "$out"
 expect 'mode     halted' "$out"   # the backup's mode: it was taken while halted
 
+step "TLS: the daemon's own certificate (self-signed here), and the paper agent pointed at it"
+host 'apt-get install -y openssl >/dev/null 2>&1 && echo "127.0.0.1 signalos.example.com" >>/etc/hosts
+    openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj /CN=signalos.example.com \
+        -addext subjectAltName=DNS:signalos.example.com -keyout privkey.pem -out fullchain.pem \
+        2>/dev/null'
+out=$(host "$(block "### The daemon's own certificate" 1 \
+    | sed 's#curl -s https#curl -s --cacert /etc/signalos/tls/fullchain.pem https#')" 2>&1)
+expect 'event=listening url=https://0.0.0.0:8787' "$out"
+expect '{"status":"ready"}' "$out"
+host "$(block "### The daemon's own certificate" 2 | sed 's/^#Environment=SSL_CERT_FILE/Environment=SSL_CERT_FILE/')"
+for _ in $(seq 1 30); do
+    host 'systemctl status signalosd --no-pager' | grep -q 'agent: connected' && break
+    sleep 1
+done
+expect 'agent: connected' "$(host 'systemctl status signalosd --no-pager')"
+expect 'wss://signalos.example.com:8787/ws/agent' "$(host 'journalctl -u signalos-agent -n 20 --no-pager')"
+out=$(host 'signalos status; ls -l /run/credentials/signalosd.service/' 2>&1)  # socket unchanged
+expect 'agent    connected' "$out"
+expect 'tls.key' "$out"
+
 printf '\ntry-operations-guide: every step did what docs/operations.md says (work dir: %s)\n' "$work"

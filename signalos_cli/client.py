@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import ssl  # http.client imports it anyway: no start-up cost
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -22,6 +23,10 @@ from urllib.parse import quote, urlencode, urlsplit
 RETRY_STATUSES = frozenset({502, 503, 504})
 # Connection failures after which the request certainly did not reach the daemon.
 _NOT_SENT = (ConnectionRefusedError, FileNotFoundError, PermissionError)
+UNTRUSTED_HINT = (
+    "the daemon's certificate is not trusted here: if it is self-signed or from a private CA, "
+    "set SSL_CERT_FILE to that CA's certificate (PEM)"
+)
 BACKOFF_S = 0.2  # then 0.4, 0.8, … capped at 2 s
 
 
@@ -212,6 +217,8 @@ class Client:
             what = "the connection closed without a reply"
         else:
             what = str(exc) or type(exc).__name__
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            what += f"; {UNTRUSTED_HINT}"
         if self._socket is not None and isinstance(exc, PermissionError):
             what += (
                 "; only root and members of the socket's group (signalos) may use it: "

@@ -148,6 +148,10 @@ def auth_data(token: str | None) -> dict[str, str]:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        from .client import UNTRUSTED_HINT
+
+        return f"{exc.certificate_error}; {UNTRUSTED_HINT}"
     if isinstance(exc, aiohttp.WSServerHandshakeError):
         return f"websocket upgrade refused (HTTP {exc.status})"
     if isinstance(exc, TimeoutError):

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sqlite3
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,9 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import Settings
+from .config import ConfigError, Settings
 from .db_commands import (
+    EXIT_CONFIG,
     EXIT_FAILURE,
     EXIT_LISTEN,
     EXIT_OK,
@@ -33,11 +35,12 @@ from .db_commands import (
 from .logs import setup as setup_logging
 from .notify import Notifier
 from .state_lock import StateDirBusy
+from .tls import server_context
 
 log = logging.getLogger("signalosd")
 
 
-async def serve(settings: Settings) -> int:
+async def serve(settings: Settings, tls: ssl.SSLContext | None = None) -> int:
     """Run until SIGTERM/SIGINT, then shut down in logged phases. A second signal forces exit.
 
     Under systemd (`Type=notify`) it also reports READY=1 once the database is open and the
@@ -48,7 +51,7 @@ async def serve(settings: Settings) -> int:
     # thread, so a slow start does not trip the watchdog but a blocked event loop does.
     watchdog = asyncio.get_running_loop().create_task(notifier.watchdog_loop())
     try:
-        return await _serve(settings, notifier)
+        return await _serve(settings, notifier, tls)
     finally:
         watchdog.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -61,7 +64,7 @@ def _address_text(address: Any) -> str:
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
-async def _serve(settings: Settings, notifier: Notifier) -> int:
+async def _serve(settings: Settings, notifier: Notifier, tls: ssl.SSLContext | None) -> int:
     # Imported here so that `signalosd token …` starts without loading the server stack.
     from aiohttp import web
 
@@ -91,7 +94,7 @@ async def _serve(settings: Settings, notifier: Notifier) -> int:
         )
         notifier.status(f"failed: cannot open the database in {settings.state_dir}: {exc}")
         return EXIT_FAILURE
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
     try:
         await site.start()
     except OSError as exc:
@@ -135,7 +138,13 @@ async def _serve(settings: Settings, notifier: Notifier) -> int:
     # line gets the orderly shutdown, not the default action (death by signal, exit -15).
     for address in tcp_addresses:
         host, port = address[:2]
-        log.info("event=listening url=http://%s:%d version=%s", host, port, __version__)
+        log.info(
+            "event=listening url=%s://%s:%d version=%s",
+            "https" if tls else "http",
+            host,
+            port,
+            __version__,
+        )
     if control_path is not None:
         control_socket.log_listening(control_path)
     reporter.listening = ", ".join(_address_text(a) for a in tcp_addresses)
@@ -159,6 +168,16 @@ async def _serve(settings: Settings, notifier: Notifier) -> int:
         control_socket.remove(control_path)
     log.info("event=shutdown phase=done")
     return EXIT_OK
+
+
+def tls_or_exit(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context for the TCP port (None: plain HTTP); a bad certificate or key is exit 2,
+    before anything is opened or bound."""
+    try:
+        return server_context(settings)
+    except ConfigError as exc:
+        click.echo(f"signalosd: configuration error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -220,11 +239,12 @@ def cli(
     if ctx.invoked_subcommand is not None:
         return
     settings = settings_or_exit(config, **flags)
+    tls = tls_or_exit(settings)
     if check_config:
         click.echo(json.dumps(settings.model_dump(mode="json"), indent=2))
         return
     setup_logging(settings.log_level, settings.log_format)
-    sys.exit(asyncio.run(serve(settings)))
+    sys.exit(asyncio.run(serve(settings, tls)))
 
 
 cli.add_command(token)

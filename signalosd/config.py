@@ -62,6 +62,8 @@ class Settings(BaseModel):
     control_socket: str = ""
     control_socket_group: str = Field("signalos", min_length=1)
     local_account: str = Field("default", min_length=1)
+    tls_cert: str = ""  # PEM certificate chain; with tls_key, the TCP listener speaks HTTPS
+    tls_key: str = ""
 
     @property
     def db_path(self) -> Path:

@@ -28,7 +28,7 @@ from aiohttp import WSCloseCode, WSMsgType
 
 START_TIMEOUT_S = 15.0
 EXIT_TIMEOUT_S = 10.0
-_LISTENING = re.compile(r"event=listening url=(http://127\.0\.0\.1:(\d+))")
+_LISTENING = re.compile(r"event=listening url=(https?://127\.0\.0\.1:(\d+))")
 
 
 def clean_env(**settings: str) -> dict[str, str]:
