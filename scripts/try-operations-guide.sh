@@ -189,7 +189,7 @@ for _ in $(seq 1 30); do
     sleep 1
 done
 expect 'agent: connected' "$(host 'systemctl status signalosd --no-pager')"
-expect 'wss://signalos.example.com:8787/ws/agent' "$(host 'journalctl -u signalos-agent -n 20 --no-pager')"
+expect 'url=wss://signalos.example.com:8787/ws/agent' "$(host 'journalctl -u signalos-agent -n 20 --no-pager')"
 out=$(host 'signalos status; ls -l /run/credentials/signalosd.service/' 2>&1)  # socket unchanged
 expect 'agent    connected' "$out"
 expect 'tls.key' "$out"

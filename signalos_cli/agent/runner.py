@@ -252,7 +252,7 @@ class Agent:
             self.connected = True
             self._connected_at = self.options.monotonic()
             self.options.on_state(f"connected (session {welcome.get('session_id')})")
-            log.info("event=connected session=%s", welcome.get("session_id"))
+            log.info("event=connected session=%s url=%s", welcome.get("session_id"), url)
             writer = asyncio.create_task(write(ws, self.outbox, self._now))
             try:
                 while True:
