@@ -1,13 +1,16 @@
 """`make run`'s readiness probe: exit 0 once *our* signalosd answers, 1 otherwise.
 
-Something else answering /readyz on the port (another daemon, a leftover `make run`) must not
-count: our daemon is the one behind `<state>/signalosd.sock`, or the one that accepts the admin
-token it wrote to `<state>/admin.token`. Usage: ready.py STATE_DIR URL
+Something else answering on the port (another daemon, a leftover `make run`, any web server)
+must not count: our daemon is the one behind its control socket (`<state>/signalosd.sock`, or
+$SIGNALOS_CONTROL_SOCKET). Only when it has none (`off`, or a path too long for a unix socket)
+is the daemon that accepts the admin token it wrote to `<state>/admin.token` taken for ours.
+Usage: ready.py STATE_DIR URL
 """
 
 from __future__ import annotations
 
 import http.client
+import os
 import stat
 import sys
 import urllib.error
@@ -15,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from signalos_cli.client import UnixHTTPConnection
+from signalosd.control_socket import MAX_PATH_BYTES
 
 
 def _socket_ready(path: Path) -> bool:
@@ -44,7 +48,12 @@ def _token_accepted(url: str, token_file: Path) -> bool:
 
 
 def main(state: Path, url: str) -> int:
-    ours = _socket_ready(state / "signalosd.sock") or _token_accepted(url, state / "admin.token")
+    configured = os.environ.get("SIGNALOS_CONTROL_SOCKET", "")
+    sock = Path(configured) if configured and configured != "off" else state / "signalosd.sock"
+    if configured != "off" and len(os.fsencode(sock)) <= MAX_PATH_BYTES:
+        ours = _socket_ready(sock)  # the daemon will have it: nothing else proves as much
+    else:  # no socket (off, or a path too long for one): the admin token must be accepted
+        ours = _token_accepted(url, state / "admin.token")
     return 0 if ours else 1
 
 

@@ -53,6 +53,10 @@ class _Output:
         for line in proc.stdout:
             self.text += line
 
+    def finish(self) -> None:
+        """Wait for the last lines (the pipe closes when every process using it is gone)."""
+        self._thread.join(10)
+
     def wait_for(self, needle: str, proc: subprocess.Popen[str], within: float = 30) -> None:
         deadline = time.monotonic() + within
         while needle not in self.text:
@@ -116,7 +120,7 @@ def test_make_run_does_not_mistake_another_server_on_the_port_for_its_daemon(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    time.sleep(0.1)  # the reader thread's last lines
+    out.finish()
     assert code != 0, out.text
     assert "address already in use" in out.text and "signalosd exited" in out.text, out.text
     assert BANNER not in out.text
