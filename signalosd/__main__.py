@@ -35,7 +35,7 @@ from .db_commands import (
 from .logs import setup as setup_logging
 from .notify import Notifier
 from .state_lock import StateDirBusy
-from .tls import server_context
+from .tls import in_clear_beyond_loopback, server_context
 
 log = logging.getLogger("signalosd")
 
@@ -94,6 +94,13 @@ async def _serve(settings: Settings, notifier: Notifier, tls: ssl.SSLContext | N
         )
         notifier.status(f"failed: cannot open the database in {settings.state_dir}: {exc}")
         return EXIT_FAILURE
+    if in_clear_beyond_loopback(settings.host, tls):
+        log.warning(
+            "event=listening_in_clear host=%s hint=%r",
+            settings.host,
+            "tokens and trading commands will cross the network unencrypted: set tls_cert and "
+            "tls_key, or keep host on 127.0.0.1 behind a TLS proxy (docs/operations.md)",
+        )
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
     try:
         await site.start()

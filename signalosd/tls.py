@@ -8,6 +8,7 @@ database is opened or a port is bound, and by `--check-config`.
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 
 from .config import ConfigError, Settings
@@ -59,3 +60,14 @@ def server_context(settings: Settings) -> ssl.SSLContext | None:
             f"matching private key ({getattr(exc, 'reason', None) or exc})"
         ) from None
     return context
+
+
+def in_clear_beyond_loopback(host: str, tls: ssl.SSLContext | None) -> bool:
+    """True when tokens would cross a network unencrypted: plain HTTP on an address other
+    than loopback (a name other than localhost counts as not loopback)."""
+    if tls is not None or host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return True

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import trustme
 
+from signalosd.tls import in_clear_beyond_loopback
 from tests.test_e2e_process import make_agent_token, start_agent, stop_agent
 from tests.test_process import Daemon, clean_env, daemon_pool
 
@@ -187,3 +188,21 @@ def test_a_bad_pair_stops_the_daemon_before_it_listens(
         assert d.wait_exit() == 2
     assert "configuration error" in d.output and "event=listening" not in d.output
     assert not (tmp_path / "state" / "signalos.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("host", "tls", "warned"),
+    [
+        ("127.0.0.1", False, False),
+        ("::1", False, False),
+        ("localhost", False, False),
+        ("0.0.0.0", False, True),
+        ("::", False, True),
+        ("192.168.1.20", False, True),
+        ("desk.example.com", False, True),
+        ("0.0.0.0", True, False),
+    ],
+)
+def test_plain_http_beyond_loopback_is_flagged(host: str, tls: bool, warned: bool) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH) if tls else None
+    assert in_clear_beyond_loopback(host, context) is warned
