@@ -346,7 +346,7 @@ async def agent_stream(request: web.Request) -> web.WebSocketResponse:
             reason = "replaced by a newer session"
         await db.write(lambda tx: record_disconnected(tx, session, reason, current))
         log.info(
-            "event=agent_disconnected account=%s session=%s reason=%s",
+            "event=agent_disconnected account=%s session=%s reason=%r",
             principal.account,
             session.id,
             reason,

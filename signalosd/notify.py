@@ -88,7 +88,7 @@ class Notifier:
             self._sock.sendto(payload, self._address)
         except OSError as exc:
             if not self._failed:  # once: a vanished socket would otherwise log every ping
-                log.warning("event=notify_failed message=%s error=%r", lines[0][:40], exc)
+                log.warning("event=notify_failed message=%r error=%r", lines[0][:40], exc)
             self._failed = True
             return False
         if self._failed:
