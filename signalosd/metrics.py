@@ -30,7 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from .agents import AgentHub
 from .bus import EventBus
 from .clock import Clock
-from .models import CommandType
+from .models import CommandType, Mode
 from .store import EventRecord, Tx
 
 OUTCOMES = ("succeeded", "failed", "expired", "cancelled")
@@ -61,7 +61,7 @@ class Scrape:
     """What one scrape reads from the database."""
 
     commands: list[tuple[str, str, int]]  # (type, status, count)
-    accounts: list[tuple[int, str, str | None]]  # (id, name, stored agent last_seen)
+    accounts: list[tuple[int, str, str | None, str]]  # (id, name, agent last_seen, mode)
 
 
 def read_scrape(tx: Tx, only_account: int | None = None) -> Scrape:
@@ -71,8 +71,10 @@ def read_scrape(tx: Tx, only_account: int | None = None) -> Scrape:
     for row in tx.list_accounts():
         if only_account is not None and row["id"] != only_account:
             continue
-        stored = tx.agent_status(int(row["id"]))
-        accounts.append((int(row["id"]), str(row["name"]), (stored or {}).get("last_seen")))
+        account_id = int(row["id"])
+        stored = tx.agent_status(account_id)
+        mode = str(tx.get_state(account_id)["mode"])
+        accounts.append((account_id, str(row["name"]), (stored or {}).get("last_seen"), mode))
     return Scrape(tx.command_counts(), accounts)
 
 
@@ -135,8 +137,15 @@ class _Live:
             "Seconds since the account's agent last sent anything (absent: never seen).",
             labels=["account"],
         )
+        modes = GaugeMetricFamily(
+            "signalos_trading_mode",
+            "1 for the account's current trading mode, 0 for the others.",
+            labels=["account", "mode"],
+        )
         now = self._clock.now()
-        for account_id, name, stored in scrape.accounts:
+        for account_id, name, stored, mode in scrape.accounts:
+            for each in Mode:
+                modes.add_metric([name, each.value], 1 if each.value == mode else 0)
             connected.add_metric([name], 1 if self._hub.session(account_id) else 0)
             seen = self._hub.last_seen(account_id)
             if seen is None and stored:
@@ -145,6 +154,7 @@ class _Live:
                 last_seen.add_metric([name], max((now - seen).total_seconds(), 0.0))
         yield connected
         yield last_seen
+        yield modes
 
 
 class Metrics:

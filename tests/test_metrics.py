@@ -126,6 +126,18 @@ async def test_agent_connected_gauge_and_last_seen(daemon, agent_token):
     assert value(m, "signalos_agent_last_seen_seconds", account="default") == 5
 
 
+async def test_trading_mode_is_one_series_per_mode(daemon):
+    def modes(m: Samples) -> dict[str, float | None]:
+        return {
+            mode: value(m, "signalos_trading_mode", account="default", mode=mode)
+            for mode in ("running", "paused", "halted")
+        }
+
+    assert modes(await scrape(daemon)) == {"running": 1, "paused": 0, "halted": 0}
+    await daemon.request("POST", "/api/trading/emergency-stop", daemon.admin)
+    assert modes(await scrape(daemon)) == {"running": 0, "paused": 0, "halted": 1}
+
+
 async def test_each_app_has_its_own_registry(tmp_path: Path, daemon):
     other = create_app(make_settings(tmp_path / "other"))
     assert other[keys.METRICS].registry is not daemon.app[keys.METRICS].registry
