@@ -31,14 +31,15 @@ if (exec 3<>/dev/tcp/127.0.0.1/8787) 2>/dev/null; then
     die "something listens on 127.0.0.1:8787 already; stop it first (the container shares the network)"
 fi
 
-# The k-th (1-based) ```sh block under a heading of the guide, as written.
+# The k-th (1-based) ```sh block (```LANG with a third argument) under a heading of the guide,
+# as written.
 block() {
-    python3 - "$guide" "$1" "$2" <<'PY'
+    python3 - "$guide" "$1" "$2" "${3:-sh}" <<'PY'
 import re, sys
-text, heading, k = open(sys.argv[1]).read(), sys.argv[2], int(sys.argv[3])
+text, heading, k, lang = open(sys.argv[1]).read(), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 section = text.split(f"\n{heading}\n", 1)[1]
 section = re.split(r"\n#{2,3} ", section, maxsplit=1)[0]
-print(re.findall(r"```sh\n(.*?)```", section, re.S)[k - 1], end="")
+print(re.findall(rf"```{lang}\n(.*?)```", section, re.S)[k - 1], end="")
 PY
 }
 
@@ -173,6 +174,27 @@ host 'signalos resume --from-halt >/dev/null'
 out=$(host "$(block '### Restore' 1 | sed "s#/var/backups/signalos/signalos-2026-01-05.db#$backup#")" 2>&1)
 expect 'restored /var/lib/signalos/signalos.db' "$out"
 expect 'mode     halted' "$out"   # the backup's mode: it was taken while halted
+
+step "Metrics: Prometheus scrapes with its viewer token; the halted desk is an alert"
+host "$(block '## Metrics' 1)" >/dev/null 2>&1
+for k in 1 2; do  # each YAML block goes to the file its first line names
+    yaml=$(block '## Metrics' "$k" yaml)
+    file=$(head -1 <<<"$yaml" | sed 's/^# //')
+    if [ "$k" = 1 ]; then  # "keep its global: section": here, intervals short enough to wait for
+        yaml=$(printf 'global:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n%s' "$yaml")
+    fi
+    printf '%s\n' "$yaml" >"$root$file"
+done
+out=$(host 'promtool check config /etc/prometheus/prometheus.yml && systemctl restart prometheus' 2>&1)
+expect 'SUCCESS: 5 rules found' "$out"
+for _ in $(seq 1 40); do
+    host 'curl -s localhost:9090/api/v1/alerts' | grep -q '"state":"firing"' && break
+    sleep 1
+done
+expect '"health":"up"' "$(host 'curl -s localhost:9090/api/v1/targets')"
+out=$(host 'curl -s localhost:9090/api/v1/alerts')
+expect '"alertname":"SignalosHalted"' "$out"
+expect '"state":"firing"' "$out"
 
 step "TLS: the daemon's own certificate (self-signed here), and the paper agent pointed at it"
 host 'apt-get install -y openssl >/dev/null 2>&1 && echo "127.0.0.1 signalos.example.com" >>/etc/hosts
