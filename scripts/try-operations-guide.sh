@@ -7,7 +7,7 @@
 # guide's own ```sh blocks are run as written (only /path/to/… is filled in); the checks
 # between them are what the guide promises.
 #
-#   sudo scripts/try-operations-guide.sh [WORKDIR]     # about 2 minutes; needs the network
+#   sudo scripts/try-operations-guide.sh [WORKDIR]     # about 2 minutes (3 the first time)
 #
 # Needs root, debootstrap and systemd-nspawn (Debian: apt install debootstrap
 # systemd-container), and Debian's and PyPI's package servers. The container shares the host's
