@@ -10,7 +10,8 @@ daemon sent it (`tail_format.py`). This module is the connection loop; the rest 
 - `tail_start.py`: where the first subscription starts (`since`, `last`, a cursor file, head);
 - `tail_stream.py`: reading the stream (each event at most once, `reset`, the end of a replay);
 - `tail_cursor.py`: the cursor file, never ahead of the output;
-- `stream_exit.py`: the exit codes, and SIGINT/SIGTERM.
+- `stream_exit.py`: the exit codes, and SIGINT/SIGTERM;
+- `stream_urls.py`: the `/ws` and REST urls, and the `authenticate` data.
 
 Connection states go to `err` as `tail: connecting … (attempt N)`, `tail: connected …`,
 `tail: disconnected: …`, `tail: error: …`. A lost connection (server close, network error, no
@@ -47,7 +48,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
-from yarl import URL
 
 from .stream_exit import (
     EXIT_AUTH,
@@ -61,6 +61,7 @@ from .stream_exit import (
     Fatal,
 )
 from .stream_exit import run_until_stopped as run_until_stopped  # wstester imports it from here
+from .stream_urls import api_base, auth_data, stream_url, unencrypted
 from .tail_cursor import CursorFile
 from .tail_format import format_event
 from .tail_start import EventLog, start_after
@@ -77,11 +78,9 @@ __all__ = [
     "EXIT_USAGE",
     "TailOptions",
     "api_base",
-    "auth_data",
     "format_event",
     "stream_url",
     "tail",
-    "unencrypted",
 ]
 
 MAX_MESSAGE = 64 * 1024 * 1024  # a reset carries a snapshot of every live trade
@@ -108,40 +107,6 @@ def backoff(attempt: int, options: TailOptions) -> float:
     """Delay before reconnect attempt `attempt` (1, 2, …): exponential, half of it jitter."""
     ceiling = min(options.backoff_max_s, options.backoff_initial_s * 2.0 ** max(attempt - 1, 0))
     return ceiling / 2 + options.random() * ceiling / 2
-
-
-# ---- urls -------------------------------------------------------------------------------------
-
-
-def stream_url(url: str) -> str:
-    """http(s)://host:port[/prefix] (or ws(s)://…) → ws(s)://host:port[/prefix]/ws."""
-    u = URL(url)
-    scheme = {"http": "ws", "https": "wss"}.get(u.scheme, u.scheme)
-    if scheme not in ("ws", "wss") or not u.host:
-        raise ValueError(f"unsupported url {url!r} (use http://HOST:PORT or https://…)")
-    path = u.path.rstrip("/")
-    if not path.endswith("/ws"):
-        path += "/ws"
-    return str(u.with_scheme(scheme).with_path(path).with_query(None).with_fragment(None))
-
-
-def api_base(url: str) -> str:
-    """The daemon's http(s) base url (no trailing slash) for the REST calls."""
-    u = URL(stream_url(url))
-    scheme = "https" if u.scheme == "wss" else "http"
-    return str(u.with_scheme(scheme).with_path(u.path[: -len("/ws")] or "/")).rstrip("/")
-
-
-def unencrypted(url: str) -> str:
-    """The url with ws/http instead of wss/https (for the control socket)."""
-    u = URL(url)
-    return str(u.with_scheme({"wss": "ws", "https": "http"}.get(u.scheme, u.scheme)))
-
-
-def auth_data(token: str | None) -> dict[str, str]:
-    """The `authenticate` message's data: the token, or nothing on the control socket (the
-    daemon then authorises the connecting uid)."""
-    return {} if token is None else {"token": token}
 
 
 # ---- the engine -------------------------------------------------------------------------------

@@ -37,15 +37,13 @@ import aiohttp
 from aiohttp import WSMsgType
 from yarl import URL
 
+from .stream_urls import auth_data, stream_url, unencrypted
 from .tail import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     MAX_MESSAGE,
-    auth_data,
     run_until_stopped,
-    stream_url,
-    unencrypted,
 )
 
 __all__ = ["WsTesterOptions", "endpoint", "ws_tester"]
