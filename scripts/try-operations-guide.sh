@@ -89,6 +89,15 @@ host 'update-ca-certificates >/dev/null 2>&1; systemctl is-system-running' \
 expect() {  # expect TEXT OUTPUT: the guide promised TEXT
     grep -qF -- "$1" <<<"$2" || { printf '%s\n' "$2"; die "expected to see: $1"; }
 }
+eventually() {  # eventually SECONDS TEXT 'host command': TEXT appears in its output in time
+    local seen=""
+    for _ in $(seq 1 "$1"); do
+        seen=$(host "$3" 2>&1) || true
+        grep -qF -- "$2" <<<"$seen" && return 0
+        sleep 1
+    done
+    expect "$2" "$seen"
+}
 
 # ---- the guide ------------------------------------------------------------------------------
 step "Install (steps 0 to 4)"
@@ -108,11 +117,7 @@ expect "revoked token $token" "$out"
 
 step "Tokens: the paper agent as a service"
 host "$(block '## Tokens' 3)" >/dev/null 2>&1
-for _ in $(seq 1 30); do
-    host 'systemctl status signalosd --no-pager' | grep -q 'agent: connected' && break
-    sleep 1
-done
-expect 'agent: connected' "$(host 'systemctl status signalosd --no-pager')"
+eventually 30 'agent: connected' 'systemctl status signalosd --no-pager'
 
 step "Local control socket: a member of the group, and someone who is not"
 host 'useradd -m -s /bin/bash alice && useradd -m -s /bin/bash bob'
@@ -130,10 +135,7 @@ host 'su - alice -c "signalos resume --from-halt" >/dev/null'
 # The guide's pause line, due every minute instead of at 13:25 on weekdays.
 line=$(block '## Local control socket' 2 | grep -m1 ' pause ' | sed -E 's/^([^ ]+ +){5}/* * * * * /')
 host "printf '%s\n' 'MAILTO=\"\"' '$line' | crontab -u alice -"
-for _ in $(seq 1 75); do
-    host 'signalos status' | grep -q 'mode     paused' && break
-    sleep 1
-done
+eventually 75 'mode     paused' 'signalos status'
 host 'crontab -u alice -r'
 out=$(host 'signalos --json tail -n 1 --type trading_paused --no-follow' 2>&1)
 expect '"label":"alice"' "$out"
@@ -149,12 +151,8 @@ host 'kill -9 "$(systemctl show -p MainPID --value signalosd)"'
 sleep 4
 expect 'mode     halted' "$(host 'signalos status')"
 host 'kill -STOP "$(systemctl show -p MainPID --value signalosd)"'
-for _ in $(seq 1 50); do
-    host 'journalctl -u signalosd --no-pager' | grep -q 'Watchdog timeout' && break
-    sleep 1
-done
+eventually 50 'Watchdog timeout' 'journalctl -u signalosd --no-pager'
 sleep 4
-expect 'Watchdog timeout' "$(host 'journalctl -u signalosd --no-pager')"
 expect 'mode     halted' "$(host 'signalos status')"
 out=$(host 'for i in 1 2 3 4 5 6; do systemctl restart signalosd; done; systemctl is-active signalosd' 2>&1)
 expect 'active' "$out"
@@ -187,10 +185,7 @@ for k in 1 2; do  # each YAML block goes to the file its first line names
 done
 out=$(host 'promtool check config /etc/prometheus/prometheus.yml && systemctl restart prometheus' 2>&1)
 expect 'SUCCESS: 5 rules found' "$out"
-for _ in $(seq 1 40); do
-    host 'curl -s localhost:9090/api/v1/alerts' | grep -q '"state":"firing"' && break
-    sleep 1
-done
+eventually 40 '"state":"firing"' 'curl -s localhost:9090/api/v1/alerts'
 expect '"health":"up"' "$(host 'curl -s localhost:9090/api/v1/targets')"
 out=$(host 'curl -s localhost:9090/api/v1/alerts')
 expect '"alertname":"SignalosHalted"' "$out"
@@ -206,11 +201,7 @@ out=$(host "$(block "### The daemon's own certificate" 1 \
 expect 'event=listening url=https://0.0.0.0:8787' "$out"
 expect '{"status":"ready"}' "$out"
 host "$(block "### The daemon's own certificate" 2 | sed 's/^#Environment=SSL_CERT_FILE/Environment=SSL_CERT_FILE/')"
-for _ in $(seq 1 30); do
-    host 'systemctl status signalosd --no-pager' | grep -q 'agent: connected' && break
-    sleep 1
-done
-expect 'agent: connected' "$(host 'systemctl status signalosd --no-pager')"
+eventually 30 'agent: connected' 'systemctl status signalosd --no-pager'
 expect 'url=wss://signalos.example.com:8787/ws/agent' "$(host 'journalctl -u signalos-agent -n 20 --no-pager')"
 out=$(host 'signalos status; ls -l /run/credentials/signalosd.service/' 2>&1)  # socket unchanged
 expect 'agent    connected' "$out"
