@@ -216,7 +216,7 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], config_paths: list
 
     got_url = pick("url", "SIGNALOS_URL", "url")
     url = _url(got_url[0], got_url[1]) if got_url else DEFAULT_URL
-    sock = _socket(flags, env, got_url)
+    sock, closed = _socket(flags, env, got_url)
     got = pick("timeout", "SIGNALOS_TIMEOUT", "timeout")
     timeout = _number(got[0], got[1], "timeout") if got else DEFAULT_TIMEOUT_S
     got = pick("retries", "SIGNALOS_RETRIES", "retries")
@@ -229,7 +229,6 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], config_paths: list
     color = bool(config["color"][0]) if "color" in config else True
 
     token_file, inline, origin = _token_source(flags, env, config, url)
-    closed = _closed_default_socket() if sock is None and got_url is None else None
     return Settings(
         url, timeout, retries, color, source, account, token_file, inline, origin, sock, closed
     )
@@ -241,9 +240,10 @@ def _layer(where: str) -> int:
 
 def _socket(
     flags: Mapping[str, Any], env: Mapping[str, str], url: tuple[Any, str] | None
-) -> Path | None:
-    """The control socket to use, or None for the URL. An explicit socket beats a URL from a
-    lower layer (flag > environment > config file); both as flags is a usage error."""
+) -> tuple[Path | None, Path | None]:
+    """(The control socket to use, or None for the URL; a default socket closed to this user).
+    An explicit socket beats a URL from a lower layer (flag > environment > config file); both
+    as flags is a usage error."""
     explicit: tuple[Any, str] | None = None
     if flags.get("socket") is not None:
         explicit = flags["socket"], "flag --socket"
@@ -251,16 +251,31 @@ def _socket(
         explicit = env["SIGNALOS_SOCKET"].strip(), "environment variable SIGNALOS_SOCKET"
     if explicit is not None:
         if url is not None and _layer(url[1]) < _layer(explicit[1]):
-            return None
+            return None, None
         if url is not None and _layer(url[1]) == _layer(explicit[1]):
             raise SettingsError(f"{url[1]} and {explicit[1]}: give one of them, not both")
-        return Path(str(explicit[0])).expanduser()
+        return Path(str(explicit[0])).expanduser(), None
     if url is not None:
-        return None
+        return None, None
+    return _default_socket()
+
+
+def _default_socket() -> tuple[Path | None, Path | None]:
+    """The first of DEFAULT_SOCKETS that exists; failing that, the first whose directory this
+    user may not search (the service's /run/signalos is 0750, group signalos): there is a
+    daemon there, just not for them."""
+    import stat
+
+    closed = None
     for path in DEFAULT_SOCKETS:
-        if _is_socket(path):
-            return path
-    return None
+        try:
+            if stat.S_ISSOCK(path.stat().st_mode):
+                return path, None
+        except PermissionError:
+            closed = closed or path
+        except OSError:
+            continue
+    return None, closed
 
 
 def _readable_file(path: Path) -> bool:
@@ -268,19 +283,6 @@ def _readable_file(path: Path) -> bool:
         return path.is_file()
     except OSError:  # ./var closed to this user: not their daemon's token
         return False
-
-
-def _closed_default_socket() -> Path | None:
-    """The first default socket whose directory this user may not search (the service's
-    /run/signalos is 0750, group signalos): there is a daemon here, just not for them."""
-    for path in DEFAULT_SOCKETS:
-        try:
-            path.stat()
-        except PermissionError:
-            return path
-        except OSError:
-            continue
-    return None
 
 
 def _closed_socket_help(path: Path) -> str:
@@ -301,15 +303,6 @@ def _closed_socket_help(path: Path) -> str:
         f"'usermod -aG {group} {user}'; it takes effect at the next login). Or use a token: "
         + NO_TOKEN_HELP.removeprefix("no token: ")
     )
-
-
-def _is_socket(path: Path) -> bool:
-    import stat
-
-    try:
-        return stat.S_ISSOCK(path.stat().st_mode)
-    except OSError:
-        return False
 
 
 def _source(value: Any, where: str) -> str:
