@@ -14,8 +14,6 @@ import shutil
 import signal
 import socket
 import stat
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +24,7 @@ import pytest
 from signalos_cli.client import UnixHTTPConnection
 from signalosd import control_socket
 from signalosd.config import Settings, load_settings
-from tests.test_process import Daemon, clean_env, daemon_pool
+from tests.test_process import Daemon, daemon_pool, run_cli
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_PEERCRED"), reason="Linux only")
 NOBODY = 65534
@@ -252,35 +250,13 @@ def test_default_path_is_in_the_state_dir_or_the_runtime_dir(tmp_path: Path) -> 
 # ---- the CLI ------------------------------------------------------------------------------
 
 
-def cli(
-    cwd: Path, *args: str, uid: int | None = None, gid: int | None = None, **env: str
-) -> subprocess.CompletedProcess[str]:
-    """`signalos ARGS` in `cwd`, as the test's user or, through setpriv, as uid:gid with no
-    supplementary groups."""
-    full = clean_env(XDG_CONFIG_HOME=str(cwd / "xdg"), **env)
-    as_other: list[str] = []
-    if uid is not None:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("setpriv (util-linux) is needed to run the CLI as another uid")
-        as_other = [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
-    return subprocess.run(
-        [*as_other, sys.executable, "-m", "signalos_cli", *args],
-        env=full | {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-
-
 def test_cli_uses_the_socket_from_signalos_socket(daemon: Daemon, tmp_path: Path) -> None:
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
-    done = cli(cwd, "--json", "status", SIGNALOS_SOCKET=str(sock_of(daemon)))
+    done = run_cli(cwd, "--json", "status", SIGNALOS_SOCKET=str(sock_of(daemon)))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["state"]["mode"] == "running"
-    done = cli(cwd, "--json", "stop", SIGNALOS_SOCKET=str(sock_of(daemon)))
+    done = run_cli(cwd, "--json", "stop", SIGNALOS_SOCKET=str(sock_of(daemon)))
     assert done.returncode == 0, done.stderr
     _, health = request(sock_of(daemon), "GET", "/api/system/health")
     assert health["mode"] == "halted"
@@ -292,7 +268,7 @@ def test_cli_finds_make_runs_socket_in_var(short_dir: Path) -> None:
         d = start(state)  # control_socket "": <state_dir>/signalosd.sock = ./var/signalosd.sock
         assert (state / "signalosd.sock").exists()
         (state / "admin.token").unlink()  # no token anywhere: the socket alone must do
-        done = cli(short_dir, "stop", "--reason", "cron")
+        done = run_cli(short_dir, "stop", "--reason", "cron")
         assert done.returncode == 0, done.stderr
         _, health = request(state / "signalosd.sock", "GET", "/api/system/health")
         assert health["mode"] == "halted"
@@ -304,7 +280,7 @@ def test_cli_url_beats_the_default_socket(short_dir: Path) -> None:
     state = short_dir / "var"
     with daemon_pool() as start:
         start(state)
-        done = cli(
+        done = run_cli(
             short_dir,
             "--retries",
             "0",
@@ -322,8 +298,8 @@ def test_cli_tail_follows_the_events_over_the_socket_without_a_token(
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
     sock = str(sock_of(daemon))
-    assert cli(cwd, "pause", "--reason", "lunch", SIGNALOS_SOCKET=sock).returncode == 0
-    done = cli(
+    assert run_cli(cwd, "pause", "--reason", "lunch", SIGNALOS_SOCKET=sock).returncode == 0
+    done = run_cli(
         cwd, "--json", "tail", "-n", "1", "--type", "trading_*", "--no-follow", SIGNALOS_SOCKET=sock
     )
     assert done.returncode == 0, done.stderr
@@ -338,15 +314,11 @@ def test_cli_tail_follows_the_events_over_the_socket_without_a_token(
 def test_cli_ws_authenticates_by_uid_over_the_socket(daemon: Daemon, tmp_path: Path) -> None:
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
-    done = subprocess.run(
-        [sys.executable, "-m", "signalos_cli", "ws"],
-        input='{"type": "ping", "data": {"timestamp": 7}}\n',
-        env=clean_env(XDG_CONFIG_HOME=str(cwd / "xdg"), SIGNALOS_SOCKET=str(sock_of(daemon)))
-        | {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=30,
+    done = run_cli(
+        cwd,
+        "ws",
+        stdin='{"type": "ping", "data": {"timestamp": 7}}\n',
+        SIGNALOS_SOCKET=str(sock_of(daemon)),
     )
     assert done.returncode == 0, done.stderr
     frames = [json.loads(line) for line in done.stdout.splitlines()]
@@ -357,7 +329,7 @@ def test_cli_ws_authenticates_by_uid_over_the_socket(daemon: Daemon, tmp_path: P
 
 
 def test_a_websocket_on_tcp_still_needs_a_token(daemon: Daemon, short_dir: Path) -> None:
-    done = cli(
+    done = run_cli(
         short_dir,
         "tail",
         "--no-follow",
@@ -372,7 +344,9 @@ def test_a_websocket_on_tcp_still_needs_a_token(daemon: Daemon, short_dir: Path)
 def test_tail_as_a_user_outside_the_group_is_refused(daemon: Daemon, short_dir: Path) -> None:
     path = sock_of(daemon)
     path.chmod(0o666)  # so that connect() succeeds and the refusal is the daemon's own
-    done = cli(short_dir, "tail", "--no-follow", uid=NOBODY, gid=NOBODY, SIGNALOS_SOCKET=str(path))
+    done = run_cli(
+        short_dir, "tail", "--no-follow", uid=NOBODY, gid=NOBODY, SIGNALOS_SOCKET=str(path)
+    )
     assert done.returncode == 4, done.stderr
     assert "refused this user" in done.stderr
     assert f"(uid {NOBODY}) may not use the control socket" in done.stderr
@@ -382,7 +356,7 @@ def test_tail_as_a_user_outside_the_group_is_refused(daemon: Daemon, short_dir: 
 def test_tail_as_a_member_of_the_group_needs_no_token(daemon: Daemon, short_dir: Path) -> None:
     path = sock_of(daemon)
     group = path.stat().st_gid
-    done = cli(
+    done = run_cli(
         short_dir,
         "--json",
         "tail",
@@ -403,7 +377,7 @@ def test_a_user_who_cannot_reach_the_default_socket_is_told_why(short_dir: Path)
     var.mkdir(mode=0o750)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.bind(str(var / "signalosd.sock"))
-        done = cli(short_dir, "status", uid=NOBODY, gid=NOBODY)
+        done = run_cli(short_dir, "status", uid=NOBODY, gid=NOBODY)
     assert done.returncode == 2, done.stderr
     assert f"control socket {Path('var/signalosd.sock')} is closed to user" in done.stderr
     assert "usermod -aG" in done.stderr

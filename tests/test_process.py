@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import stat
@@ -36,6 +37,34 @@ def clean_env(**settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALOS_")}
     env["PYTHONUNBUFFERED"] = "1"
     return env | settings
+
+
+def run_cli(
+    cwd: Path,
+    *args: str,
+    uid: int | None = None,
+    gid: int | None = None,
+    stdin: str | None = None,
+    **env: str,
+) -> subprocess.CompletedProcess[str]:
+    """`signalos ARGS` as a process in `cwd` (its config files there too, not the user's), as
+    the test's user or, through setpriv, as uid:gid with no supplementary groups."""
+    as_other: list[str] = []
+    if uid is not None:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("setpriv (util-linux) is needed to run the CLI as another uid")
+        as_other = [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
+    return subprocess.run(
+        [*as_other, sys.executable, "-m", "signalos_cli", *args],
+        env=clean_env(XDG_CONFIG_HOME=str(cwd / "xdg"), **env)
+        | {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 class Daemon:

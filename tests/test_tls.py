@@ -16,7 +16,7 @@ import trustme
 
 from signalosd.tls import in_clear_beyond_loopback
 from tests.test_e2e_process import make_agent_token, start_agent, stop_agent
-from tests.test_process import Daemon, clean_env, daemon_pool
+from tests.test_process import Daemon, clean_env, daemon_pool, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,15 +44,9 @@ def daemon(tmp_path: Path, pem: dict[str, Path]) -> Iterator[Daemon]:
         yield start(tmp_path / "state", env=env)
 
 
-def signalos(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "signalos_cli", "--retries", "0", *args],
-        env=clean_env(**env) | {"PYTHONPATH": str(ROOT)},
-        cwd=ROOT / "tests",  # no ./var here: nothing but the environment configures the CLI
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+def signalos(d: Daemon, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The CLI against the daemon `d`, configured by `env` alone, without retries."""
+    return run_cli(d.state_dir.parent, "--retries", "0", *args, **env)
 
 
 def check_config(**env: str) -> subprocess.CompletedProcess[str]:
@@ -70,6 +64,7 @@ def test_the_daemon_speaks_https_and_the_cli_trusts_its_ca(
 ) -> None:
     assert daemon.url.startswith("https://127.0.0.1:")
     done = signalos(
+        daemon,
         "--json",
         "status",
         SIGNALOS_URL=daemon.url,
@@ -83,8 +78,10 @@ def test_the_daemon_speaks_https_and_the_cli_trusts_its_ca(
 def test_tail_follows_over_wss(daemon: Daemon, pem: dict[str, Path]) -> None:
     env = {"SIGNALOS_URL": daemon.url, "SIGNALOS_TOKEN": daemon.admin}
     env["SSL_CERT_FILE"] = str(pem["ca"])
-    assert signalos("pause", "--reason", "tls", **env).returncode == 0
-    done = signalos("--json", "tail", "-n", "1", "--type", "trading_paused", "--no-follow", **env)
+    assert signalos(daemon, "pause", "--reason", "tls", **env).returncode == 0
+    done = signalos(
+        daemon, "--json", "tail", "-n", "1", "--type", "trading_paused", "--no-follow", **env
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["data"]["reason"] == "tls"
     assert "wss://127.0.0.1:" in done.stderr
@@ -100,17 +97,22 @@ def test_the_agent_connects_over_wss(daemon: Daemon, pem: dict[str, Path], tmp_p
 
 
 def test_a_client_that_does_not_trust_the_ca_is_told_what_to_do(daemon: Daemon) -> None:
-    done = signalos("status", SIGNALOS_URL=daemon.url, SIGNALOS_TOKEN=daemon.admin)
+    done = signalos(daemon, "status", SIGNALOS_URL=daemon.url, SIGNALOS_TOKEN=daemon.admin)
     assert done.returncode == 3, done.stderr
     assert "CERTIFICATE_VERIFY_FAILED" in done.stderr and "SSL_CERT_FILE" in done.stderr
-    done = signalos("tail", "--no-follow", SIGNALOS_URL=daemon.url, SIGNALOS_TOKEN=daemon.admin)
+    done = signalos(
+        daemon, "tail", "--no-follow", SIGNALOS_URL=daemon.url, SIGNALOS_TOKEN=daemon.admin
+    )
     assert done.returncode == 3, done.stderr
     assert "SSL_CERT_FILE" in done.stderr
 
 
 def test_plain_http_to_the_tls_port_gets_no_api(daemon: Daemon) -> None:
     done = signalos(
-        "status", SIGNALOS_URL=daemon.url.replace("https", "http"), SIGNALOS_TOKEN=daemon.admin
+        daemon,
+        "status",
+        SIGNALOS_URL=daemon.url.replace("https", "http"),
+        SIGNALOS_TOKEN=daemon.admin,
     )
     assert done.returncode != 0
     assert '"mode"' not in done.stdout
