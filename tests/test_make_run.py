@@ -10,13 +10,12 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.test_process import clean_env
+from tests.test_process import ProcessOutput, clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 BANNER = "SignalOS is running"
@@ -38,31 +37,6 @@ def _run(state: Path, port: int) -> subprocess.Popen[str]:
         text=True,
         start_new_session=True,  # its own process group, as a terminal's Ctrl-C would reach
     )
-
-
-class _Output:
-    """Collects the process's output on a thread, so a test can wait for a line."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.text = ""
-        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
-        self._thread.start()
-
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            self.text += line
-
-    def finish(self) -> None:
-        """Wait for the last lines (the pipe closes when every process using it is gone)."""
-        self._thread.join(10)
-
-    def wait_for(self, needle: str, proc: subprocess.Popen[str], within: float = 30) -> None:
-        deadline = time.monotonic() + within
-        while needle not in self.text:
-            assert proc.poll() is None, self.text
-            assert time.monotonic() < deadline, self.text
-            time.sleep(0.05)
 
 
 @pytest.fixture
@@ -92,10 +66,10 @@ def impostor() -> Iterator[int]:
 def test_make_run_starts_the_daemon_and_an_agent_and_ctrl_c_stops_both(tmp_path: Path) -> None:
     state = tmp_path / "var"
     proc = _run(state, _free_port())
-    out = _Output(proc)
+    out = ProcessOutput(proc, "make run")
     try:
-        out.wait_for(BANNER, proc)
-        out.wait_for("event=connected", proc)  # the paper agent reached the daemon
+        out.wait_for_line(BANNER, timeout=30)
+        out.wait_for_line("event=connected", timeout=30)  # the paper agent reached the daemon
         assert (state / "admin.token").exists() and (state / "agent.token").exists()
         os.killpg(proc.pid, signal.SIGINT)
         code = proc.wait(30)
@@ -113,7 +87,7 @@ def test_make_run_does_not_mistake_another_server_on_the_port_for_its_daemon(
 ) -> None:
     state = tmp_path / "var"
     proc = _run(state, impostor)
-    out = _Output(proc)
+    out = ProcessOutput(proc, "make run")
     try:
         code = proc.wait(30)
     finally:

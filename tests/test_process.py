@@ -67,6 +67,58 @@ def run_cli(
     )
 
 
+class ProcessOutput:
+    """A subprocess's output (stderr merged into stdout), collected line by line by a thread so
+    the pipe never fills, and waited on with a deadline."""
+
+    def __init__(self, proc: subprocess.Popen[str], name: str) -> None:
+        self.name = name  # for failure messages
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._reader.start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for_line(
+        self, pattern: str | re.Pattern[str], timeout: float = START_TIMEOUT_S
+    ) -> re.Match[str]:
+        """The first output line matching `pattern`; fails if the output ends first."""
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._changed:
+            while True:
+                for line in self.lines[seen:]:
+                    if m := regex.search(line):
+                        return m
+                seen = len(self.lines)
+                if not self._reader.is_alive():
+                    pytest.fail(
+                        f"{self.name} exited before logging {regex.pattern!r}:\n" + self.text
+                    )
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    pytest.fail(f"no {regex.pattern!r} within {timeout}s:\n" + self.text)
+                self._changed.wait(min(left, 0.2))
+
+    def finish(self, timeout: float = 5) -> None:
+        """Wait for the last lines (the pipe closes once every process holding it is gone)."""
+        self._reader.join(timeout)
+
+    @property
+    def text(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+
 class Daemon:
     """One `signalosd` subprocess whose output (stdout and stderr merged) is collected by a
     thread, so the pipe never fills and a test can wait for a line with a deadline."""
@@ -89,9 +141,7 @@ class Daemon:
         ]
         self.env = clean_env(**(env or {}))
         self.proc: subprocess.Popen[str] | None = None
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._reader: threading.Thread | None = None
+        self._out: ProcessOutput | None = None
         self.url = ""
         self.port = 0
 
@@ -106,41 +156,15 @@ class Daemon:
             text=True,
             env=self.env,
         )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self._out = ProcessOutput(self.proc, "signalosd")
         return self
-
-    def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
 
     def wait_for_line(
         self, pattern: str | re.Pattern[str], timeout: float = START_TIMEOUT_S
     ) -> re.Match[str]:
         """The first output line matching `pattern`; fails if the process exits first."""
-        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-        deadline = time.monotonic() + timeout
-        seen = 0
-        with self._changed:
-            while True:
-                for line in self.lines[seen:]:
-                    if m := regex.search(line):
-                        return m
-                seen = len(self.lines)
-                reader_done = self._reader is not None and not self._reader.is_alive()
-                if reader_done:
-                    pytest.fail(
-                        f"signalosd exited before logging {regex.pattern!r}:\n" + self.output
-                    )
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    pytest.fail(f"no {regex.pattern!r} within {timeout}s:\n" + self.output)
-                self._changed.wait(min(left, 0.2))
+        assert self._out is not None, "start() first"
+        return self._out.wait_for_line(pattern, timeout)
 
     def wait_listening(self) -> Daemon:
         m = self.wait_for_line(_LISTENING)
@@ -153,8 +177,8 @@ class Daemon:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             pytest.fail(f"signalosd did not exit within {timeout}s:\n" + self.output)
-        if self._reader is not None:
-            self._reader.join(5)
+        if self._out is not None:
+            self._out.finish()
         return code
 
     async def await_exit(self, within: float = EXIT_TIMEOUT_S) -> int:
@@ -173,13 +197,12 @@ class Daemon:
         try:
             self.proc.wait(10)
         finally:
-            if self._reader is not None:
-                self._reader.join(5)
+            if self._out is not None:
+                self._out.finish()
 
     @property
     def output(self) -> str:
-        with self._changed:
-            return "\n".join(self.lines)
+        return "" if self._out is None else self._out.text
 
     # ---- state dir ----------------------------------------------------------------------
 
