@@ -345,11 +345,16 @@ def test_unit_exposure_is_low(tmp_path: Path, name: str) -> None:
     assert float(m.group(1)) <= MAX_EXPOSURE, out.stdout
 
 
-def test_unit_declares_notify_watchdog_and_directories() -> None:
-    text = (UNITS / "signalosd.service").read_text()
-    settings = dict(
+def unit_settings(name: str) -> dict[str, str]:
+    """A unit file's `Key=value` lines (the last one wins for a repeated key)."""
+    text = (UNITS / name).read_text()
+    return dict(
         line.split("=", 1) for line in text.splitlines() if "=" in line and line[:1].isalpha()
     )
+
+
+def test_unit_declares_notify_watchdog_and_directories() -> None:
+    settings = unit_settings("signalosd.service")
     assert settings["Type"] == "notify" and settings["NotifyAccess"] == "main"
     assert settings["WatchdogSec"] == "30" and settings["Restart"] == "on-failure"
     assert settings["StateDirectory"] == "signalos" == settings["ConfigurationDirectory"]
@@ -364,10 +369,7 @@ def test_start_limit_stops_a_crash_loop_but_not_a_few_restarts(name: str) -> Non
     """systemd counts every start, `systemctl restart` included: the burst must leave room for
     an operator's restarts, and a unit failing at once must still hit the limit (its restarts,
     RestartSec apart, fit in the interval several times over)."""
-    text = (UNITS / name).read_text()
-    settings = dict(
-        line.split("=", 1) for line in text.splitlines() if "=" in line and line[:1].isalpha()
-    )
+    settings = unit_settings(name)
     burst, interval = int(settings["StartLimitBurst"]), int(settings["StartLimitIntervalSec"])
     assert burst >= 10
     assert burst * int(settings["RestartSec"]) * 2 <= interval
