@@ -6,12 +6,12 @@ The session itself (sending, receiving, group commit) is `agent_ws.py`.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
+from . import strict_json
 from .auth import Principal
 from .models import (
     AccountStatus,
@@ -69,7 +69,7 @@ def role_problem(principal: Principal) -> str | None:
 async def receive_hello(ws: web.WebSocketResponse, within: float) -> AgentHello | None:
     try:
         msg = await ws.receive(timeout=within)
-        body = json.loads(msg.data) if msg.type is WSMsgType.TEXT else None
+        body = strict_json.loads(msg.data) if msg.type is WSMsgType.TEXT else None
         if isinstance(body, dict) and body.get("type") == "hello":
             return AgentHello.model_validate(body.get("data") or {})
         problem = 'the second message must be {"type": "hello", "data": {...}}'
@@ -79,7 +79,9 @@ async def receive_hello(ws: web.WebSocketResponse, within: float) -> AgentHello 
         problem = f"invalid hello: {exc}"
     if not ws.closed:
         await ws.send_str(
-            json.dumps({"type": "error", "data": {"code": "bad_hello", "message": problem[:500]}})
+            strict_json.dumps(
+                {"type": "error", "data": {"code": "bad_hello", "message": problem[:500]}}
+            )
         )
         await ws.close(code=CLOSE_POLICY, message=problem.encode()[:120])
     return None

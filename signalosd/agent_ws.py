@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 from collections import deque
@@ -20,7 +19,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
-from . import ingest, keys
+from . import ingest, keys, strict_json
 from .agent_protocol import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_REPLACED,
@@ -138,7 +137,7 @@ class AgentSession:
 
     def _receive_slowly(self, raw: str) -> None:
         try:
-            msg = json.loads(raw)
+            msg = strict_json.loads(raw)
         except ValueError as exc:
             self.send("error", {"code": "invalid_json", "message": f"not valid JSON ({exc})"})
             return

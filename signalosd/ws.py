@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import keys
+from . import keys, strict_json
 from .auth import Principal
 from .bus import CONTROL, Outbox, Subscription, type_matcher
 from .clock import iso
@@ -164,7 +164,7 @@ class StreamSession:
 
     def handle(self, raw: str) -> None:
         try:
-            msg = json.loads(raw)
+            msg = strict_json.loads(raw)
         except ValueError as exc:
             self.error("invalid_json", f"message is not valid JSON ({exc}); send a JSON object")
             return

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from . import keys, local_auth
+from . import keys, local_auth, strict_json
 from .auth import Principal
 from .clock import iso
 from .errors import ApiError
@@ -18,9 +17,7 @@ CLOSE_AUTH_FAILED = 4401
 
 
 def frame(type_: str, data: dict[str, Any], msg_id: str, ts: str) -> str:
-    return json.dumps(
-        {"id": msg_id, "type": type_, "data": data, "timestamp": ts}, separators=(",", ":")
-    )
+    return strict_json.dumps({"id": msg_id, "type": type_, "data": data, "timestamp": ts})
 
 
 async def close_with_deadline(
@@ -73,7 +70,7 @@ async def authenticate(
             await refuse("the first message must be authenticate {token}")
         return None
     try:
-        first = json.loads(msg.data)
+        first = strict_json.loads(msg.data)
     except ValueError:
         first = None
     is_authenticate = isinstance(first, dict) and first.get("type") == "authenticate"

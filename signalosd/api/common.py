@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -11,7 +10,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from .. import keys
+from .. import keys, strict_json
 from ..control import Ctx, Reply
 from ..errors import ApiError, ErrorCode, not_found
 from ..models import Source
@@ -25,7 +24,7 @@ SOURCE_HEADER = "X-SignalOS-Source"
 def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(
         status=status,
-        body=json.dumps(body, separators=(",", ":")).encode(),
+        body=strict_json.dumps(body).encode(),
         content_type="application/json",
     )
 
@@ -48,6 +47,15 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     """The request body as `model`. An empty body is `{}`: every body field is optional or
     checked by the model itself."""
     raw = await request.read()
+    if raw.strip():
+        # pydantic's parser keeps the last of duplicate keys and reads NaN: refuse both first.
+        try:
+            strict_json.loads(raw)
+        except strict_json.JsonError as exc:
+            raise ApiError(
+                ErrorCode.INVALID_JSON,
+                f"request body is not valid JSON ({exc}); send a JSON object",
+            ) from None
     try:
         return model.model_validate_json(raw if raw.strip() else b"{}")
     except ValidationError as exc:
@@ -160,7 +168,7 @@ async def mutate(request: web.Request, fn: Callable[[Tx, Ctx], Reply]) -> web.Re
                     )
                 return prior["status"], bytes(prior["body"]), True
         status, reply = fn(tx, c)
-        data = json.dumps(reply, separators=(",", ":")).encode()
+        data = strict_json.dumps(reply).encode()
         if key is not None:
             tx.save_idempotent_reply(c.account_id, key, fingerprint, status, data)
         return status, data, False

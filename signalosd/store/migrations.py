@@ -158,9 +158,27 @@ def _m002_agent(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m003_fence(conn: sqlite3.Connection) -> None:
+    """The emergency stop as a fence: each stop starts a new halt generation of its account;
+    every command carries the generation it was issued in, so an agent can refuse an entry or
+    a resume from before the latest stop. The agent's own report of its mode sits beside."""
+    _run(
+        conn,
+        """
+        ALTER TABLE trading_state ADD COLUMN halt_gen INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE commands ADD COLUMN halt_gen INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE agent_status ADD COLUMN agent_mode TEXT;
+        ALTER TABLE agent_status ADD COLUMN agent_halt_gen INTEGER;
+        ALTER TABLE agent_status ADD COLUMN clock_offset_s REAL;
+        ALTER TABLE agent_status ADD COLUMN journal_keep_s REAL
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("001_initial", _m001_initial),
     ("002_agent", _m002_agent),
+    ("003_fence", _m003_fence),
 ]
 
 
