@@ -68,10 +68,11 @@ async def _serve(settings: Settings, notifier: Notifier, tls: ssl.SSLContext | N
     # Imported here so that `signalosd token …` starts without loading the server stack.
     from aiohttp import web
 
-    from . import control_socket, keys
+    from . import control_socket, keys, listeners
     from .app import create_app
     from .notify import StatusReporter
 
+    listeners.raise_file_limit()
     app = create_app(settings)
     hub = app[keys.AGENTS]
     reporter = StatusReporter(notifier, lambda account_id: hub.session(account_id) is not None)
@@ -101,7 +102,7 @@ async def _serve(settings: Settings, notifier: Notifier, tls: ssl.SSLContext | N
             "tokens and trading commands will cross the network unencrypted: set tls_cert and "
             "tls_key, or keep host on 127.0.0.1 behind a TLS proxy (docs/operations.md)",
         )
-    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
+    site = listeners.GuardedSite(runner, host=settings.host, port=settings.port, ssl_context=tls)
     try:
         await site.start()
     except OSError as exc:

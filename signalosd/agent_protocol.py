@@ -6,6 +6,7 @@ The session itself (sending, receiving, group commit) is `agent_ws.py`.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from aiohttp import WSMsgType, web
@@ -17,6 +18,7 @@ from .models import (
     AccountStatus,
     AgentAck,
     AgentHello,
+    AgentState,
     CommandResult,
     Role,
     SyncSnapshot,
@@ -36,6 +38,7 @@ REPORTS: dict[str, type[BaseModel]] = {
     "trade_update": TradeUpdate,
     "mt5_status_update": AccountStatus,
     "sync_snapshot": SyncSnapshot,
+    "agent_state": AgentState,
 }
 # One discriminated union of {"type": kind, "data": model} envelopes: validating a raw frame
 # in one pass costs about half of json.loads followed by model_validate.
@@ -68,7 +71,8 @@ def role_problem(principal: Principal) -> str | None:
 
 async def receive_hello(ws: web.WebSocketResponse, within: float) -> AgentHello | None:
     try:
-        msg = await ws.receive(timeout=within)
+        async with asyncio.timeout(within):  # absolute: pings do not extend it (DESIGN §7)
+            msg = await ws.receive()
         body = strict_json.loads(msg.data) if msg.type is WSMsgType.TEXT else None
         if isinstance(body, dict) and body.get("type") == "hello":
             return AgentHello.model_validate(body.get("data") or {})
@@ -87,7 +91,9 @@ async def receive_hello(ws: web.WebSocketResponse, within: float) -> AgentHello 
     return None
 
 
-def record_connected(tx: Tx, session: AgentSession, replaced: str | None) -> None:
+def record_connected(tx: Tx, session: AgentSession, replaced: str | None) -> dict[str, Any]:
+    """Record the new session; return the account's trading state for its `welcome` (read in
+    the same transaction, so nothing committed later can be older than what welcome says)."""
     info = session.describe()
     tx.save_agent_status(
         session.account_id,
@@ -100,11 +106,13 @@ def record_connected(tx: Tx, session: AgentSession, replaced: str | None) -> Non
             "broker": info["broker"],
             "login": None if info["login"] is None else str(info["login"]),
             "server": info["server"],
+            "journal_keep_s": session.journal_keep_s,
         },
     )
     tx.append_event(
         session.account_id, "agent_connected", info | {"replaced": replaced}, session.actor
     )
+    return tx.get_state(session.account_id)
 
 
 def record_disconnected(tx: Tx, session: AgentSession, reason: str, current: bool) -> None:

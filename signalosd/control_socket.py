@@ -1,10 +1,12 @@
-"""The local control socket: bound, chmod-ed and chown-ed here, served with aiohttp's SockSite.
+"""The local control socket: bound, chmod-ed and chown-ed here, served by listeners.GuardedSite.
 
 aiohttp's UnixSite cannot set the socket's mode or group (DESIGN §7), so the socket is made by
 hand: remove a stale file (only if nothing answers on it), bind, chmod 0660, chown to
-`control_socket_group` (the daemon's own group, with a warning, if that group does not exist
-or cannot be given), then listen. Nobody can connect before listen(), so the mode is right
-before the first client arrives. Who may then act is decided per request in local_auth.
+`control_socket_group` (kept as the daemon's own group, with a warning, if it cannot be given),
+then listen. When that group does not exist the socket is 0600 instead (with a warning naming
+the fix): no group to let in, so nobody but root and the daemon's own user can connect.
+Nobody can connect before listen(), so the mode is right before the first client arrives.
+Who may then act is decided per request in local_auth.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from pathlib import Path
 from aiohttp import web
 
 from .config import Settings
-from .local_auth import group_name, socket_group
+from .local_auth import group_name, socket_gid
 
 log = logging.getLogger("signalosd")
 MODE = 0o660
+MODE_NO_GROUP = 0o600  # control_socket_group does not exist: fail closed at the file too
 # sockaddr_un.sun_path is 108 bytes on Linux, including the terminating NUL.
 MAX_PATH_BYTES = 107
 
@@ -60,7 +63,8 @@ def _remove_stale(path: Path) -> None:
 
 
 def bind(path: Path, group: str) -> socket.socket:
-    """A listening AF_UNIX socket at `path`, mode 0660, group `group` where possible."""
+    """A listening AF_UNIX socket at `path`: mode 0660 and group `group` where possible; mode
+    0600 (root and the daemon's own user only) when that group does not exist."""
     if len(os.fsencode(path)) > MAX_PATH_BYTES:
         raise ControlSocketError(
             errno.ENAMETOOLONG,
@@ -68,31 +72,24 @@ def bind(path: Path, group: str) -> socket.socket:
             "set a shorter control_socket",
         )
     _remove_stale(path)
+    gid = socket_gid(group)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     bound = False
     try:
         sock.bind(str(path))
         bound = True
-        os.chmod(path, MODE)
-        gid, name, exists = socket_group(group)
-        if not exists:
+        os.chmod(path, MODE if gid is not None else MODE_NO_GROUP)
+        if gid is None:
             log.warning(
-                "event=control_socket_group_missing group=%s kept=%s hint=%r",
+                "event=control_socket_group_missing group=%s mode=%04o hint=%r",
                 group,
-                name,
-                f"create the group (groupadd {group}) or set control_socket_group",
+                MODE_NO_GROUP,
+                f"only root and the daemon's own user may use the control socket until the "
+                f"group exists: create it (groupadd {group}) and restart, or set "
+                "control_socket_group to an existing group",
             )
         elif os.stat(path).st_gid != gid:  # already right when it is the daemon's own group
-            try:
-                os.chown(path, -1, gid)
-            except PermissionError:
-                log.warning(
-                    "event=control_socket_group_denied group=%s kept=%s hint=%r",
-                    group,
-                    group_name(os.stat(path).st_gid),
-                    "the daemon's user must be root or a member of that group; under systemd "
-                    "the unit's SystemCallFilter refuses chown: set Group= in a drop-in instead",
-                )
+            _chown(path, group, gid)
         sock.listen(128)
         sock.setblocking(False)
     except BaseException:
@@ -103,6 +100,19 @@ def bind(path: Path, group: str) -> socket.socket:
     return sock
 
 
+def _chown(path: Path, group: str, gid: int) -> None:
+    try:
+        os.chown(path, -1, gid)
+    except PermissionError:
+        log.warning(
+            "event=control_socket_group_denied group=%s kept=%s hint=%r",
+            group,
+            group_name(os.stat(path).st_gid),
+            "the daemon's user must be root or a member of that group; under systemd "
+            "the unit's SystemCallFilter refuses chown: set Group= in a drop-in instead",
+        )
+
+
 def remove(path: Path) -> None:
     """Remove the socket file on shutdown (only if it is still a socket)."""
     with contextlib.suppress(OSError):
@@ -110,7 +120,7 @@ def remove(path: Path) -> None:
             path.unlink()
 
 
-async def start(runner: web.BaseRunner, settings: Settings) -> Path | None:
+async def start(runner: web.AppRunner, settings: Settings) -> Path | None:
     """Serve `runner` on the control socket; the socket's path, or None when it is off (or the
     default path is too long for a unix socket: then a warning, not a failure)."""
     path = settings.control_socket_path
@@ -127,7 +137,11 @@ async def start(runner: web.BaseRunner, settings: Settings) -> Path | None:
         return None
     sock = bind(path, settings.control_socket_group)
     try:
-        await web.SockSite(runner, sock).start()
+        # The same front door as TCP (header deadline, unauthenticated cap, parser errors);
+        # imported here so that scripts/ready.py can read MAX_PATH_BYTES without the server.
+        from .listeners import GuardedSite
+
+        await GuardedSite(runner, sock=sock).start()
     except BaseException:
         sock.close()
         remove(path)

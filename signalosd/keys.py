@@ -14,6 +14,7 @@ from .bus import EventBus
 from .clock import Clock
 from .commands import CommandPolicy, CommandWaiters
 from .config import Settings
+from .guard import ConnectionGuard
 from .metrics import Metrics
 from .store import Database
 
@@ -27,6 +28,8 @@ AGENTS = web.AppKey("agents", AgentHub)
 POLICY = web.AppKey("policy", CommandPolicy)
 WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet[web.WebSocketResponse])
 STARTED_AT = web.AppKey("started_at", float)
+# The connections that have not shown a valid token yet (listeners.py feeds it).
+GUARD = web.AppKey("guard", ConnectionGuard)
 # Prometheus series, on a registry of this app's own (see metrics.py).
 METRICS = web.AppKey("metrics", Metrics)
 

@@ -19,7 +19,7 @@ from .errors import ApiError, ErrorCode, not_found
 from .models import Role
 
 log = logging.getLogger("signalosd.http")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def error_response(err: ApiError, request_id: str | None = None) -> web.Response:
@@ -31,9 +31,11 @@ def error_response(err: ApiError, request_id: str | None = None) -> web.Response
 
 @web.middleware
 async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One log line per request, with a request id that is echoed or generated."""
+    """One log line per request, with a request id that is echoed or generated. The path is
+    percent-decoded (`%0A` is a newline): like every argument, logs.py escapes it."""
     incoming = request.headers.get("X-Request-ID", "")
-    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    # fullmatch: `$` would let a trailing newline through
+    request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
     request[keys.REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500
@@ -147,9 +149,11 @@ async def authorize(request: web.Request, handler: Handler) -> web.StreamRespons
         raise ApiError(
             ErrorCode.FORBIDDEN,
             f"{request.method} {route.path} needs a token with the {route.role.value} role; "
-            f"{who} has the {principal.role.value} role",
+            f"{who} has the {principal.role.value} role (create one with "
+            f"'signalosd token create --role {route.role.value}')",
             {"needed": route.role.value, "role": principal.role.value},
         )
     request[keys.PRINCIPAL] = principal
+    request.app[keys.GUARD].admit(request.protocol)  # no longer counts as unauthenticated
     request[keys.ACCOUNT_ID] = await _target_account(request, principal)
     return await handler(request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,27 @@ async def close_with_deadline(
             transport.abort()
 
 
+def close_soon(
+    app: web.Application, ws: web.WebSocketResponse, code: int, reason: str
+) -> asyncio.Task[None]:
+    """Close from outside the connection's own tasks (never awaits the client): a background
+    task, kept referenced, bounded by `ws_close_timeout_s`."""
+    task = asyncio.get_running_loop().create_task(
+        close_with_deadline(ws, code, reason, app[keys.SETTINGS].ws_close_timeout_s)
+    )
+    app[keys.BACKGROUND].add(task)
+    task.add_done_callback(app[keys.BACKGROUND].discard)
+    return task
+
+
+async def closed(task: asyncio.Task[None] | None) -> None:
+    """Before a handler returns: let a close it started finish (bounded), else aiohttp drops
+    the connection and the peer sees 1006 instead of the code it was sent."""
+    if task is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(task)
+
+
 async def authenticate(
     request: web.Request,
     ws: web.WebSocketResponse,
@@ -61,7 +83,10 @@ async def authenticate(
         await close_with_deadline(ws, CLOSE_AUTH_FAILED, message, deadline)
 
     try:
-        msg = await ws.receive(timeout=settings.ws_auth_timeout_s)
+        # An absolute deadline: receive(timeout=) restarts on every ping or pong frame, so a
+        # client pinging every second would never be asked for its token (DESIGN §7).
+        async with asyncio.timeout(settings.ws_auth_timeout_s):
+            msg = await ws.receive()
     except TimeoutError:
         await refuse(f"authenticate within {settings.ws_auth_timeout_s:g} s")
         return None
@@ -95,4 +120,5 @@ async def authenticate(
         await refuse(problem)
         return None
     request[keys.PRINCIPAL] = principal  # the request log names who held the connection
+    request.app[keys.GUARD].admit(request.protocol)  # no longer counts as unauthenticated
     return principal

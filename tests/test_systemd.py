@@ -364,6 +364,11 @@ def test_unit_declares_notify_watchdog_and_directories() -> None:
     assert "MemoryDenyWriteExecute" not in settings and "ProcSubset" not in settings
 
 
+def test_unit_raises_the_open_files_limit_above_a_flood_of_connections() -> None:
+    # systemd's default soft limit, 1024, let 1,100 idle sockets fail an emergency stop.
+    assert int(unit_settings("signalosd.service")["LimitNOFILE"]) >= 65536
+
+
 @pytest.mark.parametrize("name", ["signalosd.service", "signalos-agent.service"])
 def test_start_limit_stops_a_crash_loop_but_not_a_few_restarts(name: str) -> None:
     """systemd counts every start, `systemctl restart` included: the burst must leave room for
