@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from .store import EventRecord
+from .type_filter import TypeFilter
 
 log = logging.getLogger("signalosd.bus")
 
@@ -48,11 +48,15 @@ class Outbox:
         self.overflowed = True
         self._items.clear()
 
-    def put(self, seq: int, text: str) -> None:
-        """Queue a message (the caller checked `full` first; nothing is queued after overflow)."""
+    def put(self, seq: int, text: str, *, first: bool = False) -> None:
+        """Queue a message (the caller checked `full` first; nothing is queued after overflow).
+        `first`: ahead of everything still waiting (an emergency stop to the agent)."""
         if self.overflowed:
             return
-        self._items.append((seq, text))
+        if first:
+            self._items.appendleft((seq, text))
+        else:
+            self._items.append((seq, text))
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -70,30 +74,21 @@ class Outbox:
         return items
 
 
-def type_matcher(types: Sequence[str] | None) -> Callable[[str], bool] | None:
-    """Match event types against a list where `*` is a wildcard (`command_*`)."""
-    if not types:
-        return None
-    # Only `*` is special, as in the store's replay filter (fnmatch would also treat `?` and
-    # `[…]` as wildcards, so replay and live would pick different events).
-    pattern = re.compile("|".join(re.escape(t).replace(r"\*", ".*") for t in types), re.DOTALL)
-    return lambda name: pattern.fullmatch(name) is not None
-
-
 class Subscription:
-    """What one client sees: its accounts (None: all) and event types, and where it goes."""
+    """What one client sees: its accounts (None: all) and event types (None: all; a
+    `TypeFilter`, linear-time, the same one its replay reads with), and where it goes."""
 
     __slots__ = ("account_ids", "matches", "on_overflow", "outbox")
 
     def __init__(
         self,
         account_ids: frozenset[int] | None,
-        types: Sequence[str] | None,
+        matches: TypeFilter | None,
         outbox: Outbox,
         on_overflow: Callable[[], None],
     ) -> None:
         self.account_ids = account_ids
-        self.matches = type_matcher(types)
+        self.matches = matches
         self.outbox = outbox
         self.on_overflow = on_overflow
 

@@ -1,4 +1,12 @@
-"""Reading the event log: pages for REST and replay, resets, and the snapshot a reset carries."""
+"""Reading the event log: pages for REST and replay, resets, and the snapshot a reset carries.
+
+Every page is bounded in the rows it examines, not only in the rows it returns: one query looks
+at no more than `scan_max` seqs after its cursor (seqs are dense, so that is at most `scan_max`
+rows), however rare the requested type or account is in the log. A page that stops early
+says where (its cursor), and the caller continues from there: REST clients with
+`since=last_seq`, the /ws replay loop by itself. So a filtered read of a huge log costs many
+small reads, each a few milliseconds, instead of one that holds a reader for seconds.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,10 @@ from typing import Any
 from .errors import ApiError, ErrorCode
 from .models import TradeStatus
 from .store import EventRecord, Tx
+from .type_filter import TypeFilter
+
+# (reset or None, the page, the cursor to continue from): one step of a /ws replay.
+ReplayStep = tuple[dict[str, Any] | None, list[EventRecord], int]
 
 LIVE_STATUSES = (TradeStatus.PENDING.value, TradeStatus.OPEN.value, TradeStatus.CLOSING.value)
 
@@ -29,16 +41,28 @@ def read_page(
     account_ids: Sequence[int] | None,
     since: int,
     limit: int,
-    types: Sequence[str] | None,
+    types: TypeFilter | None,
+    scan_max: int,
 ) -> tuple[list[EventRecord], int]:
-    """Events after `since` and the cursor to continue from.
+    """Events after `since` (at most `limit`, among the next `scan_max` seqs) and the cursor
+    to continue from.
 
-    The cursor is the last event returned when the page is full, else the log's head, so a
-    poller filtering on a rare type does not rescan what it has already passed."""
+    The cursor is the last event returned when the page is full, else where the scan
+    stopped: the log's head, or `since + scan_max` when the head is further. So a poller
+    filtering on a rare type never rescans what it has already passed, and a cursor that
+    did not reach the head says there is more to read."""
     head = tx.head_seq()
-    events = tx.read_events(since, limit, account_ids, types, upto=head)
-    cursor = events[-1].seq if len(events) >= limit else max(head, since)
+    upto = min(head, since + scan_max)
+    events = tx.read_events(since, limit, account_ids, types, upto=upto)
+    cursor = events[-1].seq if len(events) >= limit else max(upto, since)
     return events, cursor
+
+
+def page_json(events: list[EventRecord], last_seq: int) -> bytes:
+    """The REST reply `{"events": [...], "last_seq": N}`, built from the stored JSON text
+    without parsing it (on the reading thread, not the event loop)."""
+    body = ",".join(event.wire_json() for event in events)
+    return f'{{"events":[{body}],"last_seq":{last_seq}}}'.encode()
 
 
 def reset_error(tx: Tx, since: int, reason: str) -> ApiError:
@@ -71,3 +95,22 @@ def snapshot(tx: Tx, account_ids: Sequence[int] | None) -> dict[str, Any]:
             for account_id in ids
         ]
     }
+
+
+def replay_step(
+    tx: Tx,
+    account_ids: Sequence[int] | None,
+    since: int,
+    limit: int,
+    types: TypeFilter | None,
+    scan_max: int,
+) -> ReplayStep:
+    """One step of a /ws replay, in one consistent read: `(reset, [], head)` when the log can
+    no longer continue after `since` (also when retention pruned it between two pages, so
+    the client gets a reset, never a silent gap), else `(None, page, cursor)`."""
+    reason = reset_reason(tx, since)
+    if reason is not None:
+        head = tx.head_seq()
+        return {"last_seq": head, "reason": reason, "snapshot": snapshot(tx, account_ids)}, [], head
+    events, cursor = read_page(tx, account_ids, since, limit, types, scan_max)
+    return None, events, cursor

@@ -1,6 +1,9 @@
 """Scheduled upkeep: retention of events, idempotent replies, finished commands and the trade
 history, so the database stays bounded.
 
+Pruning never holds the writer for long: old rows are found on the read side and deleted in
+chunks of at most `maintenance_chunk_rows`, each its own short transaction (store/retention_sql).
+
 The log keeps at least `event_retention_days`; a client resuming from a pruned seq is sent an
 explicit reset, never a silent gap. Finished commands go after `command_retention_days`;
 closed/failed trades and their signals (and skipped signals) after `trade_retention_days`. A
@@ -10,10 +13,12 @@ and a signal a remaining trade names are never deleted, so every reference still
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
-from . import commands
+from . import commands, logfmt
 from .accounts import SYSTEM_ACTOR
 from .clock import iso
 from .config import Settings
@@ -21,47 +26,101 @@ from .store import Database, Tx
 
 log = logging.getLogger("signalosd.maintenance")
 EXPIRY_ACTOR = {"kind": "system", "id": None, "label": "expiry"}
+MAINTENANCE_OWNER = "system:maintenance"  # its reads take turns on the scan lane like a token's
 
 
 async def run_once(db: Database, settings: Settings) -> dict[str, int]:
-    def work(tx: Tx) -> dict[str, int]:
-        cutoff = iso(tx.now_dt - timedelta(days=settings.event_retention_days))
-        pruned = tx.prune_events(cutoff)
-        replies = tx.prune_idempotency(
-            iso(tx.now_dt - timedelta(seconds=settings.idempotency_ttl_s))
-        )
-        ago = tx.now_dt - timedelta(days=settings.command_retention_days)
-        commands_pruned = tx.prune_commands(iso(ago))
-        # Commands first (a trade is kept while a command names it), then trades, then signals
-        # (trades.signal_id references signals).
-        history = iso(tx.now_dt - timedelta(days=settings.trade_retention_days))
-        trades_pruned = tx.prune_trades(history)
-        signals_pruned = tx.prune_signals(history)
-        if pruned:
-            tx.append_event(
-                None,
-                "events_pruned",
-                {"count": pruned, "through_seq": tx.pruned_through(), "older_than": cutoff},
-                SYSTEM_ACTOR,
-            )
-        return {
-            "events_pruned": pruned,
-            "idempotency_pruned": replies,
-            "commands_pruned": commands_pruned,
-            "trades_pruned": trades_pruned,
-            "signals_pruned": signals_pruned,
-        }
-
-    done = await db.write(work)
-    log.info("event=maintenance %s", " ".join(f"{k}={v}" for k, v in done.items()))
+    """One pass of retention, in bounded steps: old rows are found by reads on the scan lane
+    and deleted in chunks of at most `maintenance_chunk_rows`, each chunk its own short write
+    transaction. An emergency stop queued meanwhile waits for one chunk, not for the pass."""
+    now, chunk = db.clock.now(), settings.maintenance_chunk_rows
+    cutoff = iso(now - timedelta(days=settings.event_retention_days))
+    events_pruned = await _prune_events(db, cutoff, chunk)
+    replies_before = iso(now - timedelta(seconds=settings.idempotency_ttl_s))
+    replies = 0
+    while True:
+        n = await db.write(lambda tx: tx.prune_idempotency(replies_before, chunk))
+        replies += n
+        if n < chunk:
+            break
+    # Commands first (a trade is kept while a command names it), then trades, then signals
+    # (trades.signal_id references signals).
+    ago = iso(now - timedelta(days=settings.command_retention_days))
+    table = functools.partial(_prune_table, db, chunk=chunk, window=settings.scan_max_rows)
+    commands_pruned = await table("commands", ago, Tx.prune_commands)
+    history = iso(now - timedelta(days=settings.trade_retention_days))
+    trades_pruned = await table("trades", history, Tx.prune_trades)
+    signals_pruned = await table("signals", history, Tx.prune_signals)
+    done = {
+        "events_pruned": events_pruned,
+        "idempotency_pruned": replies,
+        "commands_pruned": commands_pruned,
+        "trades_pruned": trades_pruned,
+        "signals_pruned": signals_pruned,
+    }
+    log.info("event=maintenance %s", logfmt.pairs(done))
     return done
 
 
-async def expire_commands(db: Database) -> list[str]:
-    """Expire queued commands past their expiry, whether or not an agent is connected."""
-    if not await db.read(lambda tx: tx.queued_past_expiry()):
+async def _prune_events(db: Database, cutoff: str, chunk: int) -> int:
+    """Delete every event up to the newest one older than `cutoff`, oldest first, a chunk per
+    transaction; the last chunk's transaction also appends the `events_pruned` event."""
+    highest = await db.scan(lambda tx: tx.newest_event_before(cutoff), owner=MAINTENANCE_OWNER)
+    total = 0
+
+    def step(tx: Tx) -> int:
+        nonlocal total
+        n = tx.prune_events_through(highest, chunk)
+        total += n
+        if total and (n == 0 or tx.pruned_through() >= highest):
+            tx.append_event(
+                None,
+                "events_pruned",
+                {"count": total, "through_seq": tx.pruned_through(), "older_than": cutoff},
+                SYSTEM_ACTOR,
+            )
+            return 0  # done
+        return n
+
+    if highest:
+        while await db.write(step):
+            pass
+    return total
+
+
+async def _prune_table(
+    db: Database,
+    table: str,
+    before: str,
+    delete: Callable[[Tx, list[int], str], int],
+    *,
+    chunk: int,
+    window: int,
+) -> int:
+    """Walk `table`'s keys in windows of `window` (reads on the scan lane), deleting the old
+    rows found, a chunk per write transaction; `delete` re-checks every condition, so a row
+    that changed meanwhile stays."""
+
+    def find(tx: Tx, after: int) -> tuple[list[int], int]:
+        return tx.prune_candidates(table, before, after, window, chunk)
+
+    def remove(tx: Tx, keys: list[int]) -> int:
+        return delete(tx, keys, before)
+
+    after, top = await db.scan(lambda tx: tx.key_range(table), owner=MAINTENANCE_OWNER)
+    total = 0
+    while after < top:
+        keys, after = await db.scan(functools.partial(find, after=after), owner=MAINTENANCE_OWNER)
+        if keys:
+            total += await db.write(functools.partial(remove, keys=keys))
+    return total
+
+
+async def expire_commands(db: Database, policy: commands.CommandPolicy) -> list[str]:
+    """Expire commands past their deadline, whether or not an agent is connected."""
+    if not await db.read(lambda tx: commands.due_for_expiry(tx, policy)):
         return []  # the common case costs a read, not a durable write
-    expired: list[str] = await db.write(lambda tx: commands.expire_due(tx, EXPIRY_ACTOR))
+    expired: list[str] = await db.write(lambda tx: commands.expire_due(tx, policy, EXPIRY_ACTOR))
     if expired:
         log.info("event=commands_expired count=%d", len(expired))
     return expired

@@ -9,7 +9,6 @@ connection's bounded outbox and its single writer task, so a slow client only hu
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -17,14 +16,14 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import keys, strict_json
+from . import keys, strict_json, type_filter
 from .auth import Principal
-from .bus import CONTROL, Outbox, Subscription, type_matcher
+from .bus import CONTROL, Outbox, Subscription
 from .clock import iso
-from .journal import read_page, reset_reason, snapshot
+from .journal import ReplayStep, replay_step
 from .models import Role
-from .store import EventRecord, Tx
-from .ws_common import CLOSE_AUTH_FAILED, authenticate, close_with_deadline, frame
+from .store import Tx
+from .ws_common import authenticate, close_soon, closed, frame
 
 log = logging.getLogger("signalosd.ws")
 
@@ -36,7 +35,8 @@ _SUBSCRIBE = -1  # outbox marker: run the replay in the writer task
 class SubscribeData(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     since: int | None = Field(default=None, ge=0)
-    types: list[str] | None = Field(default=None, max_length=64)
+    # Checked by type_filter.parse (count, length, characters), which names a bad filter.
+    types: list[str] | None = None
 
 
 class StreamSession:
@@ -59,6 +59,7 @@ class StreamSession:
         self.floor = 0  # events with seq <= floor were already sent (or skipped by the replay)
         self.last_sent = 0
         self.closing = False
+        self.close_task: asyncio.Task[None] | None = None
         self._msg_no = 0
 
     # ---- outgoing -------------------------------------------------------------------------
@@ -104,25 +105,21 @@ class StreamSession:
             self._go_live()
             return
 
-        since = params.since
+        # Every step is one bounded read on the scan lane (at most `heavy_reads_per_token` at
+        # once per token): a replay of a huge log never holds a reader for long, and a token
+        # check or an emergency stop never waits behind it.
+        types, scan_max = self.subscription.matches, self.app[keys.SETTINGS].scan_max_rows
 
-        def check(tx: Tx) -> dict[str, Any] | None:
-            reason = reset_reason(tx, since)
-            if reason is None:
-                return None
-            return {"last_seq": tx.head_seq(), "reason": reason, "snapshot": snapshot(tx, ids)}
+        def step_after(after: int) -> Callable[[Tx], ReplayStep]:
+            return lambda tx: replay_step(tx, ids, after, REPLAY_PAGE, types, scan_max)
 
-        reset = await db.read(check)
-        cursor = since
-        if reset is not None:
-            await self.ws.send_str(self._control("reset", reset))
-            cursor = reset["last_seq"]
-
-        def page_after(after: int) -> Callable[[Tx], tuple[list[EventRecord], int]]:
-            return lambda tx: read_page(tx, ids, after, REPLAY_PAGE, params.types)
-
+        cursor = params.since
         while True:
-            page, cursor_next = await db.read(page_after(cursor))
+            reset, page, cursor_next = await db.scan(
+                step_after(cursor), owner=self.principal.token_id
+            )
+            if reset is not None:
+                await self.ws.send_str(self._control("reset", reset))
             for event in page:
                 self.last_sent = event.seq  # before the await, as in writer()
                 await self.ws.send_str(event.message())
@@ -130,7 +127,8 @@ class StreamSession:
             # Caught up when the last read reached the log's head and nothing newer has been
             # published since: registering now (no await in between) cannot miss an event,
             # and anything published that the read already returned is skipped by `floor`.
-            if len(page) < REPLAY_PAGE and cursor >= bus.published_seq:
+            # A read that stopped at its scan bound returns a cursor below the head: go on.
+            if reset is None and len(page) < REPLAY_PAGE and cursor >= bus.published_seq:
                 self.floor = max(cursor, self.last_sent)
                 self._go_live()
                 return
@@ -154,11 +152,7 @@ class StreamSession:
             return
         self.closing = True
         self.app[keys.BUS].unsubscribe(self.subscription)
-        task = asyncio.get_running_loop().create_task(
-            close_with_deadline(self.ws, code, reason, self.app[keys.SETTINGS].ws_close_timeout_s)
-        )
-        self.app[keys.BACKGROUND].add(task)
-        task.add_done_callback(self.app[keys.BACKGROUND].discard)
+        self.close_task = close_soon(self.app, self.ws, code, reason)
 
     # ---- incoming -------------------------------------------------------------------------
 
@@ -211,14 +205,21 @@ class StreamSession:
             field = ".".join(str(p) for p in first["loc"])
             self.error("validation_error", f"invalid subscribe: {field}: {first['msg']}")
             return
+        try:
+            matches = type_filter.parse(params.types)
+        except type_filter.FilterError as exc:
+            self.error("validation_error", f"invalid subscribe: types: {exc}")
+            return
         self.subscribe_params = params
-        self.subscription.matches = type_matcher(params.types)
+        self.subscription.matches = matches
         self._queue(_SUBSCRIBE, "")
 
 
 def _stream_role_problem(principal: Principal) -> str | None:
     if principal.role is Role.AGENT:
         return "agent tokens are for /ws/agent; use a viewer, operator or admin token here"
+    if principal.role is Role.METRICS:
+        return "metrics tokens may only read /metrics; use a viewer, operator or admin token here"
     return None
 
 
@@ -243,19 +244,6 @@ def _watch_writer(session: StreamSession, writer: asyncio.Task[None]) -> None:
         )
 
     writer.add_done_callback(done)
-
-
-def close_revoked(app: web.Application) -> Callable[[EventRecord], None]:
-    """A bus listener: a revoked token's open streams are closed with 4401 at once."""
-
-    def on_event(event: EventRecord) -> None:
-        if event.type != "token_revoked":
-            return
-        token_id = json.loads(event.data_json).get("token_id")
-        for session in list(app[keys.STREAMS].get(token_id, ())):
-            session.close(CLOSE_AUTH_FAILED, "token revoked")
-
-    return on_event
 
 
 async def stream(request: web.Request) -> web.WebSocketResponse:
@@ -304,4 +292,5 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
             pass
         except Exception as exc:  # already logged by _watch_writer when it mattered
             log.debug("event=ws_writer_stopped error=%r", exc)
+        await closed(session.close_task)
     return ws

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from signalosd import maintenance
+from signalosd import keys, maintenance
 from signalosd.clock import iso
 from signalosd.config import Settings
 from signalosd.store import Tx
@@ -43,7 +43,9 @@ class Rows:
         done_at = when if status in FINISHED else None
 
         def write(tx: Tx) -> None:
-            tx.insert_command(command_id, account_id, "close_trade", trade_id, {}, 10, None, ACTOR)
+            tx.insert_command(
+                command_id, account_id, "close_trade", trade_id, {}, 10, None, ACTOR, 0
+            )
             tx.conn.execute(
                 "UPDATE commands SET status = ?, created_at = ?, done_at = ? WHERE id = ?",
                 (status, when, done_at, command_id),
@@ -263,7 +265,7 @@ async def test_a_real_signal_lifecycle_is_compacted_once_old(daemon) -> None:
 
     # Not delivered: expires (its trade fails), then ages past every retention.
     daemon.clock.advance(3600)
-    assert await maintenance.expire_commands(daemon.db) == [command_id]
+    assert await maintenance.expire_commands(daemon.db, daemon.app[keys.POLICY]) == [command_id]
     done = await maintenance.run_once(daemon.db, daemon.settings)
     assert done["commands_pruned"] == done["trades_pruned"] == done["signals_pruned"] == 0
 

@@ -7,6 +7,7 @@ writing SQL. Events appended here are published by the Database only after COMMI
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from ..clock import iso
+from ..type_filter import TypeFilter
 from .records import EventRecord, dumps
 
 _EVENT_COLUMNS = "e.seq, e.account_id, a.name AS account, e.type, e.data, e.ts, e.actor"
@@ -29,16 +31,6 @@ def _event(row: sqlite3.Row) -> EventRecord:
         row["ts"],
         row["actor"],
     )
-
-
-def _type_filter(types: Sequence[str] | None) -> tuple[str, list[str]]:
-    """SQL for a list of event types where `*` is a wildcard (`command_*`)."""
-    if not types:
-        return "", []
-    parts = ["e.type GLOB ?" if "*" in t else "e.type = ?" for t in types]
-    # In GLOB `?` and `[…]` are wildcards too: make them literal, so only `*` is special.
-    args = [t.replace("[", "[[]").replace("?", "[?]") if "*" in t else t for t in types]
-    return " AND (" + " OR ".join(parts) + ")", args
 
 
 class TxBase:
@@ -118,10 +110,16 @@ class TxBase:
         after: int,
         limit: int,
         account_ids: Sequence[int] | None,
-        types: Sequence[str] | None = None,
+        types: TypeFilter | None = None,
         upto: int | None = None,
     ) -> list[EventRecord]:
-        """Events with seq > after (and <= upto), visible to `account_ids` (None: all)."""
+        """Events with seq > after (and <= upto), visible to `account_ids` (None: all) and
+        matching `types` (None: all; then `upto` is required, it bounds the scan).
+
+        The type filter is decided in Python by the same `TypeFilter` the live fan-out uses
+        (so replay and live choose the same events, in linear time): with a wildcard, the
+        distinct types of the seq range are read first and matched; SQLite then only tests
+        membership, at a cost that does not depend on the patterns."""
         sql = (
             f"SELECT {_EVENT_COLUMNS} FROM events e LEFT JOIN accounts a ON a.id = e.account_id "
             "WHERE e.seq > ?"
@@ -130,6 +128,19 @@ class TxBase:
         if upto is not None:
             sql += " AND e.seq <= ?"
             args.append(upto)
+        if types is not None:
+            if upto is None:
+                raise ValueError("a type-filtered read needs an upper seq (upto) to bound it")
+            wanted = types.exact
+            if wanted is None:
+                present = self.conn.execute(
+                    "SELECT DISTINCT type FROM events WHERE seq > ? AND seq <= ?", (after, upto)
+                )
+                wanted = types.select(row[0] for row in present)
+            if not wanted:
+                return []
+            sql += " AND e.type IN (SELECT value FROM json_each(?))"
+            args.append(json.dumps(wanted))
         if account_ids is not None:
             marks = ",".join("?" * len(account_ids))
             # Unary + keeps SQLite off events_by_account here: its OR-of-index plan collects
@@ -138,23 +149,6 @@ class TxBase:
             # in seq order stops at LIMIT; a page never rescans what an earlier one returned.
             sql += f" AND (+e.account_id IS NULL OR +e.account_id IN ({marks}))"
             args += list(account_ids)
-        type_sql, type_args = _type_filter(types)
-        sql += type_sql + " ORDER BY e.seq LIMIT ?"
-        args += [*type_args, limit]
+        sql += " ORDER BY e.seq LIMIT ?"
+        args.append(limit)
         return [_event(r) for r in self.conn.execute(sql, args)]
-
-    def prune_events(self, before_ts: str) -> int:
-        """Delete events older than `before_ts`; remember the highest seq deleted."""
-        row = self.conn.execute(
-            "SELECT max(seq), count(*) FROM events WHERE ts < ?", (before_ts,)
-        ).fetchone()
-        highest, count = row[0], row[1]
-        if not count:
-            return 0
-        self.conn.execute("DELETE FROM events WHERE seq <= ?", (highest,))
-        self.conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('events_pruned_through', ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (str(max(highest, self.pruned_through())),),
-        )
-        return int(count)

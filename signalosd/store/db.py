@@ -1,9 +1,21 @@
-"""The SQLite database: one writer thread, one reader thread, whole-transaction functions.
+"""The SQLite database: one writer thread, reader lanes, whole-transaction functions.
 
 Why not a connection shared by coroutines: statements of concurrent coroutines would interleave
 into one transaction. Here a write is a plain function run start to finish inside
 `BEGIN IMMEDIATE … COMMIT` on the single writer thread (the writer thread is the lock), and the
 events it appended are published from the event loop strictly in commit order, only after COMMIT.
+
+Reads go to one of two lanes, each its own connections and threads, so that no client's long
+read can delay a token check or an emergency stop (DESIGN invariant 11):
+
+- `read`: short point reads (a token, an account, the trading state, a command's status) on
+  one thread that long reads never occupy;
+- `scan`: long reads (event pages, replays, reset snapshots, lists) on a small pool, at most
+  `scans_per_owner` at once per owner (a token): the rest wait their turn, holding nothing.
+
+Housekeeping is off the writer's path too: the writer runs with `wal_autocheckpoint = 0` (else
+the COMMIT that crosses 1,000 WAL pages, maybe an emergency stop's, copies them all into the
+database file first), and `checkpoint()` runs PASSIVE checkpoints on a connection of its own.
 """
 
 from __future__ import annotations
@@ -52,34 +64,61 @@ def connect_sync(path: Path, *, writer: bool) -> sqlite3.Connection:
     return conn
 
 
-class _Worker(threading.Thread):
-    """A thread that owns one connection and runs jobs on it one at a time."""
+SCAN_THREADS = 2  # the long-read pool (the machine this targets has 2 cores)
+WAL_RESTART_FRAMES = 100_000  # ~400 MiB of WAL: see Database.checkpoint
 
-    def __init__(self, name: str, conn: sqlite3.Connection) -> None:
+Job = Callable[[sqlite3.Connection], None]
+
+
+class _Worker(threading.Thread):
+    """A thread that owns one connection and runs jobs from a queue on it, one at a time (the
+    scan pool's threads share one queue)."""
+
+    def __init__(self, name: str, conn: sqlite3.Connection, jobs: queue.SimpleQueue[Job | None]):
         super().__init__(name=name, daemon=True)
         self.conn = conn
-        self.jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self.jobs = jobs
 
     def run(self) -> None:
         while True:
             job = self.jobs.get()
             if job is None:
                 break
-            job()
+            job(self.conn)
         self.conn.close()
+
+
+class _Owner:
+    """The long reads of one owner (a token): a semaphore and how many hold or wait for it."""
+
+    __slots__ = ("slots", "users")
+
+    def __init__(self, size: int) -> None:
+        self.slots = asyncio.Semaphore(size)
+        self.users = 0
 
 
 class Database:
     """Async face of the store. `on_commit` receives each committed batch of events, in order."""
 
-    def __init__(self, path: Path, clock: Clock) -> None:
+    def __init__(self, path: Path, clock: Clock, *, scans_per_owner: int = 2) -> None:
         self.path = path
         self.clock = clock
         self.on_commit: Callable[[list[EventRecord]], None] = lambda events: None
-        self._writer: _Worker | None = None
-        self._reader: _Worker | None = None
+        self.scans_per_owner = scans_per_owner
+        self.scans_waiting = 0  # long reads waiting for their owner's turn (observability)
+        self.scans_pending = 0  # long reads handed to the pool and not finished yet
+        self.checkpoints = 0  # background checkpoints run
+        self._workers: list[_Worker] = []
+        self._writer: queue.SimpleQueue[Job | None] | None = None
+        self._reader: queue.SimpleQueue[Job | None] | None = None
+        self._scanner: queue.SimpleQueue[Job | None] | None = None
+        self._checkpointer: queue.SimpleQueue[Job | None] | None = None
+        self._owners: dict[str, _Owner] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._seen_seq = 0  # highest event seq published (or known) by this process
+        self._commits = 0  # writes committed; compared with the last complete checkpoint
+        self._checkpointed = 0
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -88,20 +127,34 @@ class Database:
         applied = apply_migrations(writer_conn, iso(self.clock.now()))
         for name in applied:
             log.info("event=migration_applied name=%s db=%s", name, self.path)
+        # Checkpoints run in the background (checkpoint()), never inside one of our COMMITs.
+        writer_conn.execute("PRAGMA wal_autocheckpoint = 0")
         self._seen_seq = Tx(writer_conn, self.clock.now()).head_seq()
-        self._writer = _Worker("sqlite-writer", writer_conn)
-        self._reader = _Worker("sqlite-reader", connect_sync(self.path, writer=False))
-        self._writer.start()
-        self._reader.start()
+        self._writer = self._lane("sqlite-writer", [writer_conn])
+        self._reader = self._lane("sqlite-reader", [self._reader_conn()])
+        self._scanner = self._lane(
+            "sqlite-scan", [self._reader_conn() for _ in range(SCAN_THREADS)]
+        )
+        self._checkpointer = self._lane("sqlite-checkpoint", [self._reader_conn()])
+
+    def _reader_conn(self) -> sqlite3.Connection:
+        return connect_sync(self.path, writer=False)
+
+    def _lane(self, name: str, conns: list[sqlite3.Connection]) -> queue.SimpleQueue[Job | None]:
+        jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        for i, conn in enumerate(conns):
+            worker = _Worker(name if len(conns) == 1 else f"{name}-{i}", conn, jobs)
+            self._workers.append(worker)
+            worker.start()
+        return jobs
 
     async def close(self) -> None:
-        for worker in (self._writer, self._reader):
-            if worker is not None:
-                worker.jobs.put(None)
-        for worker in (self._writer, self._reader):
-            if worker is not None:
-                await asyncio.to_thread(worker.join)
-        self._writer = self._reader = None
+        for worker in self._workers:
+            worker.jobs.put(None)  # one stop per thread: a shared queue gets several
+        for worker in self._workers:
+            await asyncio.to_thread(worker.join)
+        self._workers = []
+        self._writer = self._reader = self._scanner = self._checkpointer = None
 
     @property
     def is_open(self) -> bool:
@@ -109,23 +162,28 @@ class Database:
 
     def _submit(
         self,
-        worker: _Worker | None,
+        jobs: queue.SimpleQueue[Job | None] | None,
         job: Callable[[sqlite3.Connection], Any],
         deliver: Callable[[asyncio.Future[Any], Any], None],
+        *,
+        skip_if_abandoned: bool = False,
     ) -> asyncio.Future[Any]:
-        if worker is None or self._loop is None:
+        if jobs is None or self._loop is None:
             raise RuntimeError("database is not open")
         loop = self._loop
         fut: asyncio.Future[Any] = loop.create_future()
 
-        def run() -> None:
-            try:
-                outcome: Any = ("ok", job(worker.conn))
-            except BaseException as exc:  # handed to the awaiting coroutine
-                outcome = ("err", exc)
+        def run(conn: sqlite3.Connection) -> None:
+            if skip_if_abandoned and fut.cancelled():
+                outcome: Any = ("abandoned", None)  # a read nobody waits for any more
+            else:
+                try:
+                    outcome = ("ok", job(conn))
+                except BaseException as exc:  # handed to the awaiting coroutine
+                    outcome = ("err", exc)
             loop.call_soon_threadsafe(deliver, fut, outcome)
 
-        worker.jobs.put(run)
+        jobs.put(run)
         return fut
 
     @staticmethod
@@ -160,6 +218,7 @@ class Database:
 
         def deliver(fut: asyncio.Future[Any], outcome: tuple[str, Any]) -> None:
             if outcome[0] == "ok":
+                self._commits += 1
                 result, events = outcome[1]
                 outcome = ("ok", result)
                 try:
@@ -198,9 +257,7 @@ class Database:
 
         await self._submit(self._writer, job, deliver)
 
-    async def read(self, fn: Callable[[Tx], T]) -> T:
-        """Run `fn` on the reader connection inside one read transaction (a consistent view)."""
-
+    def _read_job(self, fn: Callable[[Tx], T]) -> Callable[[sqlite3.Connection], T]:
         def job(conn: sqlite3.Connection) -> T:
             conn.execute("BEGIN")
             try:
@@ -208,8 +265,95 @@ class Database:
             finally:
                 conn.execute("COMMIT")
 
-        result: T = await self._submit(self._reader, job, self._resolve)
+        return job
+
+    async def read(self, fn: Callable[[Tx], T]) -> T:
+        """A short point read (a token, an account, the trading state, a command's status) in
+        one read transaction (a consistent view), on the point-read lane. Long reads must use
+        `scan`: anything slow here would delay every token check."""
+        fut = self._submit(self._reader, self._read_job(fn), self._resolve, skip_if_abandoned=True)
+        result: T = await fut
         return result
+
+    async def scan(self, fn: Callable[[Tx], T], *, owner: str | None = None) -> T:
+        """A long read (a page of events, a snapshot, a list) in one read transaction, on the
+        scan pool. At most `scans_per_owner` run at once per `owner` (a token id); the others
+        wait here, in order, until one of the owner's reads has finished on its thread (not
+        merely been given up by its caller, so abandoned requests cannot pile work up)."""
+        job = self._read_job(fn)
+        if owner is None:
+            fut = self._submit(self._scanner, job, self._scanned, skip_if_abandoned=True)
+            self.scans_pending += 1
+            result: T = await fut
+            return result
+        slot = self._owners.get(owner)
+        if slot is None:
+            slot = self._owners[owner] = _Owner(self.scans_per_owner)
+        slot.users += 1
+        self.scans_waiting += 1
+        try:
+            await slot.slots.acquire()
+        except BaseException:
+            self._leave(owner, slot, holding=False)
+            raise
+        finally:
+            self.scans_waiting -= 1
+
+        def deliver(fut: asyncio.Future[Any], outcome: tuple[str, Any]) -> None:
+            self._leave(owner, slot, holding=True)
+            self._scanned(fut, outcome)
+
+        try:
+            fut = self._submit(self._scanner, job, deliver, skip_if_abandoned=True)
+        except BaseException:
+            self._leave(owner, slot, holding=True)
+            raise
+        self.scans_pending += 1
+        result = await fut
+        return result
+
+    def _scanned(self, fut: asyncio.Future[Any], outcome: tuple[str, Any]) -> None:
+        self.scans_pending -= 1
+        self._resolve(fut, outcome)
+
+    def _leave(self, owner: str, slot: _Owner, *, holding: bool) -> None:
+        if holding:
+            slot.slots.release()
+        slot.users -= 1
+        if slot.users == 0 and self._owners.get(owner) is slot:
+            del self._owners[owner]
+
+    @property
+    def wal_dirty(self) -> bool:
+        """Whether something was committed since the last complete checkpoint."""
+        return self._commits != self._checkpointed
+
+    async def checkpoint(self) -> bool:
+        """Copy committed WAL frames into the database file (PASSIVE: it never waits for, nor
+        blocks, the writer or a reader) on the checkpointer's own connection and thread, if
+        anything was committed since the last complete checkpoint. Run in the background
+        (app.py, every `wal_checkpoint_interval_s`); whether it ran.
+
+        The WAL starts over only after a checkpoint that copied every frame; one that keeps
+        racing back-to-back commits may never get there. Past `WAL_RESTART_FRAMES` a RESTART
+        checkpoint forces it: it holds off writers only while it copies the frames the
+        PASSIVE ones left, and only in that rare case (logged)."""
+        mark = self._commits
+        if not self.wal_dirty:
+            return False
+
+        def job(conn: sqlite3.Connection) -> tuple[int, int, int]:
+            busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if frames >= WAL_RESTART_FRAMES and copied < frames:
+                log.warning("event=wal_restart_checkpoint frames=%d copied=%d", frames, copied)
+                busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            return int(busy), int(frames), int(copied)
+
+        busy, frames, copied = await self._submit(self._checkpointer, job, self._resolve)
+        self.checkpoints += 1
+        if not busy and copied >= frames:
+            self._checkpointed = mark  # else a reader still needed old frames: next time
+        return True
 
 
 @contextmanager

@@ -178,37 +178,3 @@ class TradesSql(TxBase):
         sql += " ORDER BY s.id DESC LIMIT ?"
         args.append(limit)
         return [_signal_dict(r) for r in self.conn.execute(sql, args)]
-
-    # ---- retention ------------------------------------------------------------------------
-
-    def prune_trades(self, before_ts: str) -> int:
-        """Delete closed and failed trades last updated before `before_ts`, except one that a
-        command still names (a command's trade_id always resolves). Open, pending and closing
-        trades are never deleted, however old."""
-        cur = self.conn.execute(
-            "DELETE FROM trades WHERE status IN ('closed', 'failed') AND updated_at < ? "
-            "AND id NOT IN (SELECT trade_id FROM commands WHERE trade_id IS NOT NULL)",
-            (before_ts,),
-        )
-        if cur.rowcount:
-            self._rows.clear()
-            self._row_keys.clear()
-            # A younger signal may name a deleted trade (e.g. one retired after its position
-            # was adopted under another row): clear the reference rather than leave it dangling.
-            self.conn.execute(
-                "UPDATE signals SET trade_id = NULL WHERE trade_id IS NOT NULL "
-                "AND trade_id NOT IN (SELECT id FROM trades)"
-            )
-        return cur.rowcount
-
-    def prune_signals(self, before_ts: str) -> int:
-        """Delete skipped and accepted signals created before `before_ts` whose trade is gone
-        (or that never had one) and that no trade names: a signal of a live or kept trade
-        stays. Run after prune_trades (trades.signal_id is a foreign key)."""
-        cur = self.conn.execute(
-            "DELETE FROM signals WHERE status IN ('skipped', 'accepted') AND created_at < ? "
-            "AND (trade_id IS NULL OR trade_id NOT IN (SELECT id FROM trades)) "
-            "AND id NOT IN (SELECT signal_id FROM trades WHERE signal_id IS NOT NULL)",
-            (before_ts,),
-        )
-        return cur.rowcount
