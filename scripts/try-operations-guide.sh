@@ -173,7 +173,7 @@ out=$(host "$(block '### Restore' 1 | sed "s#/var/backups/signalos/signalos-2026
 expect 'restored /var/lib/signalos/signalos.db' "$out"
 expect 'mode     halted' "$out"   # the backup's mode: it was taken while halted
 
-step "Metrics: Prometheus scrapes with its viewer token; the halted desk is an alert"
+step "Metrics: Prometheus scrapes with its metrics token; the halted desk is an alert"
 host "$(block '## Metrics' 1)" >/dev/null 2>&1
 for k in 1 2; do  # each YAML block goes to the file its first line names
     yaml=$(block '## Metrics' "$k" yaml)

@@ -5,7 +5,9 @@ request carries an `Idempotency-Key` (a uuid4) that a retry reuses: the daemon a
 with the first reply instead of acting twice, so a lost reply never closes a trade twice.
 Retries happen only after a connection error or a 502/503/504, `retries` times, with a short
 backoff; any other answer is final. With `socket=PATH` the same HTTP goes over the daemon's local
-control socket (AF_UNIX) instead, where the daemon knows the user by uid and needs no token.
+control socket (AF_UNIX) instead, where the daemon knows the user by uid and needs no token;
+before anything is sent on it, the listening process must run as root, the current user or the
+service user (socket_trust.peer_problem), or nothing is sent and the command fails.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
+
+from .socket_trust import DEFAULT_SERVICE_USER, peer_problem
 
 RETRY_STATUSES = frozenset({502, 503, 504})
 # Connection failures after which the request certainly did not reach the daemon.
@@ -50,18 +54,28 @@ class ClientError(Exception):
         self.sent = sent  # a mutating request may have reached the daemon before the failure
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """HTTP over a unix stream socket (the daemon's local control socket)."""
+class UntrustedSocketError(ConnectionError):
+    """The process on the other end of the control socket may not be signalosd: nothing was
+    sent to it."""
 
-    def __init__(self, path: str, timeout: float) -> None:
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a unix stream socket (the daemon's local control socket), to a listener that
+    runs as root, the current user or `service_user` only."""
+
+    def __init__(self, path: str, timeout: float, service_user: str = DEFAULT_SERVICE_USER) -> None:
         super().__init__("localhost", timeout=timeout)
         self.unix_path = path
+        self.service_user = service_user
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
             sock.connect(self.unix_path)
+            why = peer_problem(sock, self.service_user)
+            if why is not None:
+                raise UntrustedSocketError(why)
         except BaseException:
             sock.close()
             raise
@@ -86,9 +100,11 @@ class Client:
         user_agent: str = "signalos-cli",
         sleep: Callable[[float], None] = time.sleep,
         socket: str | None = None,
+        service_user: str = DEFAULT_SERVICE_USER,
     ) -> None:
         parts = urlsplit(url)
         self._socket = socket
+        self._service_user = service_user
         self.url = f"unix:{socket}" if socket is not None else url
         self._https = parts.scheme == "https"
         self._host = parts.hostname or "127.0.0.1"
@@ -155,6 +171,13 @@ class Client:
                 self._sleep(min(BACKOFF_S * 2 ** (attempt - 1), 2.0))
             try:
                 status, reason, ctype, data = self._once(method, target, payload, headers, timeout)
+            except UntrustedSocketError as exc:
+                self.close()
+                raise ClientError(
+                    f"not using the control socket {self._socket}: {exc}; it may not be "
+                    "signalosd, so nothing was sent to it (if it is, set service_user to the "
+                    "user signalosd runs as; or use --url with a token)"
+                ) from None
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
                 failure = self._unreachable(exc, timeout)
@@ -196,7 +219,7 @@ class Client:
     ) -> tuple[int, str, str, bytes]:
         conn = self._conn
         if conn is None and self._socket is not None:
-            conn = self._conn = UnixHTTPConnection(self._socket, timeout)
+            conn = self._conn = UnixHTTPConnection(self._socket, timeout, self._service_user)
         elif conn is None:
             factory = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
             conn = self._conn = factory(self._host, self._port, timeout=timeout)

@@ -9,6 +9,7 @@ aiohttp is imported only when the agent runs, never by the one-shot commands.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,28 @@ if TYPE_CHECKING:
     from .agent.broker import Broker
 
 EXIT_ERROR = 1
+STATE_DIR_HELP = (
+    "The agent's state: executed commands, mode, virtual stops, paper account "
+    "[default: $STATE_DIRECTORY under systemd, else $XDG_STATE_HOME/signalos/agent "
+    "(~/.local/state/signalos/agent); on Windows %LOCALAPPDATA%\\signalos\\agent]"
+)
+
+
+def default_state_dir(env: Mapping[str, str], windows: bool = os.name == "nt") -> Path:
+    """Where the agent keeps its journal and local mode when --state-dir is not given: one
+    absolute place per user (or the unit's StateDirectory=), never relative to wherever it was
+    started, so that a restart from another directory still knows which commands it executed
+    and that it was halted."""
+    systemd = env.get("STATE_DIRECTORY", "").split(":")[0]  # several dirs: the first
+    if systemd and os.path.isabs(systemd):
+        return Path(systemd)
+    if windows:
+        local = env.get("LOCALAPPDATA", "")
+        base = Path(local) if local and os.path.isabs(local) else Path.home() / "AppData" / "Local"
+        return base / "signalos" / "agent"
+    xdg = env.get("XDG_STATE_HOME", "")  # the spec: a relative value is to be ignored
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "state"
+    return base / "signalos" / "agent"
 
 
 def _read_secret(path: Path, what: str) -> str:
@@ -62,10 +85,9 @@ def _token(token_file: Path | None) -> str:
 )
 @click.option(
     "--state-dir",
-    default="./var/agent",
-    show_default=True,
+    default=None,
     type=click.Path(file_okay=False, path_type=Path),
-    help="The agent's state: executed commands, mode, virtual stops, paper account.",
+    help=STATE_DIR_HELP,
 )
 @click.option("--mt5-login", help="MT5 account number (default: the terminal's).")
 @click.option(
@@ -85,7 +107,7 @@ def agent(
     broker: str,
     url: str,
     token_file: Path | None,
-    state_dir: Path,
+    state_dir: Path | None,
     mt5_login: str | None,
     mt5_password_file: Path | None,
     mt5_server: str | None,
@@ -102,7 +124,15 @@ def agent(
 
     token = _token(token_file)
     logs.setup(log_level)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    if state_dir is None:
+        state_dir = default_state_dir(os.environ)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise click.UsageError(
+            f"cannot create the agent's state directory {state_dir}: {exc.strerror}; "
+            "give --state-dir DIR"
+        ) from exc
     the_broker: Broker
     if broker == "paper":
         from .agent.paper import PaperBroker

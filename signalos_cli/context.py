@@ -69,6 +69,7 @@ class App:
                 account=s.account,
                 user_agent=f"signalos-cli/{__version__}",
                 socket=None if s.socket is None else str(s.socket),
+                service_user=s.service_user,
             )
         return self._client
 

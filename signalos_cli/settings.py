@@ -1,8 +1,8 @@
 """Where the CLI's settings come from: flag > environment > config file > default.
 
-Config files (TOML, keys `url`, `token_file`, `timeout`, `retries`, `color`): the system file
-`/etc/signalos/cli.toml`, then the user's `$XDG_CONFIG_HOME/signalos/cli.toml` (default
-`~/.config`), the user's keys winning. A relative `token_file` is relative to its file.
+Config files (TOML, keys `url`, `token_file`, `timeout`, `retries`, `color`, `service_user`):
+the system file `/etc/signalos/cli.toml`, then the user's `$XDG_CONFIG_HOME/signalos/cli.toml`
+(default `~/.config`), the user's keys winning. A relative `token_file` is relative to its file.
 
 With nothing configured the CLI talks to the daemon `make run` starts, with the admin token it
 writes to `./var/admin.token` (read only for that default URL: a token for the local daemon is
@@ -12,17 +12,24 @@ The local control socket: `--socket PATH` / SIGNALOS_SOCKET; otherwise, when no 
 configured (no --url, SIGNALOS_URL or config `url`), the first of DEFAULT_SOCKETS that exists.
 Over the socket the daemon knows the user by uid, so no token is needed (a configured token is
 still sent and wins; the implicit ./var/admin.token is not), for the WebSocket commands too.
+A socket is used only when socket_trust finds it owned by root, the current user or
+`service_user` (SIGNALOS_SERVICE_USER; default `signalos`): a planted one is never sent a token.
+An explicit one that is not is an error; a default one is skipped with a warning on stderr (the
+scan goes on, then the default URL), so a planted file cannot stop an emergency stop either.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import SettingsError
+from .socket_trust import DEFAULT_SERVICE_USER
+from .socket_trust import problem as socket_problem
 
 DEFAULT_URL = "http://127.0.0.1:8787"
 # The daemon's local control socket, tried in this order when no URL is configured: the
@@ -33,7 +40,7 @@ SYSTEM_CONFIG = Path("/etc/signalos/cli.toml")
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_RETRIES = 2
 DEFAULT_SOURCE = "cli"
-CONFIG_KEYS = ("url", "token_file", "timeout", "retries", "color")
+CONFIG_KEYS = ("url", "token_file", "timeout", "retries", "color", "service_user")
 LOCAL_TOKEN_ORIGIN = "the local daemon's ./var/admin.token"
 NO_TOKEN_HELP = (
     "no token: pass --token-file FILE, set SIGNALOS_TOKEN_FILE or SIGNALOS_TOKEN, or put "
@@ -50,6 +57,7 @@ class Settings:
         "account",
         "color",
         "retries",
+        "service_user",
         "socket",
         "source",
         "timeout",
@@ -73,11 +81,14 @@ class Settings:
         token_origin: str,
         socket: Path | None = None,
         unreachable_socket: Path | None = None,
+        service_user: str = DEFAULT_SERVICE_USER,
     ) -> None:
         self.url = url
         self.socket = socket  # the local control socket to use instead of the URL
         # a default socket this user may not even look at (its directory is closed to them)
         self.unreachable_socket = unreachable_socket
+        # besides root and the current user, who may own a control socket the CLI trusts
+        self.service_user = service_user
         self.timeout = timeout
         self.retries = retries
         self.color = color
@@ -160,6 +171,8 @@ def _check(key: str, value: Any, where: str) -> Any:
         raise SettingsError(f"{where}: color must be true or false (got {value!r})")
     if key == "token_file" and (not isinstance(value, str) or not value):
         raise SettingsError(f"{where}: token_file must be a path (got {value!r})")
+    if key == "service_user" and (not isinstance(value, str) or not value.strip()):
+        raise SettingsError(f"{where}: service_user must be a user name (got {value!r})")
     return value
 
 
@@ -216,7 +229,9 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], config_paths: list
 
     got_url = pick("url", "SIGNALOS_URL", "url")
     url = _url(got_url[0], got_url[1]) if got_url else DEFAULT_URL
-    sock, closed = _socket(flags, env, got_url)
+    got = pick("service_user", "SIGNALOS_SERVICE_USER", "service_user")
+    service_user = str(got[0]).strip() if got else DEFAULT_SERVICE_USER
+    sock, closed = _socket(flags, env, got_url, service_user)
     got = pick("timeout", "SIGNALOS_TIMEOUT", "timeout")
     timeout = _number(got[0], got[1], "timeout") if got else DEFAULT_TIMEOUT_S
     got = pick("retries", "SIGNALOS_RETRIES", "retries")
@@ -230,7 +245,18 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], config_paths: list
 
     token_file, inline, origin = _token_source(flags, env, config, url)
     return Settings(
-        url, timeout, retries, color, source, account, token_file, inline, origin, sock, closed
+        url,
+        timeout,
+        retries,
+        color,
+        source,
+        account,
+        token_file,
+        inline,
+        origin,
+        sock,
+        closed,
+        service_user,
     )
 
 
@@ -239,11 +265,14 @@ def _layer(where: str) -> int:
 
 
 def _socket(
-    flags: Mapping[str, Any], env: Mapping[str, str], url: tuple[Any, str] | None
+    flags: Mapping[str, Any],
+    env: Mapping[str, str],
+    url: tuple[Any, str] | None,
+    service_user: str,
 ) -> tuple[Path | None, Path | None]:
     """(The control socket to use, or None for the URL; a default socket closed to this user).
     An explicit socket beats a URL from a lower layer (flag > environment > config file); both
-    as flags is a usage error."""
+    as flags is a usage error, and so is an explicit socket the CLI may not trust."""
     explicit: tuple[Any, str] | None = None
     if flags.get("socket") is not None:
         explicit = flags["socket"], "flag --socket"
@@ -254,27 +283,48 @@ def _socket(
             return None, None
         if url is not None and _layer(url[1]) == _layer(explicit[1]):
             raise SettingsError(f"{url[1]} and {explicit[1]}: give one of them, not both")
-        return Path(str(explicit[0])).expanduser(), None
+        path = Path(str(explicit[0])).expanduser()
+        # Not there (yet), or closed to this user: connect() says so, and sends nothing.
+        why = socket_problem(path, service_user) if os.path.lexists(path) else None
+        if why is not None:
+            raise SettingsError(
+                f"{explicit[1]} names {path}, which the CLI does not use: {why}, so it may not "
+                "be signalosd and nothing was sent to it. If it is the daemon's socket, set "
+                "service_user (SIGNALOS_SERVICE_USER) to the user signalosd runs as; or use "
+                "--url with a token"
+            )
+        return path, None
     if url is not None:
         return None, None
-    return _default_socket()
+    return _default_socket(service_user)
 
 
-def _default_socket() -> tuple[Path | None, Path | None]:
-    """The first of DEFAULT_SOCKETS that exists; failing that, the first whose directory this
-    user may not search (the service's /run/signalos is 0750, group signalos): there is a
-    daemon there, just not for them."""
+def _default_socket(service_user: str) -> tuple[Path | None, Path | None]:
+    """The first of DEFAULT_SOCKETS that exists and may be trusted (one that may not is skipped
+    with a warning); failing that, the first whose directory this user may not search (the
+    service's /run/signalos is 0750, group signalos): there is a daemon there, just not for
+    them."""
     import stat
 
     closed = None
     for path in DEFAULT_SOCKETS:
         try:
-            if stat.S_ISSOCK(path.stat().st_mode):
-                return path, None
+            if not stat.S_ISSOCK(path.stat().st_mode):
+                continue
         except PermissionError:
             closed = closed or path
+            continue
         except OSError:
             continue
+        why = socket_problem(path, service_user)
+        if why is None:
+            return path, None
+        print(
+            f"Warning: not using the control socket {path}: {why}; it may not be signalosd, "
+            "so nothing is sent to it (if it is, set service_user to the user signalosd runs "
+            "as)",
+            file=sys.stderr,
+        )
     return None, closed
 
 

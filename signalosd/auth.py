@@ -1,7 +1,9 @@
 """Tokens and roles: issue, verify, and who may do what.
 
-A token is shown once; only its SHA-256 is stored. Roles rank viewer < operator < admin; the
-agent role is separate and only opens the agent's own endpoints.
+A token is shown once; only its SHA-256 is stored. Roles rank viewer < operator < admin. Two
+roles stand apart and open one door each (besides admin, who opens every door): `agent`, the
+desktop agent's endpoints; `metrics`, /metrics, whose process-wide series describe every account,
+so only a scraper made for it (or an admin) may read them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .store import Database, Tx
 TOKEN_PREFIX = "sos_"
 LOCAL_TOKEN_PREFIX = "local:"  # Principal.token_id of a local user on the control socket
 _RANK = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.ADMIN: 3}
+_APART = (Role.AGENT, Role.METRICS)  # outside the ranking: their own door, or admin
 
 
 def hash_token(raw: str) -> str:
@@ -47,9 +50,9 @@ class Principal:
     label: str
 
     def allows(self, needed: Role) -> bool:
-        if needed is Role.AGENT:
-            return self.role in (Role.AGENT, Role.ADMIN)
-        if self.role is Role.AGENT:
+        if needed in _APART:
+            return self.role in (needed, Role.ADMIN)
+        if self.role in _APART:
             return False
         return _RANK[self.role] >= _RANK[needed]
 

@@ -3,8 +3,10 @@
 A request that came through the unix socket without an `Authorization` header is authorised
 by SO_PEERCRED: root and members of `control_socket_group` (primary or supplementary group,
 looked up on every request, so `usermod -aG` takes effect at the next login without a restart)
-act as `operator` on `local_account`; everyone else gets 401. When that group does not exist
-the socket keeps the daemon's own group, and that group is the one checked.
+act as `operator` on `local_account`; everyone else gets 401. When that group does not exist,
+access fails closed: only root and the daemon's own uid are let in (never the daemon's primary
+group, whose members were never meant to be operators), and control_socket.bind makes the
+socket 0600 as well.
 """
 
 from __future__ import annotations
@@ -47,13 +49,12 @@ def peer(request: web.Request) -> Peer | None:
     return Peer(pid, uid, gid)
 
 
-def socket_group(name: str) -> tuple[int, str, bool]:
-    """(gid, group name, whether `name` exists): the configured group, or the daemon's own."""
+def socket_gid(name: str) -> int | None:
+    """The gid of `control_socket_group`, or None when no such group exists."""
     try:
-        return grp.getgrnam(name).gr_gid, name, True
+        return grp.getgrnam(name).gr_gid
     except KeyError:
-        gid = os.getgid()
-        return gid, group_name(gid), False
+        return None
 
 
 def group_name(gid: int) -> str:
@@ -72,10 +73,15 @@ def _user(uid: int) -> tuple[str, int | None]:
     return entry.pw_name, entry.pw_gid
 
 
-def allowed(cred: Peer, gid: int) -> bool:
-    """Root, or a member of group `gid` (the process's gid, the user's primary group, or a
-    supplementary group in the group database)."""
-    if cred.uid == 0 or cred.gid == gid:
+def allowed(cred: Peer, gid: int | None) -> bool:
+    """Root, the daemon's own uid, or a member of group `gid` (the process's gid, the user's
+    primary group, or a supplementary group in the group database). With no group (`None`:
+    the configured one does not exist) nobody else."""
+    if cred.uid in (0, os.geteuid()):
+        return True
+    if gid is None:
+        return False
+    if cred.gid == gid:
         return True
     name, primary = _user(cred.uid)
     if primary == gid:
@@ -86,18 +92,31 @@ def allowed(cred: Peer, gid: int) -> bool:
         return False
 
 
+def _refusal(user: str, uid: int, group: str, exists: bool) -> str:
+    token = "or send 'Authorization: Bearer <token>'"
+    if not exists:
+        return (
+            f"local user {user} (uid {uid}) may not use the control socket: its group "
+            f"{group} (control_socket_group) does not exist, so only root and the daemon's "
+            f"own user may; an administrator can create it ('groupadd {group}', then "
+            f"'usermod -aG {group} {user}' and restart signalosd) or set control_socket_group "
+            f"to an existing group; {token}"
+        )
+    return (
+        f"local user {user} (uid {uid}) may not use the control socket: only root and "
+        f"members of group {group} may (an administrator can run "
+        f"'usermod -aG {group} {user}', effective at the next login); {token}"
+    )
+
+
 async def verify(request: web.Request, cred: Peer) -> Principal:
     """The local user as an operator on `local_account`, or 401."""
     settings = request.app[keys.SETTINGS]
-    gid, group, _ = socket_group(settings.control_socket_group)
+    group = settings.control_socket_group
+    gid = socket_gid(group)
     user, _primary = _user(cred.uid)
     if not allowed(cred, gid):
-        raise unauthorized(
-            f"local user {user} (uid {cred.uid}) may not use the control socket: only root and "
-            f"members of group {group} may (an administrator can run "
-            f"'usermod -aG {group} {user}', effective at the next login); "
-            "or send 'Authorization: Bearer <token>'"
-        )
+        raise unauthorized(_refusal(user, cred.uid, group, gid is not None))
     account = settings.local_account
     row = await request.app[keys.DB].read(lambda tx: tx.account_by_name(account))
     if row is None:

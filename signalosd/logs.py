@@ -5,6 +5,10 @@ Three formats, chosen by `log_format` (`auto` picks one):
   prefixes and no timestamp: journald adds its own and reads the priority from the prefix;
 - `text`: timestamped lines for a terminal or a plain log file;
 - `json`: one JSON object per line for log shippers, with the key=value pairs as fields.
+
+All three write the message as logfmt.message makes it: every argument of the record (`%s`,
+`%r`) is one token, quoted and escaped when it is not a plain word, so a client-controlled
+value (a path, a label, a reason) can neither start a line nor forge a field.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from . import logfmt
+
 FORMATS = ("auto", "text", "json", "journal")
 # syslog priorities journald understands in a `<N>` prefix
 _PRIORITY = {
@@ -28,58 +34,56 @@ _PRIORITY = {
 }
 
 
+def line(record: logging.LogRecord) -> str:
+    """The record's message with every argument escaped (logfmt): what all three formats
+    write, so that no client-controlled value can start a line or forge a field."""
+    return logfmt.message(record.msg, record.args)
+
+
+def _trace_lines(formatter: logging.Formatter, record: logging.LogRecord) -> list[str]:
+    """The traceback's lines, each indented and with unprintable characters escaped: an
+    exception's message may carry client data, and must not pass for a line of its own."""
+    if not record.exc_info:
+        return []
+    text = formatter.formatException(record.exc_info)
+    return [f"  {logfmt.escape_controls(each)}" for each in text.splitlines()]
+
+
+_JSON_LINE_ENDS = {ord(ch): f"\\u{ord(ch):04x}" for ch in "\x85\u2028\u2029"}
+
+
 class JournalFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         prio = _PRIORITY.get(record.levelno, 6)
-        text = f"<{prio}>{record.name} {record.getMessage()}"
-        if record.exc_info:
-            # one entry per line in the journal: keep the traceback's lines at the same priority
-            trace = self.formatException(record.exc_info)
-            text += "".join(f"\n<{prio}>{line}" for line in trace.splitlines())
+        text = f"<{prio}>{record.name} {line(record)}"
+        # one entry per line in the journal: keep the traceback's lines at the same priority
+        text += "".join(f"\n<{prio}>{each}" for each in _trace_lines(self, record))
         return text
 
 
-def _pairs(message: str) -> dict[str, str]:
-    """The `key=value` pairs of a log line. By our convention a value is one word, or a quoted
-    string as `%r` writes it (`hint='use --port'`), which may hold spaces; quotes are removed."""
-    out: dict[str, str] = {}
-    words = message.split(" ")
-    i = 0
-    while i < len(words):
-        key, sep, value = words[i].partition("=")
-        i += 1
-        if not (sep and key.isidentifier()):
-            continue
-        quote = value[:1]
-        if quote in ("'", '"'):
-            # Join words up to the one that closes the quote (not an escaped quote).
-            while not _closes(value, quote) and i < len(words):
-                value += " " + words[i]
-                i += 1
-            if _closes(value, quote):
-                value = value[1:-1]
-        out[key] = value
-    return out
+class TextFormatter(logging.Formatter):
+    """`<time> <LEVEL> <logger> <message>`, the traceback indented below it."""
 
-
-def _closes(value: str, quote: str) -> bool:
-    return len(value) >= 2 and value.endswith(quote) and not value.endswith("\\" + quote)
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{self.formatTime(record)} {record.levelname} {record.name} {line(record)}"
+        return "\n".join([text, *_trace_lines(self, record)])
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
+        message = line(record)
         doc: dict[str, Any] = {
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": message,
         }
-        for key, value in _pairs(message).items():
+        for key, value in logfmt.parse_pairs(message).items():
             doc.setdefault(key, value)
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
-        return json.dumps(doc, ensure_ascii=False)
+        # Non-ASCII stays readable, but not the characters some readers take for a line end.
+        return json.dumps(doc, ensure_ascii=False).translate(_JSON_LINE_ENDS)
 
 
 def under_journal(env: Mapping[str, str], stream: Any = None) -> bool:
@@ -105,7 +109,7 @@ def formatter(fmt: str, env: Mapping[str, str] | None = None) -> logging.Formatt
         json_formatter = JsonFormatter()
         json_formatter.converter = time.gmtime  # the "Z" in ts means UTC
         return json_formatter
-    return logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    return TextFormatter()
 
 
 def setup(level: str, fmt: str = "auto") -> None:

@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from aiohttp import web
 from prometheus_client import (
@@ -56,25 +57,37 @@ class _Pending:
     acked: bool = False
 
 
+class AccountRow(NamedTuple):
+    id: int
+    name: str
+    agent_last_seen: str | None
+    mode: str
+    agent_mode_mismatch: bool  # the agent's reported mode is not the daemon's (agent_state)
+
+
 @dataclass(frozen=True, slots=True)
 class Scrape:
     """What one scrape reads from the database."""
 
     commands: list[tuple[str, str, int]]  # (type, status, count)
-    accounts: list[tuple[int, str, str | None, str]]  # (id, name, agent last_seen, mode)
+    accounts: list[AccountRow]
 
 
-def read_scrape(tx: Tx, only_account: int | None = None) -> Scrape:
-    """`only_account`: the per-account series of that account alone (a non-admin scraper does
-    not learn the other accounts' names)."""
+def read_scrape(tx: Tx) -> Scrape:
+    """Every account's rows: only metrics and admin tokens scrape (see api/system.metrics)."""
     accounts = []
     for row in tx.list_accounts():
-        if only_account is not None and row["id"] != only_account:
-            continue
         account_id = int(row["id"])
-        stored = tx.agent_status(account_id)
-        mode = str(tx.get_state(account_id)["mode"])
-        accounts.append((account_id, str(row["name"]), (stored or {}).get("last_seen"), mode))
+        stored = tx.agent_status(account_id) or {}
+        accounts.append(
+            AccountRow(
+                account_id,
+                str(row["name"]),
+                stored.get("last_seen"),
+                str(tx.get_state(account_id)["mode"]),
+                bool(stored.get("mode_mismatch")),
+            )
+        )
     return Scrape(tx.command_counts(), accounts)
 
 
@@ -142,10 +155,17 @@ class _Live:
             "1 for the account's current trading mode, 0 for the others.",
             labels=["account", "mode"],
         )
+        mismatch = GaugeMetricFamily(
+            "signalos_agent_mode_mismatch",
+            "1 while the agent reports a trading mode (or halt generation) other than the "
+            "daemon's that no unfinished command explains.",
+            labels=["account"],
+        )
         now = self._clock.now()
-        for account_id, name, stored, mode in scrape.accounts:
+        for account_id, name, stored, mode, differs in scrape.accounts:
             for each in Mode:
                 modes.add_metric([name, each.value], 1 if each.value == mode else 0)
+            mismatch.add_metric([name], 1 if differs else 0)
             connected.add_metric([name], 1 if self._hub.session(account_id) else 0)
             seen = self._hub.last_seen(account_id)
             if seen is None and stored:
@@ -155,6 +175,7 @@ class _Live:
         yield connected
         yield last_seen
         yield modes
+        yield mismatch
 
 
 class Metrics:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +64,42 @@ async def test_a_refused_token_exits_4(fake, tmp_path):
 async def test_no_token_is_a_usage_error(tmp_path):
     code, err = await _finish(await _agent(tmp_path))
     assert code == 2 and "no agent token" in err
+
+
+def test_the_default_state_dir_is_one_absolute_place_per_user(tmp_path, monkeypatch):
+    from signalos_cli.commands_agent import default_state_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    home = tmp_path / "home"
+    assert default_state_dir({}, windows=False) == home / ".local/state/signalos/agent"
+    xdg = {"XDG_STATE_HOME": "/xdg/state"}
+    assert default_state_dir(xdg, windows=False) == Path("/xdg/state/signalos/agent")
+    relative = {"XDG_STATE_HOME": "var"}  # the XDG spec: a relative path is ignored
+    assert default_state_dir(relative, windows=False) == home / ".local/state/signalos/agent"
+    unit = xdg | {"STATE_DIRECTORY": "/var/lib/signalos-agent:/var/lib/other"}
+    assert default_state_dir(unit, windows=False) == Path("/var/lib/signalos-agent")
+    local = {"LOCALAPPDATA": "/appdata/local"}
+    assert default_state_dir(local, windows=True) == Path("/appdata/local/signalos/agent")
+    assert default_state_dir({}, windows=True) == home / "AppData/Local/signalos/agent"
+
+
+async def test_without_state_dir_the_journal_is_not_kept_where_the_agent_started(fake, tmp_path):
+    """Issue 9 §7: `./var/agent` followed the current directory, so an agent restarted from
+    elsewhere forgot which commands it had executed and that it was halted."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALOS_")}
+    env = clean | {"XDG_STATE_HOME": str(tmp_path / "xdg"), "SIGNALOS_TOKEN": TOKEN}
+    env.pop("STATE_DIRECTORY", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", MAIN, "agent", "--broker", "paper", "--url", fake.url,
+        env=env, cwd=elsewhere, stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    conn = await asyncio.wait_for(fake.conn(), WAIT * 2)
+    await conn.wait_for("sync_snapshot")
+    proc.send_signal(signal.SIGTERM)
+    code, err = await _finish(proc)
+    assert code == 0, err
+    state = tmp_path / "xdg" / "signalos" / "agent"
+    assert (state / "agent.sqlite3").exists() and (state / "paper.json").exists()
+    assert not (elsewhere / "var").exists()

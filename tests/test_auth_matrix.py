@@ -86,9 +86,10 @@ async def test_a_malformed_authorization_header_gets_401(daemon):
 async def test_roles_below_the_route_are_refused_with_403(daemon, route):
     path = _path(route, await _objects(daemon))
     weaker = {
-        Role.VIEWER: [Role.AGENT],
-        Role.OPERATOR: [Role.VIEWER, Role.AGENT],
-        Role.ADMIN: [Role.VIEWER, Role.OPERATOR, Role.AGENT],
+        Role.VIEWER: [Role.AGENT, Role.METRICS],
+        Role.OPERATOR: [Role.VIEWER, Role.AGENT, Role.METRICS],
+        Role.ADMIN: [Role.VIEWER, Role.OPERATOR, Role.AGENT, Role.METRICS],
+        Role.METRICS: [Role.VIEWER, Role.OPERATOR, Role.AGENT],
     }[route.role]
     if route.agent_ok:
         weaker.remove(Role.AGENT)
@@ -103,7 +104,10 @@ async def test_roles_below_the_route_are_refused_with_403(daemon, route):
 async def test_the_route_role_and_above_are_allowed(daemon, route):
     path = _path(route, await _objects(daemon))
     ranks = [Role.VIEWER, Role.OPERATOR, Role.ADMIN]
-    allowed = ranks[ranks.index(route.role) :] + ([Role.AGENT] if route.agent_ok else [])
+    if route.role is Role.METRICS:  # outside the ranking: its own role, or admin
+        allowed = [Role.METRICS, Role.ADMIN]
+    else:
+        allowed = ranks[ranks.index(route.role) :] + ([Role.AGENT] if route.agent_ok else [])
     for role in allowed:
         # A fresh trade each time: a close leaves the previous one closing (409 by design).
         path = _path(route, await _objects(daemon))
@@ -127,7 +131,8 @@ async def test_another_accounts_ids_are_404_not_403(daemon, route):
 @pytest.mark.parametrize("route", PROTECTED, ids=IDS)
 async def test_naming_another_account_is_404_for_a_non_admin(daemon, route):
     path = _path(route, await _objects(daemon))
-    other = await daemon.token(Role.OPERATOR, account="other-desk")
+    role = Role.METRICS if route.role is Role.METRICS else Role.OPERATOR  # past the role check
+    other = await daemon.token(role, account="other-desk")
     status, body = await _call(daemon, route, path, other, "?account=default")
     assert status == 404, body
 
@@ -149,6 +154,20 @@ async def test_a_token_never_sees_another_accounts_events(daemon):
     assert events and {e["account"] for e in events} <= {"other-desk", None}
     admin_view = {e["account"] for e in await daemon.events()}
     assert {"default", "other-desk"} <= admin_view
+
+
+def test_the_roles_apart_open_only_their_own_door():
+    from signalosd.auth import Principal
+
+    def who(role: Role) -> Principal:
+        return Principal("tok_x", 1, "default", role, "")
+
+    for needed in Role:
+        assert who(Role.ADMIN).allows(needed)
+        assert who(Role.METRICS).allows(needed) is (needed is Role.METRICS)
+        assert who(Role.AGENT).allows(needed) is (needed is Role.AGENT)
+        for ranked in (Role.VIEWER, Role.OPERATOR):
+            assert not who(ranked).allows(Role.METRICS)
 
 
 async def test_public_routes_need_no_token(daemon):

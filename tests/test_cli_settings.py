@@ -106,6 +106,14 @@ def test_the_user_config_file_beats_the_system_one(tmp_path):
     assert (s.url, s.timeout) == ("http://user:2", 3.0)
 
 
+def test_the_service_user_comes_from_the_environment_or_a_config_file(tmp_path):
+    conf = tmp_path / "cli.toml"
+    conf.write_text('service_user = "trader"\n')
+    assert resolve({}, {}, []).service_user == "signalos"
+    assert resolve({}, {}, [conf]).service_user == "trader"
+    assert resolve({}, {"SIGNALOS_SERVICE_USER": "desk"}, [conf]).service_user == "desk"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -115,6 +123,7 @@ def test_the_user_config_file_beats_the_system_one(tmp_path):
         ("color = 'yes'\n", "color must be true or false"),
         ('url = "ftp://x"\n', "must look like http"),
         ("url = \n", "not valid TOML"),
+        ('service_user = ""\n', "service_user must be a user name"),
     ],
 )
 def test_a_bad_config_file_is_a_usage_error_naming_file_and_key(run, text, message):

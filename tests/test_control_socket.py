@@ -22,12 +22,22 @@ from typing import Any
 import pytest
 
 from signalos_cli.client import UnixHTTPConnection
-from signalosd import control_socket
+from signalosd import control_socket, local_auth
 from signalosd.config import Settings, load_settings
 from tests.test_process import Daemon, daemon_pool, run_cli
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_PEERCRED"), reason="Linux only")
 NOBODY = 65534
+MISSING_GROUP = "sos-no-such-group"
+
+
+def _members_group() -> grp.struct_group:
+    """An existing group other than the daemon's own (Debian's `users`, gid 100, when there):
+    the tests' control_socket_group, so that its members are not simply the daemon's group."""
+    groups = [g for g in grp.getgrall() if g.gr_gid != os.getgid()]
+    if not groups:
+        pytest.skip("needs a second group in the group database")
+    return next((g for g in groups if g.gr_name == "users"), groups[0])
 
 
 @pytest.fixture
@@ -44,8 +54,12 @@ def short_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def daemon(tmp_path: Path, short_dir: Path) -> Iterator[Daemon]:
+    env = {
+        "SIGNALOS_CONTROL_SOCKET": str(short_dir / "c.sock"),
+        "SIGNALOS_CONTROL_SOCKET_GROUP": _members_group().gr_name,
+    }
     with daemon_pool() as start:
-        yield start(tmp_path / "state", env={"SIGNALOS_CONTROL_SOCKET": str(short_dir / "c.sock")})
+        yield start(tmp_path / "state", env=env)
 
 
 def sock_of(d: Daemon) -> Path:
@@ -76,7 +90,9 @@ def test_socket_is_0660_and_logged(daemon: Daemon) -> None:
     st = path.stat()
     assert stat.S_ISSOCK(st.st_mode)
     assert stat.S_IMODE(st.st_mode) == 0o660
-    daemon.wait_for_line(f"event=listening socket={path} mode=0660")
+    group = daemon.env["SIGNALOS_CONTROL_SOCKET_GROUP"]
+    assert st.st_gid == grp.getgrnam(group).gr_gid
+    daemon.wait_for_line(f"event=listening socket={path} mode=0660 group={group}")
 
 
 def test_root_needs_no_token_and_is_the_actor(daemon: Daemon) -> None:
@@ -158,9 +174,42 @@ def test_a_user_outside_the_group_is_refused_401(daemon: Daemon) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another uid")
 def test_a_member_of_the_sockets_group_who_is_not_root_is_allowed(daemon: Daemon) -> None:
-    group = sock_of(daemon).stat().st_gid  # the configured group, or the daemon's own
+    group = sock_of(daemon).stat().st_gid  # the configured group
+    assert group == grp.getgrnam(daemon.env["SIGNALOS_CONTROL_SOCKET_GROUP"]).gr_gid
     answer = _ask_as(sock_of(daemon), NOBODY, group)
     assert answer.startswith("HTTP/1.1 200"), answer
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another uid")
+def test_without_the_configured_group_only_root_and_the_daemon_get_in(
+    tmp_path: Path, short_dir: Path
+) -> None:
+    """Issue 9 §7: a missing control_socket_group used to leave the socket to the daemon's
+    primary group, whose every member was then an operator (resume from halt included)."""
+    path = short_dir / "c.sock"
+    env = {"SIGNALOS_CONTROL_SOCKET": str(path), "SIGNALOS_CONTROL_SOCKET_GROUP": MISSING_GROUP}
+    with daemon_pool() as start:
+        d = start(tmp_path / "state", env=env)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600  # closed at the file level too
+        d.wait_for_line(
+            rf"event=control_socket_group_missing group={MISSING_GROUP} mode=0600 "
+            rf".*groupadd {MISSING_GROUP}"
+        )
+        # In the daemon's own primary group, which the socket file has: still refused.
+        answer = _ask_as(path, NOBODY, path.stat().st_gid)
+        assert answer.startswith("HTTP/1.1 401"), answer
+        assert f"its group {MISSING_GROUP} (control_socket_group) does not exist" in answer
+        assert f"groupadd {MISSING_GROUP}" in answer
+        path.chmod(0o600)
+        assert request(path, "GET", "/api/system/health")[0] == 200  # root still is
+
+
+def test_without_a_group_only_root_and_the_daemons_own_uid_are_allowed() -> None:
+    own, gid = os.geteuid(), os.getgid()
+    assert local_auth.allowed(local_auth.Peer(1, 0, NOBODY), None)
+    assert local_auth.allowed(local_auth.Peer(1, own, NOBODY), None)
+    assert not local_auth.allowed(local_auth.Peer(1, NOBODY, gid), None)  # the daemon's group
+    assert local_auth.allowed(local_auth.Peer(1, NOBODY, gid), gid)  # ... when it is the group
 
 
 def test_socket_removed_on_shutdown(daemon: Daemon) -> None:
@@ -355,7 +404,7 @@ def test_tail_as_a_user_outside_the_group_is_refused(daemon: Daemon, short_dir: 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another uid")
 def test_tail_as_a_member_of_the_group_needs_no_token(daemon: Daemon, short_dir: Path) -> None:
     path = sock_of(daemon)
-    group = path.stat().st_gid
+    group = path.stat().st_gid  # the configured group
     done = run_cli(
         short_dir,
         "--json",

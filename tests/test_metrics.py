@@ -76,7 +76,9 @@ async def test_an_expired_command_is_counted_as_expired(daemon):
     status, reply = await daemon.request("POST", "/api/firebridge/force-sync", daemon.admin)
     assert status == 202
     daemon.clock.advance(daemon.settings.command_ttl_s + 1)
-    assert await maintenance.expire_commands(daemon.db) == [reply["command"]["id"]]
+    assert await maintenance.expire_commands(daemon.db, daemon.app[keys.POLICY]) == [
+        reply["command"]["id"]
+    ]
     m = await scrape(daemon)
     assert value(m, "signalos_commands_total", type="force_sync", outcome="expired") == 1
     assert value(m, "signalos_commands_total", type="force_sync", outcome="succeeded") == 0
@@ -158,11 +160,42 @@ async def test_process_and_platform_collectors(daemon):
         assert value(m, "process_resident_memory_bytes") is not None
 
 
-async def test_a_non_admin_scraper_sees_only_its_own_account(daemon):
-    viewer = await daemon.token("viewer", account="desk2")
-    assert value(await scrape(daemon), "signalos_agent_connected", account="default") == 0
-    resp = await daemon.client.get("/metrics", headers={"Authorization": f"Bearer {viewer}"})
+@pytest.mark.parametrize("role", ["viewer", "operator"])
+async def test_a_viewer_or_operator_token_may_not_scrape(daemon, role):
+    """Issue 9 §7: their scrape was cut to their own account's series, but the process-wide
+    ones (WebSocket clients, command and event counters, latencies) still told them about
+    every other account."""
+    token = await daemon.token(role, account="desk2")
+    resp = await daemon.client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status == 403
+    error = (await resp.json())["error"]
+    assert error["details"] == {"needed": "metrics", "role": role}
+    assert "metrics role" in error["message"]
+
+
+async def test_a_metrics_token_scrapes_every_account_and_reads_nothing_else(daemon):
+    await daemon.token("viewer", account="desk2")
+    scraper = await daemon.token("metrics", account="desk2", label="prometheus")
+    headers = {"Authorization": f"Bearer {scraper}"}
+    resp = await daemon.client.get("/metrics", headers=headers)
     assert resp.status == 200
     text = await resp.text()
     assert 'signalos_agent_connected{account="desk2"} 0.0' in text
-    assert 'account="default"' not in text
+    assert 'signalos_agent_connected{account="default"} 0.0' in text
+    for path in ("/api/trading/state", "/api/system/health", "/api/events", "/api/trades"):
+        resp = await daemon.client.get(path, headers=headers)
+        assert resp.status == 403, path
+    resp = await daemon.client.post("/api/trading/pause", headers=headers, json={})
+    assert resp.status == 403
+
+
+async def test_a_metrics_token_may_not_open_the_event_stream(daemon):
+    from tests.test_ws_auth import CLOSE_AUTH_FAILED, refusal
+    from tests.test_ws_support import open_stream
+
+    scraper = await daemon.token("metrics", label="prometheus")
+    async with open_stream(daemon) as stream:
+        await stream.send("authenticate", {"token": scraper})
+        error, code = await refusal(stream)
+    assert code == CLOSE_AUTH_FAILED
+    assert "metrics tokens may only read /metrics" in error["data"]["message"]

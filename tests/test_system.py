@@ -41,8 +41,34 @@ async def test_health_reports_mode_queues_and_database(daemon):
     Health.model_validate(body)
     assert body["mode"] == "paused"
     assert body["queues"]["queued"] == 1
-    assert body["agent"] == {"connected": False, "last_seen": None}
+    assert body["agent"] == {
+        "connected": False,
+        "last_seen": None,
+        # what the agent last said of itself (agent_state): nothing yet
+        "mode": None,
+        "halt_gen": None,
+        "mode_mismatch": False,
+        "clock_offset_s": None,
+    }
     assert body["db"]["ok"] is True
+    # an admin sees the process-wide figures
+    assert body["db"]["last_seq"] >= 1 and body["websocket_clients"] == 0
+
+
+async def test_health_shows_process_wide_figures_to_admins_only(daemon):
+    """Issue 9 §7: every viewer learnt how many WebSockets every account had open and how far
+    the whole event log (every account's activity) had grown."""
+    await daemon.request("POST", "/api/trading/pause", daemon.admin)
+    for role in ("viewer", "operator"):
+        token = await daemon.token(role, account="desk2")
+        status, body = await daemon.request("GET", "/api/system/health", token)
+        assert status == 200, body
+        Health.model_validate(body)
+        assert body["account"] == "desk2" and body["mode"] == "running"
+        assert body["db"] == {"ok": True}
+        assert "websocket_clients" not in body
+    _, mine = await daemon.request("GET", "/api/system/health", daemon.admin)
+    assert {"last_seq", "ok"} <= set(mine["db"]) and "websocket_clients" in mine
 
 
 async def test_livez_and_readyz(daemon):
@@ -64,5 +90,5 @@ async def test_metrics_are_prometheus_text(daemon):
     assert "# TYPE signalos_agent_connected gauge" in text
 
 
-async def test_metrics_need_a_viewer_token(daemon):
+async def test_metrics_need_a_token(daemon):
     assert (await daemon.client.get("/metrics")).status == 401
