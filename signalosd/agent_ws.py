@@ -35,11 +35,13 @@ from .bus import CONTROL, Outbox
 from .clock import iso
 from .delivery import DELIVERY_ACTOR, Delivery
 from .models import (
+    DEFAULT_JOURNAL_KEEP_S,
     AccountStatus,
     AgentHello,
+    CommandType,
 )
 from .store import Tx
-from .ws_common import authenticate, close_with_deadline, frame
+from .ws_common import CLOSE_AUTH_FAILED, authenticate, close_soon, closed, frame
 
 log = logging.getLogger("signalosd.agent")
 
@@ -69,15 +71,24 @@ class AgentSession:
         self._inbox_max = 2 * settings.agent_batch_max
         self._inbox_room = asyncio.Event()
         self._inbox_room.set()
+        # How long the agent keeps the ids of commands it executed: nothing older is sent.
+        self.journal_keep_s = hello.journal_keep_s or DEFAULT_JOURNAL_KEEP_S
         self.delivery = Delivery(
             self.account_id,
             self.app[keys.DB],
             self.app[keys.CLOCK],
             settings,
+            self.app[keys.POLICY],
             self.send_command,
             DELIVERY_ACTOR,
+            principal.token_id,
+            self.journal_keep_s,
+            self.revoke,
         )
+        self.revoked = False  # the token was revoked: nothing more is sent or applied
+        self._revoked_in_tx = False  # set on the writer thread by a batch that found it so
         self.closing = False
+        self.close_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._msg_no = 0
 
@@ -93,21 +104,45 @@ class AgentSession:
 
     # ---- outgoing -------------------------------------------------------------------------
 
-    def _put(self, text: str) -> None:
+    def _put(self, text: str, *, first: bool = False) -> None:
         if self.outbox.full:
             self.outbox.overflow()
             self.close(4008, "slow consumer: reconnect")
             return
-        self.outbox.put(CONTROL, text)
+        self.outbox.put(CONTROL, text, first=first)
 
     def send(self, type_: str, data: dict[str, Any]) -> None:
         self._msg_no += 1
         self._put(frame(type_, data, f"msg_{self._msg_no}", iso(self.app[keys.CLOCK].now())))
 
     def send_command(self, command: dict[str, Any]) -> None:
-        data = {k: command[k] for k in ("id", "type", "trade_id", "params", "expires_at")}
+        """A command frame; an emergency stop goes ahead of every frame still waiting."""
+        if self.revoked:
+            return
+        data = {
+            k: command[k] for k in ("id", "type", "trade_id", "params", "expires_at", "halt_gen")
+        }
         data["attempt"] = command["attempts"] + 1
-        self._put(frame("command", data, command["id"], iso(self.app[keys.CLOCK].now())))
+        text = frame("command", data, command["id"], iso(self.app[keys.CLOCK].now()))
+        self._put(text, first=command["type"] == CommandType.EMERGENCY_STOP.value)
+
+    def revoke(self) -> None:
+        """The session's token was revoked: apply nothing more it sent, send it nothing, close
+        it with 4401 (the agent stops: do not retry with that token)."""
+        if self.revoked:
+            return
+        self.revoked = True
+        dropped = len(self.inbox)
+        self.inbox.clear()
+        self._inbox_room.set()
+        log.warning(
+            "event=agent_token_revoked account_id=%d session=%s token_id=%s dropped_messages=%d",
+            self.account_id,
+            self.id,
+            self.principal.token_id,
+            dropped,
+        )
+        self.close(CLOSE_AUTH_FAILED, "token revoked")
 
     async def writer(self) -> None:
         while True:
@@ -118,15 +153,13 @@ class AgentSession:
         if self.closing:
             return
         self.closing = True
-        task = asyncio.get_running_loop().create_task(
-            close_with_deadline(self.ws, code, reason, self.app[keys.SETTINGS].ws_close_timeout_s)
-        )
-        self.app[keys.BACKGROUND].add(task)
-        task.add_done_callback(self.app[keys.BACKGROUND].discard)
+        self.close_task = close_soon(self.app, self.ws, code, reason)
 
     # ---- incoming -------------------------------------------------------------------------
 
     def receive(self, raw: str) -> None:
+        if self.revoked:
+            return
         self.app[keys.AGENTS].seen(self.account_id)
         try:  # fast path: envelope and payload validated in one pass
             envelope = ENVELOPE.validate_json(raw)
@@ -137,7 +170,7 @@ class AgentSession:
 
     def _receive_slowly(self, raw: str) -> None:
         try:
-            msg = strict_json.loads(raw)
+            msg = strict_json.loads(raw, nan_for_models=True)  # the models refuse NaN
         except ValueError as exc:
             self.send("error", {"code": "invalid_json", "message": f"not valid JSON ({exc})"})
             return
@@ -216,6 +249,9 @@ class AgentSession:
                     self._inbox_room.set()
                 try:
                     await db.write(self._batch(batch))
+                    if self._revoked_in_tx:
+                        self.revoke()
+                        return
                 except Exception:
                     log.exception(
                         "event=agent_batch_failed account_id=%d session=%s messages=%d",
@@ -241,6 +277,11 @@ class AgentSession:
         return lambda tx: self._apply(tx, items)
 
     def _apply(self, tx: Tx, items: list[tuple[str, Any]]) -> None:
+        # Checked in the batch's own transaction: nothing the agent sends after its token's
+        # revocation committed (here or by `signalosd token revoke`) is applied.
+        if not tx.token_active(self.principal.token_id):
+            self._revoked_in_tx = True
+            return
         try:
             with tx.savepoint():  # the common case: the whole batch applies cleanly
                 for kind, item in items:
@@ -274,6 +315,8 @@ class AgentSession:
                 self._status(tx, item.account.model_dump())
         elif kind == "mt5_status_update":
             self._status(tx, item.model_dump())
+        elif kind == "agent_state":
+            ingest.apply_agent_state(tx, account_id, item, actor)
 
     def _status(self, tx: Tx, status: dict[str, Any]) -> None:
         tx.save_agent_status(
@@ -307,10 +350,25 @@ async def agent_stream(request: web.Request) -> web.WebSocketResponse:
         return ws
     session = AgentSession(request, ws, principal, hello)
     hub, db = app[keys.AGENTS], app[keys.DB]
+    previous = hub.session(principal.account_id)
+    state = await db.write(
+        lambda tx: record_connected(tx, session, previous.id if previous else None)
+    )
+    # `welcome` carries the daemon's mode and halt generation, and is the session's first
+    # frame: the session joins the hub (which sends it emergency stops straight from their
+    # commit) only now, in the same step, so no command can overtake the state it describes.
+    session.send(
+        "welcome",
+        {
+            "session_id": session.id,
+            "ack_timeout_s": settings.ack_timeout_s,
+            "mode": state["mode"],
+            "halt_gen": state["halt_gen"],
+        },
+    )
     old = hub.attach(session)
     if old is not None:
         old.close(CLOSE_REPLACED, "replaced by a newer agent session for this account")
-    await db.write(lambda tx: record_connected(tx, session, old.id if old else None))
     log.info(
         "event=agent_connected account=%s session=%s broker=%s version=%s",
         principal.account,
@@ -318,7 +376,6 @@ async def agent_stream(request: web.Request) -> web.WebSocketResponse:
         hello.broker,
         hello.agent_version,
     )
-    session.send("welcome", {"session_id": session.id, "ack_timeout_s": settings.ack_timeout_s})
     loop = asyncio.get_running_loop()
     tasks = [
         loop.create_task(session.writer()),
@@ -344,6 +401,7 @@ async def agent_stream(request: web.Request) -> web.WebSocketResponse:
         if not current:
             reason = "replaced by a newer session"
         await db.write(lambda tx: record_disconnected(tx, session, reason, current))
+        await closed(session.close_task)
         log.info(
             "event=agent_disconnected account=%s session=%s reason=%r",
             principal.account,

@@ -75,6 +75,7 @@ class AgentHub:
                     "trade_id": data["trade_id"],
                     "params": data["params"],
                     "expires_at": None,
+                    "halt_gen": data["halt_gen"],
                     "attempts": 0,
                 }
             )
@@ -103,6 +104,14 @@ class AgentHub:
             info |= session.describe()
         elif stored:
             info |= {k: stored.get(k) for k in ("agent_version", "broker", "login", "server")}
+        # What the agent last said of itself (agent_state): its mode should be the daemon's.
+        stored = stored or {}
+        info |= {
+            "mode": stored.get("agent_mode"),
+            "halt_gen": stored.get("agent_halt_gen"),
+            "mode_mismatch": bool(stored.get("mode_mismatch")),
+            "clock_offset_s": stored.get("clock_offset_s"),
+        }
         return info
 
     def mt5(self, account_id: int, stored: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import WSCloseCode, web
 
-from . import accounts, agent_ws, keys, maintenance, middleware, state_lock, ws
+from . import accounts, agent_ws, keys, maintenance, middleware, revocation, state_lock, ws
 from .agents import AgentHub
 from .api.routes import add_routes, build_routes
 from .auth import TokenAuth
@@ -24,6 +24,7 @@ from .bus import EventBus
 from .clock import Clock, SystemClock
 from .commands import CommandPolicy, CommandWaiters
 from .config import Settings
+from .guard import ConnectionGuard
 from .metrics import Metrics
 from .store import Database
 from .ws_common import close_with_deadline
@@ -81,9 +82,13 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             _every(settings.external_poll_interval_s, db.poll_external, "poll_external")
         ),
         loop.create_task(
+            # WAL checkpoints off the writer (it runs with wal_autocheckpoint = 0): store/db.py.
+            _every(settings.wal_checkpoint_interval_s, db.checkpoint, "wal_checkpoint")
+        ),
+        loop.create_task(
             _every(
                 settings.expiry_sweep_interval_s,
-                lambda: maintenance.expire_commands(db),
+                lambda: maintenance.expire_commands(db, app[keys.POLICY]),
                 "expire_commands",
             )
         ),
@@ -122,7 +127,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         client_max_size=settings.max_body_bytes,
         middlewares=[middleware.request_log, middleware.errors, middleware.authorize],
     )
-    db = Database(settings.db_path, clock)
+    db = Database(settings.db_path, clock, scans_per_owner=settings.heavy_reads_per_token)
     bus = EventBus()
     waiters = CommandWaiters(db)
     bus.listen(waiters.on_event)
@@ -135,12 +140,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[keys.BUS] = bus
     app[keys.AUTH] = TokenAuth(db, settings.token_touch_interval_s)
     app[keys.WAITERS] = waiters
-    app[keys.POLICY] = CommandPolicy(settings.open_trade_ttl_s, settings.command_ttl_s)
+    app[keys.POLICY] = CommandPolicy(
+        settings.open_trade_ttl_s, settings.command_ttl_s, settings.command_expiry_grace_s
+    )
     app[keys.WEBSOCKETS] = weakref.WeakSet()
     app[keys.BACKGROUND] = set()
     app[keys.STREAMS] = {}
-    bus.listen(ws.close_revoked(app))
+    bus.listen(revocation.close_revoked(app))
     app[keys.STARTED_AT] = time.monotonic()
+    app[keys.GUARD] = ConnectionGuard(settings.max_unauthenticated_connections)
     metrics = Metrics(clock, bus, hub, app[keys.WEBSOCKETS])
     bus.listen(metrics.on_event)
     app[keys.METRICS] = metrics

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .models import Mode
+from . import commands
+from .models import CommandStatus, CommandType, Mode
+from .store import Tx
 from .store.backup import (
     PAGES_PER_STEP,
     Inspection,
@@ -121,10 +123,10 @@ def backup(
 RESTORE_MARGIN = 10**9  # seqs skipped when the replaced database cannot be read
 
 
-# How far each mode is from trading freely: a restore that lowers it deserves a warning.
+# How far each mode is from trading freely: a restore never lowers it.
 _STRICTNESS: dict[str, int] = {Mode.RUNNING: 0, Mode.PAUSED: 1, Mode.HALTED: 2}
-# The `signalos` command that puts each mode back.
-_TO_RESTORE: dict[str, str] = {Mode.PAUSED: "pause", Mode.HALTED: "stop"}
+# How an operator lifts each mode, once it should trade again.
+_TO_LIFT: dict[str, str] = {Mode.PAUSED: "resume", Mode.HALTED: "resume --from-halt"}
 
 
 @dataclass(frozen=True)
@@ -133,8 +135,9 @@ class RestoreResult:
     aside: Path | None  # where the replaced database was moved
     backup_head: int
     base: int  # new events continue after this seq
-    # (account, mode before the restore, mode in the backup) where the backup trades more freely
-    loosened: tuple[tuple[str, str, str], ...] = ()
+    # (account, mode before the restore, mode in the backup) where the backup traded more
+    # freely: the restored database keeps the stricter mode of before.
+    kept: tuple[tuple[str, str, str], ...] = ()
 
     def summary(self) -> str:
         moved = f"; the previous database is at {self.aside}" if self.aside else ""
@@ -144,23 +147,63 @@ class RestoreResult:
         )
 
     def warnings(self) -> list[str]:
-        """One line per account that the backup leaves freer to trade than it was."""
+        """One line per account whose stricter mode the restore kept."""
         return [
             f"account {account} was {before} before the restore and is {after} in the backup: "
-            f"if it must stay {before}, run 'signalos --account {account} {_TO_RESTORE[before]}' "
-            "as soon as the daemon is up (the agent keeps the mode it last received until then)"
-            for account, before, after in self.loosened
+            f"it stays {before} (lift it with 'signalos --account {account} "
+            f"{_TO_LIFT[before]}' once it should trade)"
+            for account, before, after in self.kept
         ]
 
 
-def _loosened(before: dict[str, str], after: dict[str, str]) -> tuple[tuple[str, str, str], ...]:
+def _stricter(
+    before: dict[str, tuple[str, int]], after: dict[str, tuple[str, int]]
+) -> tuple[tuple[str, str, str], ...]:
     return tuple(
-        (account, mode, after[account])
-        for account, mode in sorted(before.items())
+        (account, mode, after[account][0])
+        for account, (mode, _) in sorted(before.items())
         if account in after
-        and _STRICTNESS.get(after[account], 0) < _STRICTNESS.get(mode, 0)
-        and mode in _TO_RESTORE
+        and _STRICTNESS.get(after[account][0], 0) < _STRICTNESS.get(mode, 0)
+        and mode in _TO_LIFT
     )
+
+
+def _fail_closed(
+    tx: Tx, before: dict[str, tuple[str, int]], kept: tuple[tuple[str, str, str], ...]
+) -> None:
+    """In the restored database: no account's halt generation goes below what its agent may
+    already know, and an account that was stricter before keeps that mode. A kept halt is a
+    new generation that cancels the backup's unfinished entries and resumes, exactly as an
+    emergency stop would: the backup must not bring back what the stop fenced off."""
+    ids = {str(a["name"]): int(a["id"]) for a in tx.list_accounts()}
+    for account, (_, halt_gen) in before.items():
+        if account in ids:
+            tx.raise_halt_gen(ids[account], halt_gen)
+    for account, mode, backup_mode in kept:
+        account_id = ids[account]
+        reason = f"kept by signalosd restore: {mode} before the restore"
+        tx.set_mode(account_id, mode, reason)
+        cancelled: list[str] = []
+        if mode == Mode.HALTED:
+            halt_gen = tx.next_halt_gen(account_id)
+            cancelled = commands.cancel_fenced(tx, account_id, halt_gen, RESTORE_ACTOR)
+        else:
+            for command in tx.unfinished_of_types(account_id, [CommandType.OPEN_TRADE.value]):
+                commands.settle_unexecuted(
+                    tx, command, CommandStatus.CANCELLED, reason, RESTORE_ACTOR
+                )
+                cancelled.append(command["id"])
+        tx.append_event(
+            account_id,
+            "mode_kept_by_restore",
+            {
+                "mode": mode,
+                "backup_mode": backup_mode,
+                "halt_gen": tx.get_state(account_id)["halt_gen"],
+                "cancelled_commands": cancelled,
+            },
+            RESTORE_ACTOR,
+        )
 
 
 def restore(src: Path, db_path: Path) -> RestoreResult:
@@ -214,8 +257,11 @@ def restore(src: Path, db_path: Path) -> RestoreResult:
         "previous_last_seq": old_head,
         "continues_after": base,
     }
-    restart_numbering(
-        db_path, base, lambda tx: tx.append_event(None, "database_restored", data, RESTORE_ACTOR)
-    )
-    loosened = _loosened(old_modes, modes_of(db_path))
-    return RestoreResult(db_path, aside, found.head_seq, base, loosened)
+    kept = _stricter(old_modes, modes_of(db_path))
+
+    def restored(tx: Tx) -> None:
+        tx.append_event(None, "database_restored", data, RESTORE_ACTOR)
+        _fail_closed(tx, old_modes, kept)
+
+    restart_numbering(db_path, base, restored)
+    return RestoreResult(db_path, aside, found.head_seq, base, kept)

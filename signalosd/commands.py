@@ -11,7 +11,7 @@ import contextlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from .clock import iso
@@ -22,13 +22,22 @@ from .store import Database, EventRecord, Tx
 PRIORITY_EMERGENCY = 0
 PRIORITY_NORMAL = 10
 
+# What an emergency stop cancels when it commits, whatever state they are in short of done:
+# entries, and resumes (which would lift the halt). Both also carry the halt generation they
+# were issued in, so an agent that already holds one refuses it (docs/agent.md, "The fence").
+FENCED = (CommandType.OPEN_TRADE, CommandType.RESUME)
+
 
 @dataclass(frozen=True, slots=True)
 class CommandPolicy:
-    """How long a queued command stays worth executing."""
+    """How long a command stays worth executing."""
 
     open_trade_ttl_s: float
     command_ttl_s: float
+    # A sent or acked command past its deadline is never sent again, and the agent refuses it
+    # from its deadline on; it is marked expired this much later, so that the result of one
+    # the agent began just before its deadline is still taken (not reported as expired).
+    expiry_grace_s: float = 10.0
 
     def ttl(self, type_: CommandType) -> float | None:
         if type_ is CommandType.EMERGENCY_STOP:
@@ -47,16 +56,34 @@ def enqueue(
     actor: dict[str, Any],
     trade_id: int | None = None,
 ) -> dict[str, Any]:
+    """Queue a command in the caller's transaction, stamped with the account's current halt
+    generation (an emergency stop bumps it first, so the stop carries its own)."""
     ttl = policy.ttl(type_)
     expires_at = iso(tx.now_dt + timedelta(seconds=ttl)) if ttl is not None else None
     priority = PRIORITY_EMERGENCY if type_ is CommandType.EMERGENCY_STOP else PRIORITY_NORMAL
+    halt_gen = int(tx.get_state(account_id)["halt_gen"])
     command = tx.insert_command(
-        str(uuid.uuid4()), account_id, type_.value, trade_id, params, priority, expires_at, actor
+        str(uuid.uuid4()),
+        account_id,
+        type_.value,
+        trade_id,
+        params,
+        priority,
+        expires_at,
+        actor,
+        halt_gen,
     )
     tx.append_event(
         account_id,
         "command_queued",
-        {"command_id": command["id"], "type": type_.value, "trade_id": trade_id, "params": params},
+        {
+            "command_id": command["id"],
+            "type": type_.value,
+            "trade_id": trade_id,
+            "params": params,
+            "halt_gen": halt_gen,
+            "expires_at": expires_at,
+        },
         actor,
     )
     return command
@@ -97,29 +124,76 @@ def fail_pending_trade(
     tx.append_event(account_id, "trade_update", trade | changes | {"updated_at": tx.now}, actor)
 
 
-def cancel_queued(
-    tx: Tx, account_id: int, type_: CommandType, reason: str, actor: dict[str, Any]
-) -> list[str]:
-    """Cancel every still-queued command of one type (emergency stop: pending entries)."""
+def cancel_fenced(tx: Tx, account_id: int, halt_gen: int, actor: dict[str, Any]) -> list[str]:
+    """An emergency stop commits: cancel every unfinished entry and resume of the account,
+    queued, sent or acked alike (an agent that already holds one refuses it by its older halt
+    generation)."""
+    reason = f"cancelled by emergency stop (halt generation {halt_gen})"
     cancelled = []
-    for command in tx.commands_with_status(account_id, CommandStatus.QUEUED.value, type_.value):
+    for command in tx.unfinished_of_types(account_id, (t.value for t in FENCED)):
         if settle_unexecuted(tx, command, CommandStatus.CANCELLED, reason, actor):
             cancelled.append(command["id"])
     return cancelled
 
 
-def expire_due(tx: Tx, actor: dict[str, Any]) -> list[str]:
-    """Expire queued commands past their `expires_at`: a stale entry must never run."""
+# ---- deadlines (invariant 10): the daemon's side, in one place -------------------------------
+
+
+def past_deadline(command: dict[str, Any], now: str) -> bool:
+    """True once a command must not be sent any more (an emergency stop never expires)."""
+    expires_at = command["expires_at"]
+    return expires_at is not None and expires_at <= now
+
+
+def expiry_reason(
+    command: dict[str, Any], now: datetime, policy: CommandPolicy, journal_floor: str | None
+) -> str | None:
+    """Why an unfinished command is to be marked expired now, or None.
+
+    - queued past its deadline: it was never sent and never will be;
+    - sent or acked past its deadline plus the grace: the agent refuses it from its deadline
+      on, and had the grace to report one it started just before;
+    - created before `journal_floor` (now minus how long the agent keeps the ids it executed):
+      a redelivery could no longer be recognised as a duplicate, so it is never sent again.
+    """
+    if command["type"] == CommandType.EMERGENCY_STOP.value:
+        return None  # the agent keeps every stop it executed: redelivery is always safe
+    expires_at = command["expires_at"]
+    if expires_at is not None:
+        if command["status"] == CommandStatus.QUEUED.value:
+            if expires_at <= iso(now):
+                return f"not delivered before it expired at {expires_at}"
+        elif expires_at <= iso(now - timedelta(seconds=policy.expiry_grace_s)):
+            return f"not executed before it expired at {expires_at}"
+    if journal_floor is not None and command["created_at"] < journal_floor:
+        return (
+            f"created at {command['created_at']}, before the oldest command the agent still "
+            "remembers executing: never sent again, it could run twice"
+        )
+    return None
+
+
+def expire(tx: Tx, command: dict[str, Any], reason: str, actor: dict[str, Any]) -> bool:
+    return settle_unexecuted(tx, command, CommandStatus.EXPIRED, reason, actor)
+
+
+def due_for_expiry(tx: Tx, policy: CommandPolicy) -> list[tuple[int, str]]:
+    """(account id, command id) of the commands `expire_due` would expire: a cheap read first,
+    so the common case costs no durable write."""
+    return tx.unfinished_past_expiry(
+        tx.now, iso(tx.now_dt - timedelta(seconds=policy.expiry_grace_s))
+    )
+
+
+def expire_due(tx: Tx, policy: CommandPolicy, actor: dict[str, Any]) -> list[str]:
+    """Expire every command past its deadline (whether or not an agent is connected)."""
     expired = []
-    for account_id, command_id in tx.queued_past_expiry():
+    for account_id, command_id in due_for_expiry(tx, policy):
         command = tx.get_command(account_id, command_id)
-        if command is not None and settle_unexecuted(
-            tx,
-            command,
-            CommandStatus.EXPIRED,
-            f"not delivered before it expired at {command['expires_at']}",
-            actor,
-        ):
+        if command is None:
+            continue
+        reason = expiry_reason(command, tx.now_dt, policy, None)
+        if reason is not None and expire(tx, command, reason, actor):
             expired.append(command_id)
     return expired
 
@@ -140,6 +214,10 @@ class CommandWaiters:
         for fut in self._waiting.get(command_id, ()):
             if not fut.done():
                 fut.set_result(None)
+
+    def waiting(self, command_id: str) -> int:
+        """How many requests long-poll this command now (a client's `--wait` is in flight)."""
+        return len(self._waiting.get(command_id, ()))
 
     def release_all(self) -> None:
         """Shutdown: answer every pending long-poll now, with the command as it stands, instead

@@ -45,15 +45,16 @@ def _reply(tx: Tx, ctx: Ctx, changed: bool, command: dict[str, Any] | None) -> R
 
 
 def emergency_stop(tx: Tx, ctx: Ctx, req: EmergencyStopRequest) -> Reply:
+    """Halt, and fence off everything issued before: the stop starts a new halt generation,
+    every unfinished entry and resume is cancelled in this same transaction, and the stop
+    command (carrying the new generation) is sent to the agent ahead of anything else."""
     before = Mode(tx.get_state(ctx.account_id)["mode"])
     move = transition(before, ModeAction.EMERGENCY_STOP)
     reason = req.reason or "emergency stop"
-    cancelled: list[str] = []
     if move.changed:
         tx.set_mode(ctx.account_id, Mode.HALTED.value, reason)
-    cancelled = commands.cancel_queued(
-        tx, ctx.account_id, CommandType.OPEN_TRADE, "cancelled by emergency stop", ctx.actor
-    )
+    halt_gen = tx.next_halt_gen(ctx.account_id)
+    cancelled = commands.cancel_fenced(tx, ctx.account_id, halt_gen, ctx.actor)
     tx.append_event(
         ctx.account_id,
         "emergency_stop",
@@ -63,6 +64,7 @@ def emergency_stop(tx: Tx, ctx: Ctx, req: EmergencyStopRequest) -> Reply:
             "close_all": req.close_all,
             "previous_mode": before.value,
             "changed": move.changed,
+            "halt_gen": halt_gen,
             "cancelled_commands": cancelled,
         },
         ctx.actor,

@@ -1,12 +1,14 @@
-"""Outbox delivery to one agent session (invariants 2 and 3).
+"""Outbox delivery to one agent session (invariants 2, 3 and 10).
 
 The database is the source of truth: each round reads the account's unfinished commands in
 delivery order (emergency stop first, then commit order) and sends what is due:
 - on a new session, every unfinished command (the agent re-acks what it already executed);
 - then each newly queued command, at once (a `command_queued` event wakes the loop);
 - a command not acked within the ack timeout again, with doubling backoff.
-A queued command past its expiry is expired instead of sent. A command is marked `sent` after
-it was handed to the connection; a crash in between only means it is sent again.
+Nothing past its deadline is sent (`commands.expiry_reason` and `past_deadline` decide), nor
+anything older than the agent's record of executed commands. A command is marked `sent` after
+it was handed to the connection; a crash in between only means it is sent again. Each round
+also checks that the session's token is still valid: a revoked agent is sent nothing more.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from . import commands
 from .clock import Clock, iso
+from .commands import CommandPolicy
 from .config import Settings
 from .models import CommandStatus
 from .store import Database, Tx
@@ -46,15 +49,23 @@ class Delivery:
         db: Database,
         clock: Clock,
         settings: Settings,
+        policy: CommandPolicy,
         send: Callable[[dict[str, Any]], None],
         actor: dict[str, Any],
+        token_id: str,
+        journal_keep_s: float,
+        on_revoked: Callable[[], None],
     ) -> None:
         self.account_id = account_id
         self._db = db
         self._clock = clock
         self._settings = settings
+        self._policy = policy
         self._send = send
         self._actor = actor
+        self._token_id = token_id
+        self._journal_keep = timedelta(seconds=journal_keep_s)
+        self._on_revoked = on_revoked
         self._wake = asyncio.Event()
         self._sent_early: set[str] = set()
 
@@ -83,20 +94,38 @@ class Delivery:
 
     async def round(self, everything: bool = False) -> list[str]:
         """One pass over the outbox; returns the ids it sent."""
-        account_id = self.account_id
+        account_id, token_id = self.account_id, self._token_id
         early = set(self._sent_early)  # sent after their commit, so this read sees them
         self._sent_early -= early
-        pending = await self._db.read(lambda tx: tx.unfinished_commands(account_id))
+
+        def read(tx: Tx) -> list[dict[str, Any]] | None:
+            if not tx.token_active(token_id):
+                return None
+            return tx.unfinished_commands(account_id)
+
+        pending = await self._db.read(read)
+        if pending is None:
+            self._on_revoked()
+            return []
         now = self._clock.now()
         now_iso = iso(now)
-        due, expired, sent = [], [], []
+        floor = iso(now - self._journal_keep)
+        due, sent = [], []
+        expired: list[tuple[dict[str, Any], str]] = []
         for command in pending:
-            queued = command["status"] == CommandStatus.QUEUED.value
             if command["id"] in early:
                 sent.append(command)  # already on its way: only record it
-            elif queued and command["expires_at"] is not None and command["expires_at"] <= now_iso:
-                expired.append(command)
-            elif everything or queued or _due_again(command, now, self._settings):
+                continue
+            reason = commands.expiry_reason(command, now, self._policy, floor)
+            if reason is not None:
+                expired.append((command, reason))
+            elif commands.past_deadline(command, now_iso):
+                continue  # in its grace: the agent may still report it, it is never resent
+            elif (
+                everything
+                or command["status"] == CommandStatus.QUEUED.value
+                or _due_again(command, now, self._settings)
+            ):
                 due.append(command)
         for command in due:
             self._send(command)
@@ -105,7 +134,9 @@ class Delivery:
             await self._db.write(lambda tx: self._record(tx, sent, expired))
         return [c["id"] for c in sent]
 
-    def _record(self, tx: Tx, sent: list[dict[str, Any]], expired: list[dict[str, Any]]) -> None:
+    def _record(
+        self, tx: Tx, sent: list[dict[str, Any]], expired: list[tuple[dict[str, Any], str]]
+    ) -> None:
         for command in sent:
             if tx.mark_sent(command["id"]):
                 tx.append_event(
@@ -125,11 +156,5 @@ class Delivery:
                     command["attempts"] + 1,
                     self.account_id,
                 )
-        for command in expired:
-            commands.settle_unexecuted(
-                tx,
-                command,
-                CommandStatus.EXPIRED,
-                f"not delivered before it expired at {command['expires_at']}",
-                self._actor,
-            )
+        for command, reason in expired:
+            commands.expire(tx, command, reason, self._actor)

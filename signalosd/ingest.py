@@ -11,6 +11,7 @@ from typing import Any
 
 from . import commands
 from .models import (
+    AgentState,
     CommandResult,
     CommandStatus,
     CommandType,
@@ -139,6 +140,21 @@ def apply_result(tx: Tx, account_id: int, res: CommandResult, actor: dict[str, A
     status = CommandStatus.SUCCEEDED if res.ok else CommandStatus.FAILED
     result = {"ok": res.ok, "error": res.error, "retcode": res.retcode, "data": res.data}
     if not tx.finish_command(account_id, res.command_id, status.value, result):
+        if res.ok and command["status"] in _GAVE_UP:
+            # The daemon had cancelled or expired it, yet the agent ran it (it began just
+            # before learning so): the audit log says so rather than keep a wrong story.
+            tx.append_event(
+                account_id,
+                "command_late_result",
+                {
+                    "command_id": res.command_id,
+                    "type": command["type"],
+                    "trade_id": command["trade_id"],
+                    "status": command["status"],
+                    "data": res.data,
+                },
+                actor,
+            )
         return
     data: dict[str, Any] = {
         "command_id": res.command_id,
@@ -153,6 +169,43 @@ def apply_result(tx: Tx, account_id: int, res: CommandResult, actor: dict[str, A
             account_id, "command_failed", data | {"reason": reason, "retcode": res.retcode}, actor
         )
     _effects(tx, account_id, command, res, actor)
+
+
+_GAVE_UP = (CommandStatus.CANCELLED.value, CommandStatus.EXPIRED.value)
+# Commands that change the mode: while one is unfinished, the agent's mode may lag the daemon's.
+_MODE_COMMANDS = (
+    CommandType.PAUSE.value,
+    CommandType.RESUME.value,
+    CommandType.EMERGENCY_STOP.value,
+)
+
+
+def apply_agent_state(tx: Tx, account_id: int, state: AgentState, actor: dict[str, Any]) -> None:
+    """The agent's report of its own mode. It should converge on the daemon's: a difference
+    that no unfinished mode command explains is a mismatch, raised as an event (once, until it
+    clears) and kept for health and /metrics."""
+    ours = tx.get_state(account_id)
+    differs = state.mode.value != ours["mode"] or state.halt_gen != ours["halt_gen"]
+    mismatch = differs and not tx.unfinished_of_types(account_id, _MODE_COMMANDS)
+    before = tx.agent_status(account_id) or {}
+    tx.save_agent_status(
+        account_id,
+        {
+            "agent_mode": state.mode.value,
+            "agent_halt_gen": state.halt_gen,
+            "clock_offset_s": state.clock_offset_s,
+            "mode_mismatch": int(mismatch),
+        },
+    )
+    if mismatch == bool(before.get("mode_mismatch")):
+        return
+    data = {
+        "agent": {"mode": state.mode.value, "halt_gen": state.halt_gen},
+        "daemon": {"mode": ours["mode"], "halt_gen": ours["halt_gen"]},
+    }
+    tx.append_event(
+        account_id, "agent_mode_mismatch" if mismatch else "agent_mode_converged", data, actor
+    )
 
 
 def _effects(

@@ -32,15 +32,20 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=_unique)
+# Reads NaN/Infinity as floats, for input validated field by field afterwards by models that
+# refuse them: the error can then name the field (`equity: Input should be a finite number`).
+_NAMING_DECODER = json.JSONDecoder(object_pairs_hook=_unique)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def loads(text: str | bytes | bytearray) -> Any:
-    """Parse strict JSON: refuses NaN/Infinity, duplicate keys and nesting too deep to parse."""
+def loads(text: str | bytes | bytearray, *, nan_for_models: bool = False) -> Any:
+    """Parse strict JSON: refuses NaN/Infinity, duplicate keys and nesting too deep to parse.
+    `nan_for_models`: let NaN/Infinity through as floats, only for a document that a model
+    with `allow_inf_nan=False` validates next (so that its error names the field)."""
     try:
         if isinstance(text, bytes | bytearray):
             text = text.decode("utf-8")
-        return _DECODER.decode(text)
+        return (_NAMING_DECODER if nan_for_models else _DECODER).decode(text)
     except JsonError:
         raise
     except RecursionError:

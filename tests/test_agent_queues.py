@@ -86,6 +86,9 @@ async def test_open_trade_result_precedes_the_trade_update_of_its_position(tmp_p
     try:
         agent.commands.put(command("open_trade", open_params(), trade_id=9))
         (result,) = await _results(agent, 1)
+        async with asyncio.timeout(5):  # the position's report follows its result
+            while len(agent.outbox) < 2:
+                await asyncio.sleep(0.01)
     finally:
         worker.cancel()
         agent._thread.shutdown()

@@ -76,7 +76,7 @@ async def test_handshake_is_authenticate_hello_then_a_snapshot(fake, make_agent)
     conn = await fake.conn()
     (snap,) = await conn.wait_for("sync_snapshot")
 
-    assert conn.types()[:3] == ["authenticate", "hello", "sync_snapshot"]
+    assert conn.types()[:4] == ["authenticate", "hello", "agent_state", "sync_snapshot"]
     assert conn.received[0]["data"] == {"token": TOKEN}
     assert AgentHello.model_validate(conn.received[1]["data"]).broker == "paper"
     snapshot = SyncSnapshot.model_validate(snap["data"])
@@ -93,10 +93,10 @@ async def test_command_is_acked_then_its_result_then_the_new_position(fake, make
     await conn.command(cmd)
     (update,) = await conn.wait_for("trade_update")
 
-    after = conn.types()[3:]
+    after = conn.types()[4:]
     assert after[:3] == ["ack", "command_result", "trade_update"]
-    assert conn.received[3]["data"] == {"messageId": cmd["id"]}
-    result = CommandResult.model_validate(conn.received[4]["data"])
+    assert conn.received[4]["data"] == {"messageId": cmd["id"]}
+    result = CommandResult.model_validate(conn.received[5]["data"])
     assert result.ok and result.command_id == cmd["id"]
     assert TradeUpdate.model_validate(update["data"]).trade_id == 5
 
@@ -146,16 +146,17 @@ async def test_reconnect_sends_a_fresh_snapshot_then_the_reports_queued_offline(
     second = await fake.conn()
     await second.wait_for("trade_update")
 
-    assert second.types()[:5] == [
+    assert second.types()[:6] == [
         "authenticate",
         "hello",
+        "agent_state",
         "sync_snapshot",
         "command_result",
         "trade_update",
     ]
-    snapshot = second.received[2]["data"]
+    snapshot = second.received[3]["data"]
     assert [p["trade_id"] for p in snapshot["positions"]] == [11]
-    assert second.received[3]["data"]["command_id"] == cmd["id"]
+    assert second.received[4]["data"]["command_id"] == cmd["id"]
     assert any("disconnected: closed with code 1001" in s for s in make_agent.states)
 
 

@@ -364,22 +364,42 @@ async def test_a_restore_resets_clients_instead_of_reusing_seqs(tmp_path: Path) 
             assert body["events"][0]["type"] == "database_restored"
 
 
-async def test_a_restore_that_loosens_the_mode_says_how_to_put_it_back(tmp_path: Path) -> None:
-    """A backup taken while running, restored after an emergency stop: the desk would trade
-    again, so restore warns and names the command that halts it again."""
+async def test_a_restore_keeps_a_halt_the_backup_does_not_have(tmp_path: Path) -> None:
+    """A backup taken while running, restored after an emergency stop: the desk must not trade
+    again by itself, nor the backup bring back the entry the stop cancelled. The restored
+    database stays halted, in a newer halt generation, and says why."""
     state, backup_file = tmp_path / "state", tmp_path / "b.db"
+    signal_body = {"symbol": "EURUSD", "side": "buy", "volume": 0.1}
     with daemon_pool() as start:
         first = start(state)
-        done = await asyncio.to_thread(backup_cli, state, backup_file)
-        assert done.returncode == 0, done.stderr
         async with aiohttp.ClientSession() as s:
-            await call(s, "POST", f"{first.url}/api/trading/emergency-stop", first.admin)
+            _, entry = await call(
+                s, "POST", f"{first.url}/api/signals", first.admin, json=signal_body
+            )
+            done = await asyncio.to_thread(backup_cli, state, backup_file)
+            assert done.returncode == 0, done.stderr
+            _, stop = await call(s, "POST", f"{first.url}/api/trading/emergency-stop", first.admin)
         first.signal(signal.SIGTERM)
         assert await first.await_exit() == 0
-    restored = await asyncio.to_thread(_restore, state, backup_file)
-    assert restored.returncode == 0, restored.stderr
-    assert (
-        "warning: account default was halted before the restore and is running in the backup"
-        in restored.stderr
-    )
-    assert "signalos --account default stop" in restored.stderr
+        restored = await asyncio.to_thread(_restore, state, backup_file)
+        assert restored.returncode == 0, restored.stderr
+        assert (
+            "warning: account default was halted before the restore and is running in the "
+            "backup: it stays halted (lift it with 'signalos --account default resume "
+            "--from-halt' once it should trade)" in restored.stderr
+        )
+        second = start(state)
+        async with aiohttp.ClientSession() as s:
+            _, now = await call(s, "GET", f"{second.url}/api/trading/state", second.admin)
+            command_id = entry["command"]["id"]
+            _, command = await call(
+                s, "GET", f"{second.url}/api/commands/{command_id}", second.admin
+            )
+            url = f"{second.url}/api/events"
+            _, reset = await call(s, "GET", url, second.admin)  # the old seqs count as pruned
+            since = {"since": reset["error"]["details"]["pruned_through"]}
+            _, after = await call(s, "GET", url, second.admin, params=since)
+            kept = [e for e in after["events"] if e["type"] == "mode_kept_by_restore"]
+    assert now["mode"] == "halted" and now["halt_gen"] > stop["halt_gen"]
+    assert command["command"]["status"] == "cancelled"  # the backup's entry stays fenced off
+    assert [k["data"]["backup_mode"] for k in kept] == ["running"]

@@ -80,7 +80,9 @@ async def receive(ws: aiohttp.ClientWebSocketResponse, wait: float | None) -> di
                 return parsed
             continue
         if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-            code = ws.close_code
+            # The code the daemon sent, even if the connection dropped before our reply
+            # (then aiohttp's own close_code says 1006).
+            code = msg.data if msg.type is WSMsgType.CLOSE else ws.close_code
             reason = msg.extra if msg.type is WSMsgType.CLOSE and msg.extra else ""
             if code == CLOSE_AUTH_FAILED:
                 raise AuthFailed(f"the daemon refused the agent token ({reason or code})")

@@ -9,6 +9,14 @@ At most once: the journal records the command as executing before the broker is 
 stores the result after; a command already in the journal is never run again, its stored result
 is returned (`replay=True`). A refusal is stored too, so a redelivery gets the same answer.
 
+Refused before anything reaches the broker (docs/agent.md, "Deadlines" and "The fence"):
+- any command past its `expires_at`, judged on the daemon's clock (`now` applies the offset
+  measured at `welcome`); an emergency stop has none;
+- an `open_trade` unless the local mode is running, and an `open_trade` or `resume` issued in
+  an older halt generation than the newest emergency stop this agent knows. The agent learns
+  of a stop as the frame arrives (before executing it), and an entry checks again right before
+  the order is sent, so a stop that arrives while the entry's pre-trade checks run still wins.
+
 Notes on the params:
 - `open_trade` is a market order; `entry` is informational. Its `tp` may be a list (a signal's
   take-profit ladder): the position gets the FIRST one. In stealth mode the position is opened
@@ -144,13 +152,15 @@ class Executor:
     def _run(self, type_: str, command: Mapping[str, Any]) -> dict[str, Any]:
         params: Mapping[str, Any] = command.get("params") or {}
         trade_id = command.get("trade_id")
+        self._check_deadline(command)
         if type_ == CommandType.OPEN_TRADE:
-            return self._open(params, trade_id, command.get("expires_at"))
+            return self._open(params, trade_id, command)
         if type_ == CommandType.EMERGENCY_STOP:
-            return self._emergency_stop(params)
+            return self._emergency_stop(params, command.get("halt_gen"))
         if type_ == CommandType.PAUSE:
             return self._set_mode(Mode.PAUSED)
         if type_ == CommandType.RESUME:
+            self._check_fence(command, "this resume")
             return self._set_mode(Mode.RUNNING, bool(params.get("from_halt")))
         if type_ == CommandType.SET_STEALTH:
             return self._set_stealth(bool(params.get("enabled")))
@@ -168,6 +178,35 @@ class Executor:
             raise Refused(f"unknown command type {type_!r}: this agent cannot execute it")
         return handler(self._position(params, trade_id), params)
 
+    def _check_deadline(self, command: Mapping[str, Any]) -> None:
+        expires_at = command.get("expires_at")
+        if not expires_at:
+            return  # an emergency stop: never expires
+        try:
+            deadline = _parse_time(str(expires_at))
+        except ValueError:
+            raise Refused(f"invalid expires_at {expires_at!r}", RETCODE_INVALID) from None
+        if deadline <= self._now():
+            raise Refused(
+                f"expired before execution (expires_at {expires_at}, by the daemon's clock)"
+            )
+
+    def _check_fence(self, command: Mapping[str, Any], what: str) -> None:
+        """Refuse what was issued before the newest emergency stop this agent knows of."""
+        issued = command.get("halt_gen")
+        known = self.journal.halt_gen
+        if isinstance(issued, int) and issued < known:
+            raise Refused(
+                f"{what} was issued before the emergency stop of halt generation {known} "
+                f"(it belongs to generation {issued}): refused"
+            )
+
+    def _check_entry(self, command: Mapping[str, Any]) -> None:
+        mode = self.journal.mode
+        if mode is not Mode.RUNNING:
+            raise Refused(f"trading is {mode.value} on the agent")
+        self._check_fence(command, "this entry")
+
     def _position(self, params: Mapping[str, Any], trade_id: Any) -> BrokerPosition:
         ticket = params.get("ticket")
         if ticket is None and trade_id is not None:
@@ -184,12 +223,10 @@ class Executor:
 
     # ---- trades ---------------------------------------------------------------------------
 
-    def _open(self, params: Mapping[str, Any], trade_id: Any, expires_at: Any) -> dict[str, Any]:
-        mode = self.journal.mode
-        if mode is not Mode.RUNNING:
-            raise Refused(f"trading is {mode.value} on the agent")
-        if expires_at and _parse_time(str(expires_at)) <= self._now():
-            raise Refused(f"expired before execution (expires_at {expires_at})")
+    def _open(
+        self, params: Mapping[str, Any], trade_id: Any, command: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        self._check_entry(command)
         symbol, side = str(params["symbol"]), Side(params["side"])
         spec = self.broker.symbol(symbol)
         volume = float(params["volume"])
@@ -200,6 +237,9 @@ class Executor:
         if stealth and (sl is not None or tp is not None):
             quote = self.broker.quote(symbol)
             check_stops(spec, side, quote.bid, quote.ask, sl, tp)  # a virtual level must make sense
+        # Again, last thing before the order: an emergency stop may have arrived meanwhile.
+        self._check_entry(command)
+        self._check_deadline(command)
         deal = self.broker.open_position(
             symbol, side, volume, None if stealth else sl, None if stealth else tp, comment
         )
@@ -262,8 +302,9 @@ class Executor:
 
     # ---- controls -------------------------------------------------------------------------
 
-    def _emergency_stop(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        self.journal.set_mode(Mode.HALTED)  # first: nothing new opens from here on
+    def _emergency_stop(self, params: Mapping[str, Any], halt_gen: Any) -> dict[str, Any]:
+        # First: nothing new opens from here on (the runner already did so on arrival).
+        self.journal.fence(halt_gen if isinstance(halt_gen, int) else self.journal.halt_gen)
         closed: list[int] = []
         failed: list[dict[str, Any]] = []
         if params.get("close_all"):

@@ -9,8 +9,13 @@ so a crash never loses more than the statement in flight.
   redelivered command is never run twice (at most once) and its stored result is re-sent. A
   command found `executing` when the journal is opened was interrupted by a crash: it is marked
   failed ("agent restarted while executing; check the position") and never run again blindly.
-- mode (running / paused / halted: an agent restarted after an emergency stop stays halted),
-  stealth flag, virtual SL/TP per ticket, trailing settings per ticket, ticket → trade id.
+- mode (running / paused / halted: an agent restarted after an emergency stop stays halted)
+  and the halt generation it knows (the fence: an entry or resume issued in an older
+  generation is refused), stealth flag, virtual SL/TP per ticket, trailing settings per
+  ticket, ticket → trade id.
+
+Executed commands are kept `KEEP_EXECUTED` (the agent's hello tells the daemon, which never
+sends anything older), emergency stops for good: redelivering one is always recognised.
 """
 
 from __future__ import annotations
@@ -18,16 +23,17 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from signalosd.clock import iso
-from signalosd.models import Mode
+from signalosd.models import DEFAULT_JOURNAL_KEEP_S, CommandType, Mode
 
 INTERRUPTED = "agent restarted while executing; check the position"
-KEEP_EXECUTED = timedelta(days=30)  # long past any redelivery of the daemon
+KEEP_EXECUTED = timedelta(seconds=DEFAULT_JOURNAL_KEEP_S)  # long past any redelivery
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executed (
@@ -121,7 +127,10 @@ class Journal:
 
     def _prune(self) -> None:
         cutoff = iso(datetime.now(UTC) - KEEP_EXECUTED)
-        self._write("DELETE FROM executed WHERE status='done' AND executed_at < ?", (cutoff,))
+        self._write(
+            "DELETE FROM executed WHERE status='done' AND executed_at < ? AND type != ?",
+            (cutoff, CommandType.EMERGENCY_STOP.value),
+        )
 
     def executed(self, command_id: str) -> Executed | None:
         rows = self._read("SELECT type, result FROM executed WHERE command_id = ?", (command_id,))
@@ -164,6 +173,41 @@ class Journal:
 
     def set_mode(self, mode: Mode) -> None:
         self._set("mode", mode.value)
+
+    @property
+    def halt_gen(self) -> int:
+        """The newest halt generation this agent knows of (0: none yet)."""
+        return int(self._get("halt_gen") or 0)
+
+    def fence(self, halt_gen: int) -> None:
+        """An emergency stop of generation `halt_gen` arrived: halted from now on, and every
+        entry or resume of an older generation is refused (the generation never goes down
+        here). Both in one transaction: a crash leaves both or neither."""
+        self._set_together(
+            lambda known: {"mode": Mode.HALTED.value, "halt_gen": str(max(known, halt_gen))}
+        )
+
+    def adopt(self, mode: Mode, halt_gen: int) -> None:
+        """The daemon's `welcome`: its mode and halt generation replace ours (the daemon is
+        the source of truth; a generation lower than ours means its database was restored)."""
+        self._set_together(lambda _known: {"mode": mode.value, "halt_gen": str(halt_gen)})
+
+    def _set_together(self, values: Callable[[int], dict[str, str]]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT value FROM settings WHERE key = 'halt_gen'")
+                known = row.fetchone()
+                for key, value in values(int(known[0]) if known else 0).items():
+                    self._db.execute(
+                        "INSERT INTO settings (key, value) VALUES (?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        (key, value),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     @property
     def stealth(self) -> bool:

@@ -2,7 +2,9 @@
 
 `CommandQueue` runs commands in arrival order, except that an `emergency_stop` goes ahead of
 every command not yet started (behind earlier emergency stops). It also remembers which ids are
-queued or running, so a redelivery of one of them is only acked, not queued twice.
+queued or running, so a redelivery of one of them is only acked, not queued twice. When the
+connection ends, the commands not yet started are dropped (all but emergency stops): the
+daemon sends again whatever still stands on the next connection.
 
 `Outbox` holds the agent's messages to the daemon in order, across disconnects. It is bounded:
 on overflow the oldest droppable message goes (a `trade_update`: the snapshot sent after the
@@ -62,6 +64,16 @@ class CommandQueue:
 
     def done(self, command_id: str) -> None:
         self._pending.discard(command_id)
+
+    def drop_unstarted(self, keep: str) -> int:
+        """Forget every command not yet started except those of type `keep`; how many went.
+        (The one running, if any, is not in the queue: it finishes.)"""
+        kept = deque(c for c in self._items if c.get("type") == keep)
+        dropped = [c for c in self._items if c.get("type") != keep]
+        self._items = kept
+        for command in dropped:
+            self._pending.discard(str(command.get("id")))
+        return len(dropped)
 
 
 class Kind(Enum):

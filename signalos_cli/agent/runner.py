@@ -1,10 +1,15 @@
 """The agent's connection to the daemon (`/ws/agent`, see docs/agent.md).
 
 `run_agent(url, token, broker, state_dir)` runs until stopped: it connects, authenticates, says
-hello, waits for welcome, sends a full `sync_snapshot`, then at the same time
+hello, waits for welcome (and takes the daemon's mode and halt generation from it before it
+executes anything of the new connection), reports its own state (`agent_state`), sends a full
+`sync_snapshot`, then at the same time
 
 - receives commands: acks each at once, executes them one by one in a worker (an emergency stop
-  goes ahead of queued commands not yet started) and sends each `command_result`;
+  goes ahead of queued commands not yet started, and fences the agent the moment it arrives:
+  halted, and entries and resumes from an older halt generation refused) and sends each
+  `command_result`; commands not yet started when the connection ends are dropped (the daemon
+  sends every unfinished one again on the next connection), emergency stops excepted;
 - polls the broker (~0.5 s paper, 1 s MT5): positions the broker closed, changed positions,
   virtual SL/TP and trailing stops (`stops.py`), as `trade_update`s;
 - sends `mt5_status_update` every ~5 s.
@@ -38,6 +43,7 @@ import aiohttp
 
 from signalosd import __version__
 from signalosd.clock import iso
+from signalosd.models import CommandType, Mode
 
 from . import reports
 from .broker import Broker, BrokerError
@@ -53,7 +59,7 @@ from .connection import (
     write,
 )
 from .executor import Executor
-from .journal import Journal
+from .journal import KEEP_EXECUTED, Journal
 from .queues import CommandQueue, Kind, Outbox
 
 __all__ = ["Agent", "AgentStopped", "AuthFailed", "Options", "Replaced", "backoff", "run_agent"]
@@ -109,6 +115,8 @@ class Agent:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._last_error = ""
         self._connected_at: float | None = None
+        self._reported: tuple[Mode, int] | None = None  # the last agent_state sent
+        self._welcome_stamp: Any = None
         self.stopping = False
 
     @property
@@ -129,10 +137,14 @@ class Agent:
         is a minute off does not refuse (or let through) every entry."""
         return self.options.now() + self.clock_offset
 
-    def _track_clock(self, stamp: Any) -> None:
+    def _track_clock(self, stamp: Any, sent: datetime) -> None:
+        """The daemon stamped `welcome` as it sent it, somewhere between our hello (`sent`) and
+        now: the midpoint is the best guess of when, so the offset is off by at most half the
+        round trip."""
         try:
             theirs = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-            offset = theirs - self.options.now()
+            received = self.options.now()
+            offset = theirs - (sent + (received - sent) / 2)
         except (TypeError, ValueError):
             return
         if abs(offset - self.clock_offset) > CLOCK_NOTICE:
@@ -144,6 +156,21 @@ class Agent:
     def _report(self, updates: list[dict[str, Any]]) -> None:
         for update in updates:
             self.outbox.put(Kind.UPDATE, "trade_update", update)
+
+    def _report_state(self) -> None:
+        """Tell the daemon our mode and halt generation when they changed (`agent_state`)."""
+        now = (self.journal.mode, self.journal.halt_gen)
+        if now == self._reported or not self.connected:
+            return
+        self._reported = now
+        self.outbox.put(Kind.CONNECTION, "agent_state", self._state())
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "mode": self.journal.mode.value,
+            "halt_gen": self.journal.halt_gen,
+            "clock_offset_s": round(self.clock_offset.total_seconds(), 3),
+        }
 
     # ---- background loops -----------------------------------------------------------------
 
@@ -159,6 +186,7 @@ class Agent:
                         self._report(updates)
                         self.outbox.put(Kind.CONNECTION, "sync_snapshot", snap)
                     self.outbox.put(Kind.RESULT, "command_result", execution.result)
+                    self._report_state()  # after the result: the daemon sees them in order
                     self.commands.done(command_id)  # from now on a redelivery gets the result
                     self._report(await self.call(self.reporter.observe, False, execution.closed))
             except Exception:
@@ -198,6 +226,13 @@ class Agent:
             return
         command_id = str(data["id"])
         self.outbox.put(Kind.CONNECTION, "ack", {"messageId": command_id})
+        if data.get("type") == CommandType.EMERGENCY_STOP:
+            # The fence goes up as the stop arrives, not when its turn comes: an entry or
+            # resume the worker has not yet sent to the broker is refused from now on.
+            halt_gen = data.get("halt_gen")
+            self.journal.fence(halt_gen if isinstance(halt_gen, int) else self.journal.halt_gen)
+            log.warning("event=fenced halt_gen=%s command_id=%s", halt_gen, command_id)
+            self._report_state()
         queued = self.commands.put(data)
         log.info(
             "event=command_received command_id=%s type=%s attempt=%s queued=%s",
@@ -208,10 +243,29 @@ class Agent:
         )
 
     async def _receive(self, ws: aiohttp.ClientWebSocketResponse, wait: float | None) -> Any:
-        msg = await receive(ws, wait)
-        if msg.get("type") == "welcome":  # stamped as it is sent, never queued behind others
-            self._track_clock(msg.get("timestamp"))
-        return msg
+        return await receive(ws, wait)
+
+    def _welcome(self, data: dict[str, Any]) -> None:
+        """The daemon's mode and halt generation become ours, before anything of this
+        connection executes (the daemon sends `welcome` as the session's first frame)."""
+        try:
+            mode, halt_gen = Mode(data["mode"]), data["halt_gen"]
+        except (KeyError, ValueError):
+            log.warning("event=welcome_without_mode")  # an older daemon: keep our own
+            return
+        if not isinstance(halt_gen, int) or halt_gen < 0:
+            log.warning("event=welcome_bad_halt_gen halt_gen=%r", halt_gen)
+            return
+        before = (self.journal.mode, self.journal.halt_gen)
+        if before != (mode, halt_gen):
+            log.warning(
+                "event=mode_from_daemon mode=%s halt_gen=%d was_mode=%s was_halt_gen=%d",
+                mode.value,
+                halt_gen,
+                before[0].value,
+                before[1],
+            )
+        self.journal.adopt(mode, halt_gen)
 
     async def _expect(self, ws: aiohttp.ClientWebSocketResponse, type_: str) -> dict[str, Any]:
         deadline = self.options.monotonic() + self.options.handshake_timeout
@@ -221,6 +275,8 @@ class Agent:
                 raise Lost(f"no {type_} from the daemon")
             msg = await self._receive(ws, left)
             if msg.get("type") == type_:
+                if type_ == "welcome":  # stamped as it is sent: the clock offset's reference
+                    self._welcome_stamp = msg.get("timestamp")
                 data = msg.get("data")
                 return data if isinstance(data, dict) else {}
             if msg.get("type") == "error":
@@ -242,9 +298,15 @@ class Agent:
             except BrokerError:
                 login, server = None, None
             hello = {"agent_version": __version__, "broker": self.broker.name,
-                     "login": login, "server": server}  # fmt: skip
+                     "login": login, "server": server,
+                     "journal_keep_s": KEEP_EXECUTED.total_seconds()}  # fmt: skip
+            sent = self.options.now()
             await ws.send_str(frame("hello", hello, self._now()))
             welcome = await self._expect(ws, "welcome")
+            self._track_clock(self._welcome_stamp, sent)
+            self._welcome(welcome)
+            self._reported = (self.journal.mode, self.journal.halt_gen)
+            await ws.send_str(frame("agent_state", self._state(), self._now()))
             async with self._lock:
                 updates, snap = await self.call(self.reporter.snapshot)
                 self._report(updates)
@@ -268,6 +330,11 @@ class Agent:
                 with contextlib.suppress(BaseException):
                     await writer
                 self.outbox.end_connection()
+                # Not started yet: the daemon sends each again if it still stands (a stop may
+                # have cancelled it meanwhile). Emergency stops stay: safe to run offline.
+                dropped = self.commands.drop_unstarted(keep=CommandType.EMERGENCY_STOP)
+                if dropped:
+                    log.info("event=commands_dropped count=%d reason=disconnected", dropped)
 
     async def connect_loop(self, url: str, token: str) -> None:
         attempt = 0

@@ -19,10 +19,14 @@ class Mode(StrEnum):
 
 
 class Role(StrEnum):
+    """viewer < operator < admin rank; `agent` (the desktop agent's WebSocket) and `metrics`
+    (a Prometheus scraper: /metrics of every account and nothing else) stand apart."""
+
     VIEWER = "viewer"
     OPERATOR = "operator"
     AGENT = "agent"
     ADMIN = "admin"
+    METRICS = "metrics"
 
 
 class Side(StrEnum):
@@ -197,6 +201,8 @@ class TradingState(BaseModel):
     stealth: bool
     reason: str | None
     since: str
+    # Bumped by every emergency stop; every command carries the generation it was issued in.
+    halt_gen: int
     changed: bool | None = None
 
 
@@ -239,6 +245,7 @@ class Command(BaseModel):
     expires_at: str | None
     result: dict[str, Any] | None
     issued_by: Actor
+    halt_gen: int  # the account's halt generation when the command was issued
 
 
 class Event(BaseModel):
@@ -280,6 +287,9 @@ class ErrorReply(BaseModel):
 
 
 class Health(BaseModel):
+    """The account's health. `db.last_seq` (the head of the whole log) and `websocket_clients`
+    (of every account) are process-wide: present for an admin token only."""
+
     status: str
     version: str
     account: str
@@ -289,5 +299,5 @@ class Health(BaseModel):
     mt5: dict[str, Any] | None
     queues: dict[str, int]
     db: dict[str, Any]
-    websocket_clients: int
+    websocket_clients: int | None = None
     uptime_s: float

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..clock import iso
 from .db import BUSY_TIMEOUT_MS, connect_sync
+from .migrations import apply_migrations
 from .tx import Tx
 
 PAGES_PER_STEP = 1024  # 4 MiB at the default page size
@@ -118,21 +120,25 @@ def head_seq_of(path: Path) -> int | None:
         conn.close()
 
 
-def modes_of(path: Path) -> dict[str, str]:
-    """Each account's trading mode in a database file ({} when it cannot be read)."""
+def modes_of(path: Path) -> dict[str, tuple[str, int]]:
+    """Each account's trading mode and halt generation in a database file ({} when it cannot
+    be read; generation 0 in a database from before halt generations)."""
     try:
         conn = _open_existing(path)
     except sqlite3.Error:
         return {}
     try:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(trading_state)")}
+        gen = "s.halt_gen" if "halt_gen" in columns else "0"
         rows = conn.execute(
-            "SELECT a.name, s.mode FROM trading_state s JOIN accounts a ON a.id = s.account_id"
+            f"SELECT a.name, s.mode, {gen} FROM trading_state s "
+            "JOIN accounts a ON a.id = s.account_id"
         ).fetchall()
     except sqlite3.Error:
         return {}
     finally:
         conn.close()
-    return {str(name): str(mode) for name, mode in rows}
+    return {str(name): (str(mode), int(halt_gen)) for name, mode, halt_gen in rows}
 
 
 def restart_numbering(path: Path, base: int, event: Callable[[Tx], object]) -> None:
@@ -141,6 +147,9 @@ def restart_numbering(path: Path, base: int, event: Callable[[Tx], object]) -> N
     silent gap (new events would otherwise reuse seqs those clients have already seen)."""
     conn = connect_sync(path, writer=True)
     try:
+        # A backup from an older version: bring its schema up first (the daemon would do so
+        # at its next start anyway), so that `event` can use today's columns.
+        apply_migrations(conn, iso(datetime.now(UTC)))
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("DELETE FROM sqlite_sequence WHERE name = 'events'")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 from .base import TxBase
@@ -11,10 +12,8 @@ from .records import dumps
 
 _COMMAND_COLUMNS = (
     "c.id, a.name AS account, c.type, c.trade_id, c.params, c.status, c.attempts, c.created_at, "
-    "c.sent_at, c.acked_at, c.done_at, c.expires_at, c.result, c.issued_by"
+    "c.sent_at, c.acked_at, c.done_at, c.expires_at, c.result, c.issued_by, c.halt_gen"
 )
-
-_FINISHED = "'succeeded', 'failed', 'expired', 'cancelled'"
 
 
 def _command_dict(row: sqlite3.Row) -> dict[str, Any]:
@@ -38,10 +37,12 @@ class CommandsSql(TxBase):
         priority: int,
         expires_at: str | None,
         issued_by: dict[str, Any],
+        halt_gen: int,
     ) -> dict[str, Any]:
         self.conn.execute(
             "INSERT INTO commands (id, account_id, type, trade_id, params, status, priority, "
-            "created_at, expires_at, issued_by) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+            "created_at, expires_at, issued_by, halt_gen) "
+            "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
             (
                 command_id,
                 account_id,
@@ -52,6 +53,7 @@ class CommandsSql(TxBase):
                 self.now,
                 expires_at,
                 dumps(issued_by),
+                halt_gen,
             ),
         )
         command = self.get_command(account_id, command_id)
@@ -70,26 +72,16 @@ class CommandsSql(TxBase):
         row = self.conn.execute(sql, args).fetchone()
         return _command_dict(row) if row else None
 
-    def commands_with_status(
-        self, account_id: int, status: str, type_: str | None = None
-    ) -> list[dict[str, Any]]:
-        sql = (
+    def unfinished_of_types(self, account_id: int, types: Iterable[str]) -> list[dict[str, Any]]:
+        """Queued, sent or acked commands of these types, in commit order."""
+        wanted = list(types)
+        rows = self.conn.execute(
             f"SELECT {_COMMAND_COLUMNS} FROM commands c JOIN accounts a ON a.id = c.account_id "
-            "WHERE c.account_id = ? AND c.status = ?"
+            "WHERE c.account_id = ? AND c.status IN ('queued', 'sent', 'acked') "
+            f"AND c.type IN ({','.join('?' * len(wanted))}) ORDER BY c.seq",
+            (account_id, *wanted),
         )
-        args: list[Any] = [account_id, status]
-        if type_ is not None:
-            sql += " AND c.type = ?"
-            args.append(type_)
-        return [_command_dict(r) for r in self.conn.execute(sql + " ORDER BY c.seq", args)]
-
-    def set_command_status(
-        self, command_id: str, status: str, result: dict[str, Any] | None = None
-    ) -> None:
-        self.conn.execute(
-            "UPDATE commands SET status = ?, done_at = ?, result = ? WHERE id = ?",
-            (status, self.now, dumps(result) if result is not None else None, command_id),
-        )
+        return [_command_dict(r) for r in rows]
 
     def queue_depths(self, account_id: int) -> dict[str, int]:
         rows = self.conn.execute(
@@ -153,51 +145,32 @@ class CommandsSql(TxBase):
         )
         return cur.rowcount > 0
 
-    def queued_past_expiry(self) -> list[tuple[int, str]]:
-        """(account id, command id) of queued commands whose expiry has passed."""
+    def unfinished_past_expiry(self, queued_before: str, sent_before: str) -> list[tuple[int, str]]:
+        """(account id, command id) of queued commands that expired before `queued_before`
+        and sent or acked ones that expired before `sent_before`, in commit order."""
         rows = self.conn.execute(
-            "SELECT account_id, id FROM commands WHERE status = 'queued' "
+            "SELECT account_id, id, seq FROM commands WHERE status = 'queued' "
+            "AND expires_at IS NOT NULL AND expires_at <= ? "
+            "UNION ALL SELECT account_id, id, seq FROM commands WHERE status IN ('sent', 'acked') "
             "AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY seq",
-            (self.now,),
+            (queued_before, sent_before),
         )
         return [(r[0], r[1]) for r in rows]
-
-    def prune_commands(self, before_ts: str) -> int:
-        """Delete finished commands (succeeded, failed, expired, cancelled) done before
-        `before_ts`. The signals and trades that name one keep their row, with the reference
-        cleared: a command id that no longer resolves is never handed out."""
-        finished = (
-            "SELECT id FROM commands WHERE status IN "
-            f"({_FINISHED}) AND coalesce(done_at, created_at) < ?"
-        )
-        if self.conn.execute(finished + " LIMIT 1", (before_ts,)).fetchone() is None:
-            return 0  # the common case: no scan of signals and trades
-        for table in ("signals", "trades"):
-            self.conn.execute(
-                f"UPDATE {table} SET command_id = NULL WHERE command_id IN ({finished})",
-                (before_ts,),
-            )
-        self._rows.clear()  # cached trade rows may name a command that is gone
-        self._row_keys.clear()
-        cur = self.conn.execute(
-            f"DELETE FROM commands WHERE status IN ({_FINISHED}) "
-            "AND coalesce(done_at, created_at) < ?",
-            (before_ts,),
-        )
-        return cur.rowcount
 
     # ---- agent status ---------------------------------------------------------------------
 
     def agent_status(self, account_id: int) -> dict[str, Any] | None:
         row = self.conn.execute(
             "SELECT session_id, connected, connected_at, last_seen, agent_version, broker, "
-            "login, server, mt5, mt5_at FROM agent_status WHERE account_id = ?",
+            "login, server, mt5, mt5_at, agent_mode, agent_halt_gen, clock_offset_s, "
+            "journal_keep_s, mode_mismatch FROM agent_status WHERE account_id = ?",
             (account_id,),
         ).fetchone()
         if row is None:
             return None
         d = dict(row)
         d["connected"] = bool(d["connected"])
+        d["mode_mismatch"] = bool(d["mode_mismatch"])
         d["mt5"] = json.loads(d["mt5"]) if d["mt5"] else None
         return d
 

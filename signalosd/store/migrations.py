@@ -170,7 +170,25 @@ def _m003_fence(conn: sqlite3.Connection) -> None:
         ALTER TABLE agent_status ADD COLUMN agent_mode TEXT;
         ALTER TABLE agent_status ADD COLUMN agent_halt_gen INTEGER;
         ALTER TABLE agent_status ADD COLUMN clock_offset_s REAL;
-        ALTER TABLE agent_status ADD COLUMN journal_keep_s REAL
+        ALTER TABLE agent_status ADD COLUMN journal_keep_s REAL;
+        ALTER TABLE agent_status ADD COLUMN mode_mismatch INTEGER NOT NULL DEFAULT 0
+        """,
+    )
+
+
+def _m004_retention_indexes(conn: sqlite3.Connection) -> None:
+    """Indexes on the columns retention follows from row to row (store/retention_sql.py), so
+    each chunk of a prune looks references up instead of scanning whole tables; the one on
+    trades.signal_id also serves the foreign key check when a signal is deleted. Partial:
+    only rows that hold a reference are indexed."""
+    _run(
+        conn,
+        """
+        CREATE INDEX signals_by_command ON signals (command_id) WHERE command_id IS NOT NULL;
+        CREATE INDEX signals_by_trade ON signals (trade_id) WHERE trade_id IS NOT NULL;
+        CREATE INDEX trades_by_command ON trades (command_id) WHERE command_id IS NOT NULL;
+        CREATE INDEX trades_by_signal ON trades (signal_id) WHERE signal_id IS NOT NULL;
+        CREATE INDEX commands_by_trade ON commands (trade_id) WHERE trade_id IS NOT NULL
         """,
     )
 
@@ -179,6 +197,7 @@ MIGRATIONS: list[Migration] = [
     ("001_initial", _m001_initial),
     ("002_agent", _m002_agent),
     ("003_fence", _m003_fence),
+    ("004_retention_indexes", _m004_retention_indexes),
 ]
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from .commands_sql import CommandsSql
+from .retention_sql import RetentionSql
 from .trades_sql import TradesSql
 
 
-class Tx(TradesSql, CommandsSql):
+class Tx(TradesSql, CommandsSql, RetentionSql):
     """All the daemon's queries inside one transaction (accounts, tokens, mode, idempotency
     here; events in base.py, trades and signals in trades_sql.py, the outbox in
-    commands_sql.py)."""
+    commands_sql.py, bounded retention in retention_sql.py)."""
 
     # ---- accounts -------------------------------------------------------------------------
 
@@ -67,6 +68,13 @@ class Tx(TradesSql, CommandsSql):
         ).fetchone()
         return dict(row) if row else None
 
+    def token_active(self, token_id: str) -> bool:
+        """False once the token is revoked (or gone): a session opened with it must stop."""
+        row = self.conn.execute(
+            "SELECT revoked_at FROM tokens WHERE id = ?", (token_id,)
+        ).fetchone()
+        return row is not None and row[0] is None
+
     def touch_token(self, token_id: str) -> None:
         self.conn.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (self.now, token_id))
 
@@ -95,8 +103,8 @@ class Tx(TradesSql, CommandsSql):
 
     def get_state(self, account_id: int) -> dict[str, Any]:
         row = self.conn.execute(
-            "SELECT a.name AS account, s.mode, s.stealth, s.reason, s.since FROM trading_state s "
-            "JOIN accounts a ON a.id = s.account_id WHERE s.account_id = ?",
+            "SELECT a.name AS account, s.mode, s.stealth, s.reason, s.since, s.halt_gen "
+            "FROM trading_state s JOIN accounts a ON a.id = s.account_id WHERE s.account_id = ?",
             (account_id,),
         ).fetchone()
         d = dict(row)
@@ -108,6 +116,22 @@ class Tx(TradesSql, CommandsSql):
             "UPDATE trading_state SET mode = ?, reason = ?, since = ? WHERE account_id = ?",
             (mode, reason, self.now, account_id),
         )
+
+    def raise_halt_gen(self, account_id: int, at_least: int) -> None:
+        """Never let the halt generation go down (a restore from an older backup)."""
+        self.conn.execute(
+            "UPDATE trading_state SET halt_gen = max(halt_gen, ?) WHERE account_id = ?",
+            (at_least, account_id),
+        )
+
+    def next_halt_gen(self, account_id: int) -> int:
+        """Start the account's next halt generation (an emergency stop); return it."""
+        row = self.conn.execute(
+            "UPDATE trading_state SET halt_gen = halt_gen + 1 WHERE account_id = ? "
+            "RETURNING halt_gen",
+            (account_id,),
+        ).fetchone()
+        return int(row[0])
 
     def set_stealth(self, account_id: int, enabled: bool) -> None:
         self.conn.execute(
@@ -131,7 +155,3 @@ class Tx(TradesSql, CommandsSql):
             "VALUES (?, ?, ?, ?, ?, ?)",
             (account_id, key, fingerprint, status, body, self.now),
         )
-
-    def prune_idempotency(self, before_ts: str) -> int:
-        cur = self.conn.execute("DELETE FROM idempotency WHERE created_at < ?", (before_ts,))
-        return cur.rowcount
