@@ -54,12 +54,11 @@ class WireAgent:
                 assert msg["id"] == msg["data"]["id"]
                 return msg["data"]
 
-    async def no_command(self, within: float = 0.3) -> None:
-        try:
-            msg = await self.recv(within)
-        except TimeoutError:
-            return
-        assert msg["type"] != "command", msg
+    async def next_command_is(self, command_id: str) -> dict[str, Any]:
+        """The next command, which must be `command_id` (the whole frame in the failure if not)."""
+        command = await self.command()
+        assert command["id"] == command_id, command
+        return command
 
     async def sync(self) -> None:
         """Round trip: everything sent before has been received by the daemon."""
@@ -90,6 +89,17 @@ async def connect_agent(
     if snapshot is not None:
         await agent.send("sync_snapshot", {"positions": snapshot})
     return agent
+
+
+async def force_sync(daemon: Harness) -> str:
+    """Queue a `force_sync` command; its id.
+
+    The proof that something was *not* sent (never "wait a while, see nothing"): commands reach
+    an account's agent in order, so when the next command an agent receives is one queued
+    later, nothing queued before it was sent in between."""
+    status, reply = await daemon.request("POST", "/api/firebridge/force-sync", daemon.admin)
+    assert status == 202, reply
+    return str(reply["command"]["id"])
 
 
 async def until(condition: Any, within: float = TIMEOUT) -> None:

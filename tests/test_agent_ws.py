@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from signalosd import keys
-from tests.agent_support import command_status, connect_agent, position, until
+from tests.agent_support import command_status, connect_agent, force_sync, position, until
 from tests.conftest import make_settings
 
 SIGNAL = {"symbol": "EURUSD", "side": "buy", "volume": 0.1, "sl": 1.09, "tp": [1.12, 1.13]}
@@ -163,7 +161,8 @@ async def test_emergency_stop_cancels_queued_entries_so_they_never_reach_the_age
     await daemon.request("POST", "/api/trading/emergency-stop", daemon.admin)
     agent = await connect_agent(daemon, agent_token)
     assert (await agent.command())["type"] == "emergency_stop"
-    await agent.no_command()
+    later = await force_sync(daemon)
+    await agent.next_command_is(later)  # in order: the entry was not sent before it
     assert await command_status(daemon, reply["command"]["id"]) == "cancelled"
 
 
@@ -171,7 +170,8 @@ async def test_an_expired_entry_is_never_sent(daemon, agent_token):
     _, reply = await daemon.request("POST", "/api/signals", daemon.admin, json=SIGNAL)
     daemon.clock.advance(daemon.settings.open_trade_ttl_s + 1)
     agent = await connect_agent(daemon, agent_token)
-    await agent.no_command()
+    later = await force_sync(daemon)
+    await agent.next_command_is(later)  # in order: the entry was not sent before it
     assert await command_status(daemon, reply["command"]["id"]) == "expired"
     _, trade = await daemon.request(
         "GET", f"/api/trades/{reply['command']['trade_id']}", daemon.admin
@@ -181,15 +181,22 @@ async def test_an_expired_entry_is_never_sent(daemon, agent_token):
 
 async def test_an_unacked_command_is_sent_again_after_the_ack_timeout(daemon, agent_token):
     agent = await connect_agent(daemon, agent_token)
-    await daemon.request("POST", "/api/firebridge/force-sync", daemon.admin)
-    first = await agent.command()
-    await agent.no_command(0.2)
+    first = await force_sync(daemon)
+    await agent.next_command_is(first)
+    # Before the ack timeout it is not sent again: the next command is one queued later (acked
+    # at once, so that it is not sent again itself).
+    later = await force_sync(daemon)
+    await agent.next_command_is(later)
+    await agent.send("ack", {"messageId": later})
+    await until(lambda: _is(daemon, later, "acked"))
     daemon.clock.advance(daemon.settings.ack_timeout_s + 0.1)
     again = await agent.command(within=3)
-    assert again["id"] == first["id"] and again["attempt"] == 2
-    await agent.send("ack", {"messageId": again["id"]})
+    assert again["id"] == first and again["attempt"] == 2
+    await agent.send("ack", {"messageId": first})
+    await until(lambda: _is(daemon, first, "acked"))
     daemon.clock.advance(daemon.settings.ack_backoff_max_s + 1)
-    await agent.no_command(1.5)  # acked: not sent again
+    last = await force_sync(daemon)
+    await agent.next_command_is(last)  # acked: not sent again
 
 
 async def test_everything_unfinished_is_sent_again_to_a_new_session(daemon, agent_token):
@@ -253,19 +260,25 @@ async def test_a_closed_trade_update_closes_the_mirror(daemon, agent_token):
 
 
 async def test_status_updates_are_throttled_but_changes_get_through(daemon, agent_token):
+    trade_id = await daemon.add_trade(ticket=7300)
     agent = await connect_agent(daemon, agent_token)
     status = {"balance": 10000, "equity": 10010, "connected": True, "trade_allowed": True}
     for equity in (10010, 10011, 10012):
         await agent.send("mt5_status_update", status | {"equity": equity})
     await agent.send("mt5_status_update", status | {"trade_allowed": False})
-    await agent.sync()
+    # The agent's messages are applied in the order it sent them: once this later trade update
+    # is in the log, every status update before it was either recorded or dropped.
+    await agent.send("trade_update", position(7300, profit=1.0))
 
-    async def two():
-        return (await types_of(daemon)).count("mt5_status_update") >= 2
+    async def later_update_applied():
+        return any(
+            e["type"] == "trade_update" and e["data"].get("id") == trade_id
+            for e in await daemon.events()
+        )
 
-    await until(two)
-    await asyncio.sleep(0.1)
-    assert (await types_of(daemon)).count("mt5_status_update") == 2
+    await until(later_update_applied)
+    recorded = [e["data"] for e in await daemon.events() if e["type"] == "mt5_status_update"]
+    assert [(s["equity"], s["trade_allowed"]) for s in recorded] == [(10010, True), (10010, False)]
     _, health = await daemon.request("GET", "/api/system/health", daemon.admin)
     assert health["mt5"]["trade_allowed"] is False
 
@@ -356,9 +369,11 @@ async def test_expiry_sweep_expires_entries_without_an_agent(aiohttp_client, tmp
     app = create_app(make_settings(tmp_path), clock)
     daemon = Harness(await aiohttp_client(app), app, clock)
     _, reply = await daemon.request("POST", "/api/signals", daemon.admin, json=SIGNAL)
-    assert await maintenance.expire_commands(daemon.db) == []
+    assert await maintenance.expire_commands(daemon.db, app[keys.POLICY]) == []
     clock.advance(daemon.settings.open_trade_ttl_s)
-    assert await maintenance.expire_commands(daemon.db) == [reply["command"]["id"]]
+    assert await maintenance.expire_commands(daemon.db, app[keys.POLICY]) == [
+        reply["command"]["id"]
+    ]
 
 
 async def test_an_emergency_stop_is_sent_once_straight_from_its_commit(daemon, agent_token):
@@ -367,12 +382,15 @@ async def test_an_emergency_stop_is_sent_once_straight_from_its_commit(daemon, a
     _, stop = await daemon.request("POST", "/api/trading/emergency-stop", daemon.admin)
     command = await agent.command()
     assert command["id"] == stop["command"]["id"] and command["attempt"] == 1
-    await agent.no_command(0.5)  # the delivery round records it, and does not send it again
+    # The delivery round records it, and does not send it again: the next command is a later one.
+    later = await force_sync(daemon)
+    await agent.next_command_is(later)
 
     async def recorded():
         _, body = await daemon.request("GET", f"/api/commands/{command['id']}", daemon.admin)
         return body["command"]["status"] == "sent" and body["command"]["attempts"] == 1
 
     await until(recorded)
+    await until(lambda: _is(daemon, later, "sent"))
     sent = [e for e in await daemon.events() if e["type"] == "command_sent"]
-    assert [e["data"]["command_id"] for e in sent] == [command["id"]]
+    assert [e["data"]["command_id"] for e in sent] == [command["id"], later]

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from signalosd import keys
 from tests.cli_support import WAIT, Cli
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -122,7 +123,10 @@ def test_ctrl_c_while_waiting_exits_130_and_says_how_to_follow_the_command(run, 
         deadline = time.monotonic() + WAIT
         while not live.commands("pause") and time.monotonic() < deadline:
             time.sleep(0.02)
-        time.sleep(0.2)  # into the long-poll
+        waiters = live.app[keys.WAITERS]
+        command_id = live.commands("pause")[0]["id"]
+        while not waiters.waiting(command_id) and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the CLI's long-poll has reached the daemon
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=WAIT)
     finally:

@@ -66,6 +66,18 @@ async def post(daemon, path: str, body: dict | None = None, method: str = "POST"
     return dict(reply)
 
 
+async def force_sync_done(daemon) -> str:
+    """Queue a `force_sync` and wait until the agent has executed it; its id.
+
+    The proof that something was *not* executed (never "wait a while, see nothing"): the
+    daemon delivers an account's commands in order and the agent executes them in order, so
+    once this later one has succeeded, everything sent before it was handled."""
+    reply = await post(daemon, "/api/firebridge/force-sync")
+    command_id = str(reply["command"]["id"])
+    assert (await wait_status(daemon, command_id))["status"] == "succeeded"
+    return command_id
+
+
 @pytest.fixture
 def broker() -> CountingBroker:
     return CountingBroker()
@@ -136,11 +148,11 @@ async def test_a_duplicated_delivery_runs_once(daemon, broker, tmp_path):
         assert command["status"] == "succeeded"
         session = daemon.app[keys.AGENTS].session(await daemon.account_id())
         session.send_command(command | {"status": "sent"})  # the same command again
-        await asyncio.sleep(0.3)
+        later = await force_sync_done(daemon)
     assert broker.calls == ["open"]
     assert len(broker.positions()) == 1
     results = [e for e in await daemon.events() if e["type"] == "command_succeeded"]
-    assert len(results) == 1
+    assert [e["data"]["command_id"] for e in results] == [command["id"], later]
 
 
 async def test_emergency_stop_overtakes_queued_commands_and_cancels_queued_entries(
@@ -167,7 +179,7 @@ async def test_an_expired_entry_is_never_executed(daemon, broker, tmp_path):
     reply = await post(daemon, "/api/signals", SIGNAL)
     daemon.clock.advance(daemon.settings.open_trade_ttl_s + 1)
     async with agent(daemon, broker, tmp_path):
-        await asyncio.sleep(0.3)
+        await force_sync_done(daemon)
     assert (await wait_status(daemon, reply["command"]["id"], 0))["status"] == "expired"
     assert broker.calls == [] and broker.positions() == []
 
@@ -180,7 +192,7 @@ async def test_while_paused_or_halted_signals_are_skipped_and_nothing_opens(
         await post(daemon, f"/api/trading/{control[0]}", control[1])
         reply = await post(daemon, "/api/signals", SIGNAL)
         assert reply["signal"]["status"] == "skipped"
-        await asyncio.sleep(0.3)
+        await force_sync_done(daemon)
     assert broker.calls == [] and broker.positions() == []
 
 

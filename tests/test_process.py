@@ -8,6 +8,7 @@ killed in the fixture's teardown whatever happens.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -26,6 +27,8 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import WSCloseCode, WSMsgType
+
+from tests.uid_support import other_uid_python
 
 START_TIMEOUT_S = 15.0
 EXIT_TIMEOUT_S = 10.0
@@ -48,17 +51,22 @@ def run_cli(
     **env: str,
 ) -> subprocess.CompletedProcess[str]:
     """`signalos ARGS` as a process in `cwd` (its config files there too, not the user's), as
-    the test's user or, through setpriv, as uid:gid with no supplementary groups."""
-    as_other: list[str] = []
+    the test's user or, through setpriv, as uid:gid with no supplementary groups. The other
+    uid runs a copy of Python and of the project that it can read wherever the checkout is
+    (tests/uid_support.py): a checkout under a 0700 directory is closed to it."""
+    command = [sys.executable, "-m", "signalos_cli", *args]
+    python_env = {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     if uid is not None:
         setpriv = shutil.which("setpriv")
         if setpriv is None:
             pytest.skip("setpriv (util-linux) is needed to run the CLI as another uid")
         as_other = [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
+        copy = other_uid_python(as_other)
+        command = [*as_other, str(copy.python), "-m", "signalos_cli", *args]
+        python_env = copy.env
     return subprocess.run(
-        [*as_other, sys.executable, "-m", "signalos_cli", *args],
-        env=clean_env(XDG_CONFIG_HOME=str(cwd / "xdg"), **env)
-        | {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        command,
+        env=clean_env(XDG_CONFIG_HOME=str(cwd / "xdg"), **env) | python_env,
         cwd=cwd,
         input=stdin,
         capture_output=True,
@@ -261,6 +269,37 @@ async def call(
         return resp.status, body
 
 
+class PendingRequest:
+    """A GET on a raw connection, sent with `Expect: 100-continue`. The daemon (aiohttp) writes
+    `100 Continue` once it has routed the request to its handler, so `send` returns when the
+    request is in the daemon's hands: from outside the process, the proof that it is pending."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader, self._writer = reader, writer
+
+    @classmethod
+    async def send(cls, d: Daemon, target: str, token: str) -> PendingRequest:
+        reader, writer = await asyncio.open_connection("127.0.0.1", d.port)
+        writer.write(
+            f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{d.port}\r\n"
+            f"Authorization: Bearer {token}\r\nExpect: 100-continue\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert interim.startswith(b"HTTP/1.1 100 "), interim
+        return cls(reader, writer)
+
+    async def reply(self, within: float) -> tuple[int, Any]:
+        """The final answer: status and JSON body (the daemon closes the connection after it)."""
+        try:
+            raw = await asyncio.wait_for(self._reader.read(), within)
+        finally:
+            self._writer.close()
+        head, _, body = raw.partition(b"\r\n\r\n")
+        return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
 async def events(session: aiohttp.ClientSession, d: Daemon, since: int = 0) -> list[dict]:
     status, body = await call(
         session, "GET", f"{d.url}/api/events", d.admin, params={"since": since, "limit": 1000}
@@ -436,31 +475,22 @@ async def test_sigterm_answers_an_inflight_long_poll_and_does_not_wait_for_it(
         assert status == 202, body
         command_id = body["command"]["id"]
 
-        poll = asyncio.ensure_future(
-            call(
-                s,
-                "GET",
-                f"{d.url}/api/commands/{command_id}",
-                admin,
-                params={"wait": "30"},
-                timeout=aiohttp.ClientTimeout(total=30),
-            )
-        )
-        await asyncio.sleep(0.5)  # the request is in the handler, waiting for the outcome
-        assert not poll.done()
-
-        started = time.monotonic()
-        d.signal(signal.SIGTERM)
-        status, body = await asyncio.wait_for(poll, 10)
-        assert status == 200, body
-        assert body["command"]["id"] == command_id and body["command"]["status"] == "queued"
-        assert await d.await_exit(within=15) == 0
-        elapsed = time.monotonic() - started
-        assert elapsed < 3, (elapsed, d.output)
+    poll = await PendingRequest.send(d, f"/api/commands/{command_id}?wait=30", admin)
+    started = time.monotonic()
+    d.signal(signal.SIGTERM)
+    status, body = await poll.reply(within=10)
+    assert status == 200, body
+    assert body["command"]["id"] == command_id and body["command"]["status"] == "queued"
+    assert await d.await_exit(within=15) == 0
+    elapsed = time.monotonic() - started
+    assert elapsed < 3, (elapsed, d.output)
 
     out = d.output
     assert "event=shutdown phase=done" in out
-    assert re.search(rf"method=GET path=/api/commands/{command_id} status=200", out), out
+    answered = re.search(rf"method=GET path=/api/commands/{command_id} status=200", out)
+    assert answered, out
+    # It was still waiting when the signal came: answered after the shutdown began.
+    assert 0 <= out.find("event=shutdown_requested") < answered.start(), out
     assert "Traceback" not in out
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from signalosd import commands, keys
 from signalosd.models import CommandType
+from tests.agent_support import until
 
 
 async def test_trades_lists_live_trades_by_default_and_filters(daemon):
@@ -119,6 +120,15 @@ async def test_trade_management_is_allowed_while_halted(daemon):
     assert status == 202  # reducing risk is always possible
 
 
+async def long_polls_on(daemon, command_id: str) -> int:
+    """How many `?wait=` requests wait on the command.
+
+    A waiter registers, then queues its first read of the command on the point-read lane, so
+    once it is counted that read is ahead of the token check of any request sent afterwards:
+    what the request returns then comes from the wake-up, not from a late first read."""
+    return daemon.app[keys.WAITERS].waiting(command_id)
+
+
 async def test_command_wait_returns_as_soon_as_the_command_finishes(daemon):
     account_id = await daemon.account_id()
     policy = daemon.app[keys.POLICY]
@@ -130,7 +140,7 @@ async def test_command_wait_returns_as_soon_as_the_command_finishes(daemon):
     waiting = asyncio.create_task(
         daemon.request("GET", f"/api/commands/{entry['id']}?wait=20", daemon.admin)
     )
-    await asyncio.sleep(0.05)
+    await until(lambda: long_polls_on(daemon, entry["id"]))
     assert not waiting.done()
     await daemon.request("POST", "/api/trading/emergency-stop", daemon.admin)
     status, body = await asyncio.wait_for(waiting, 5)
