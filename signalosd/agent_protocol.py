@@ -116,7 +116,10 @@ def record_connected(tx: Tx, session: AgentSession, replaced: str | None) -> dic
 
 
 def record_disconnected(tx: Tx, session: AgentSession, reason: str, current: bool) -> None:
-    if current:
+    stored = tx.agent_status(session.account_id) or {}
+    # Only if no newer session was recorded meanwhile (a session joins the hub only after its
+    # own record, so `current` alone cannot tell).
+    if current and stored.get("session_id") == session.id:
         tx.save_agent_status(session.account_id, {"connected": 0, "last_seen": tx.now})
     tx.append_event(
         session.account_id,

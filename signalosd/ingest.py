@@ -169,6 +169,8 @@ def apply_result(tx: Tx, account_id: int, res: CommandResult, actor: dict[str, A
             account_id, "command_failed", data | {"reason": reason, "retcode": res.retcode}, actor
         )
     _effects(tx, account_id, command, res, actor)
+    if command["type"] in _MODE_COMMANDS:
+        check_mode(tx, account_id, actor)
 
 
 _GAVE_UP = (CommandStatus.CANCELLED.value, CommandStatus.EXPIRED.value)
@@ -181,28 +183,35 @@ _MODE_COMMANDS = (
 
 
 def apply_agent_state(tx: Tx, account_id: int, state: AgentState, actor: dict[str, Any]) -> None:
-    """The agent's report of its own mode. It should converge on the daemon's: a difference
-    that no unfinished mode command explains is a mismatch, raised as an event (once, until it
-    clears) and kept for health and /metrics."""
-    ours = tx.get_state(account_id)
-    differs = state.mode.value != ours["mode"] or state.halt_gen != ours["halt_gen"]
-    mismatch = differs and not tx.unfinished_of_types(account_id, _MODE_COMMANDS)
-    before = tx.agent_status(account_id) or {}
+    """The agent's report of its own mode (it sends one before the result of each command
+    that changed it, and after each `welcome`)."""
     tx.save_agent_status(
         account_id,
         {
             "agent_mode": state.mode.value,
             "agent_halt_gen": state.halt_gen,
             "clock_offset_s": state.clock_offset_s,
-            "mode_mismatch": int(mismatch),
         },
     )
-    if mismatch == bool(before.get("mode_mismatch")):
+    check_mode(tx, account_id, actor)
+
+
+def check_mode(tx: Tx, account_id: int, actor: dict[str, Any]) -> None:
+    """The agent's mode should converge on the daemon's: a difference that no unfinished
+    pause, resume or emergency stop explains is a mismatch, raised as an event (once, until it
+    clears) and kept for health and /metrics. Checked on each `agent_state` and on the result
+    of each mode command (one that failed leaves the agent where it was)."""
+    stored = tx.agent_status(account_id) or {}
+    if stored.get("agent_mode") is None:
+        return  # the agent has not said (an older agent)
+    ours = tx.get_state(account_id)
+    theirs = {"mode": stored["agent_mode"], "halt_gen": stored["agent_halt_gen"]}
+    differs = theirs != {"mode": ours["mode"], "halt_gen": ours["halt_gen"]}
+    mismatch = differs and not tx.unfinished_of_types(account_id, _MODE_COMMANDS)
+    if mismatch == bool(stored.get("mode_mismatch")):
         return
-    data = {
-        "agent": {"mode": state.mode.value, "halt_gen": state.halt_gen},
-        "daemon": {"mode": ours["mode"], "halt_gen": ours["halt_gen"]},
-    }
+    tx.save_agent_status(account_id, {"mode_mismatch": int(mismatch)})
+    data = {"agent": theirs, "daemon": {"mode": ours["mode"], "halt_gen": ours["halt_gen"]}}
     tx.append_event(
         account_id, "agent_mode_mismatch" if mismatch else "agent_mode_converged", data, actor
     )

@@ -291,3 +291,21 @@ async def test_an_agent_whose_mode_differs_from_the_daemons_is_a_mismatch(daemon
         "agent": {"mode": "running", "halt_gen": 0},
         "daemon": {"mode": "halted", "halt_gen": 1},
     }
+
+
+async def test_a_mode_command_the_agent_failed_leaves_a_mismatch(daemon: Harness):
+    """The agent reports its state before each result: a pause it could not apply leaves it
+    running while the daemon is paused, and nothing unfinished explains that any more."""
+    agent = await connect_agent(daemon, await daemon.token("agent"))
+    await agent.send("agent_state", {"mode": "running", "halt_gen": 0})
+    await daemon.request("POST", "/api/trading/pause", daemon.admin)
+    command = await agent.command()
+    await agent.send("agent_state", {"mode": "running", "halt_gen": 0})
+    await agent.result(command["id"], ok=False, error="journal not writable")
+
+    async def flagged() -> bool:
+        return bool((await _health_agent(daemon))["mode_mismatch"])
+
+    await until(flagged)
+    (mismatch,) = [e for e in await daemon.events() if e["type"] == "agent_mode_mismatch"]
+    assert mismatch["data"]["daemon"] == {"mode": "paused", "halt_gen": 0}

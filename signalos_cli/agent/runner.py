@@ -185,8 +185,10 @@ class Agent:
                         updates, snap = await self.call(self.reporter.snapshot)
                         self._report(updates)
                         self.outbox.put(Kind.CONNECTION, "sync_snapshot", snap)
+                    # The state before the result: when the daemon takes the result (and the
+                    # command is finished), it already knows the mode the command left us in.
+                    self._report_state()
                     self.outbox.put(Kind.RESULT, "command_result", execution.result)
-                    self._report_state()  # after the result: the daemon sees them in order
                     self.commands.done(command_id)  # from now on a redelivery gets the result
                     self._report(await self.call(self.reporter.observe, False, execution.closed))
             except Exception:
