@@ -9,7 +9,7 @@ import pytest
 
 from signalos_cli.agent.journal import KEEP_EXECUTED
 from signalosd.models import DEFAULT_JOURNAL_KEEP_S
-from tests.agent_support import WireAgent, command_status, connect_agent
+from tests.agent_support import WireAgent, command_status, connect_agent, until
 from tests.conftest import Harness, make_settings
 from tests.fence_support import GatedBroker, command_of, post, real_agent, until_status
 from tests.test_agent_support import command, make_executor, open_params
@@ -145,9 +145,12 @@ async def test_a_late_result_of_a_command_the_daemon_gave_up_on_is_recorded(daem
     daemon.clock.advance(TTL + 5)
     await until_status(daemon, command_id, "expired")
     await agent.result(command_id, data={"mode": "paused"})
-    await agent.sync()
 
-    late = [e for e in await daemon.events() if e["type"] == "command_late_result"]
+    async def late_results() -> list[dict]:
+        return [e for e in await daemon.events() if e["type"] == "command_late_result"]
+
+    await until(late_results)
+    late = await late_results()
     assert [e["data"]["command_id"] for e in late] == [command_id]
     assert late[0]["data"]["status"] == "expired"
     assert await command_status(daemon, command_id) == "expired"  # the story is not rewritten

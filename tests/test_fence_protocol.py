@@ -14,7 +14,7 @@ from signalos_cli.agent.queues import CommandQueue
 from signalos_cli.agent.runner import Agent, Options
 from signalosd.app import create_app
 from signalosd.models import Mode
-from tests.agent_support import connect_agent, until
+from tests.agent_support import connect_agent, position, until
 from tests.conftest import Harness, make_settings
 from tests.fence_support import GatedBroker
 from tests.test_agent_support import (
@@ -263,9 +263,17 @@ async def test_an_agent_whose_mode_differs_from_the_daemons_is_a_mismatch(daemon
     agent = await connect_agent(daemon, await daemon.token("agent"))
     await daemon.request("POST", "/api/trading/emergency-stop", daemon.admin)
     command = await agent.command()
-    # While the stop is unfinished a "running" agent is only behind, not wrong.
+    # While the stop is unfinished a "running" agent is only behind, not wrong. (Proved once
+    # a later report is applied: the agent's messages are applied in the order sent.)
     await agent.send("agent_state", {"mode": "running", "halt_gen": 0})
-    await agent.sync()
+    await agent.send("trade_update", position(8001))
+
+    async def applied() -> bool:
+        _, body = await daemon.request("GET", "/api/trades", daemon.admin)
+        return any(t["ticket"] == 8001 for t in body["trades"])
+
+    await until(applied)
+    assert (await _health_agent(daemon))["mode"] == "running"
     assert (await _health_agent(daemon))["mode_mismatch"] is False
     await agent.result(command["id"], data={"mode": "halted"})
     await agent.send("agent_state", {"mode": "running", "halt_gen": 0})  # yet it stays running
