@@ -133,7 +133,13 @@ def _status(out: Output, state: dict[str, Any], health: dict[str, Any]) -> None:
         login, server = agent.get("login"), agent.get("server")
         where = " @ ".join(str(p) for p in (login and f"login {login}", server) if p)
         parts = ["connected", who, where, f"since {when(agent.get('connected_at'))}"]
-        agent_cell: Cell = (" · ".join(p for p in parts if p), "green")
+        if agent.get("mode"):  # what the agent says of itself (agent_state)
+            parts.append(f"its mode {agent['mode']}")
+        color = "green"
+        if agent.get("mode_mismatch"):
+            parts.append(f"NOT the daemon's {state['mode']}: check the agent")
+            color = "red"
+        agent_cell: Cell = (" · ".join(p for p in parts if p), color)
     else:
         agent_cell = (f"not connected · last seen {when(agent.get('last_seen'))}", "red")
     mt5 = health.get("mt5")

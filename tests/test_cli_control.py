@@ -25,6 +25,7 @@ def test_status_shows_mode_stealth_agent_mt5_and_queues(live, run):
     assert human.exit_code == 0, human.stderr
     for word in ("mode", "running", "stealth", "agent", "connected", "paper", "mt5", "queues"):
         assert word in human.stdout
+    assert "its mode running" in human.stdout  # the agent's own report (agent_state)
     assert human.stderr == ""
     assert set(doc) == {"state", "health"}
     assert doc["state"]["mode"] == "running" and doc["health"]["agent"]["connected"] is True
