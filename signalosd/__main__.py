@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -95,6 +96,11 @@ async def _serve(settings: Settings, notifier: Notifier, tls: ssl.SSLContext | N
         )
         notifier.status(f"failed: cannot open the database in {settings.state_dir}: {exc}")
         return EXIT_FAILURE
+    # Everything made so far lives as long as the process: the garbage collector need never
+    # scan it again, so a full collection costs what the live connections cost, not the whole
+    # heap (a pause the emergency stop that happens to trigger it would wait through).
+    gc.collect()
+    gc.freeze()
     if in_clear_beyond_loopback(settings.host, tls):
         log.warning(
             "event=listening_in_clear host=%s hint=%r",

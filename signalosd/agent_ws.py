@@ -41,7 +41,7 @@ from .models import (
     CommandType,
 )
 from .store import Tx
-from .ws_common import CLOSE_AUTH_FAILED, authenticate, close_soon, closed, frame
+from .ws_common import CLOSE_AUTH_FAILED, authenticate, close_soon, closed, frame, upgrade
 
 log = logging.getLogger("signalosd.agent")
 
@@ -325,15 +325,11 @@ class AgentSession:
         tx.append_event(self.account_id, "mt5_status_update", status, self.actor)
 
 
-async def agent_stream(request: web.Request) -> web.WebSocketResponse:
+async def agent_stream(request: web.Request) -> web.StreamResponse:
     app, settings = request.app, request.app[keys.SETTINGS]
-    ws = web.WebSocketResponse(
-        heartbeat=settings.ws_heartbeat_s,
-        compress=False,
-        max_msg_size=settings.ws_max_message_bytes,
-    )
-    await ws.prepare(request)
-    app[keys.WEBSOCKETS].add(ws)
+    ws = await upgrade(request)
+    if ws is None:
+        return web.Response(status=400)  # never sent: the client is gone
     principal = await authenticate(request, ws, role_problem)
     if principal is None:
         return ws

@@ -26,6 +26,7 @@ from .commands import CommandPolicy, CommandWaiters
 from .config import Settings
 from .guard import ConnectionGuard
 from .metrics import Metrics
+from .pacing import Pacer
 from .store import Database
 from .ws_common import close_with_deadline
 
@@ -149,6 +150,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     bus.listen(revocation.close_revoked(app))
     app[keys.STARTED_AT] = time.monotonic()
     app[keys.GUARD] = ConnectionGuard(settings.max_unauthenticated_connections)
+    rate = settings.heavy_read_rate_per_token
+    app[keys.PACER] = Pacer(rate, max(1, round(rate)))
     metrics = Metrics(clock, bus, hub, app[keys.WEBSOCKETS])
     bus.listen(metrics.on_event)
     app[keys.METRICS] = metrics

@@ -66,6 +66,7 @@ class Settings(BaseModel):
     # Reads and housekeeping off the emergency stop's path (store/db.py, journal.py).
     scan_max_rows: int = Field(10_000, ge=1, le=1_000_000)
     heavy_reads_per_token: int = Field(2, ge=1, le=64)
+    heavy_read_rate_per_token: float = Field(50.0, gt=0, le=100_000)
     wal_checkpoint_interval_s: float = Field(1.0, gt=0, le=3600)
     maintenance_chunk_rows: int = Field(500, ge=1, le=100_000)
     control_socket: str = ""

@@ -16,6 +16,7 @@ from .commands import CommandPolicy, CommandWaiters
 from .config import Settings
 from .guard import ConnectionGuard
 from .metrics import Metrics
+from .pacing import Pacer
 from .store import Database
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -28,6 +29,8 @@ AGENTS = web.AppKey("agents", AgentHub)
 POLICY = web.AppKey("policy", CommandPolicy)
 WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet[web.WebSocketResponse])
 STARTED_AT = web.AppKey("started_at", float)
+# The pace of each token's long REST reads (pacing.py).
+PACER = web.AppKey("pacer", Pacer)
 # The connections that have not shown a valid token yet (listeners.py feeds it).
 GUARD = web.AppKey("guard", ConnectionGuard)
 # Prometheus series, on a registry of this app's own (see metrics.py).

@@ -98,10 +98,17 @@ class FrontDoorHandler(web.RequestHandler):
                 ErrorCode.INTERNAL_ERROR,
                 f"internal error; the daemon log has details under request id {request_id}",
             )
-            # A bug of ours, not the client's: this one keeps its traceback.
-            http_log.error(
-                "event=unhandled_error request_id=%s status=%d", request_id, status, exc_info=exc
-            )
+            if isinstance(exc, ConnectionError):
+                # The client went away mid-request (or the guard closed it): nobody to answer,
+                # nothing wrong with us, and a flood of these must not become one of tracebacks.
+                http_log.debug("event=client_gone request_id=%s error=%r", request_id, str(exc))
+            else:  # a bug of ours, not the client's: this one keeps its traceback
+                http_log.error(
+                    "event=unhandled_error request_id=%s status=%d",
+                    request_id,
+                    status,
+                    exc_info=exc,
+                )
         response = json_response(err.to_dict(), status=status)
         response.headers["X-Request-ID"] = request_id
         response.force_close()

@@ -23,7 +23,7 @@ from .clock import iso
 from .journal import ReplayStep, replay_step
 from .models import Role
 from .store import Tx
-from .ws_common import authenticate, close_soon, closed, frame
+from .ws_common import authenticate, close_soon, closed, frame, upgrade
 
 log = logging.getLogger("signalosd.ws")
 
@@ -246,15 +246,10 @@ def _watch_writer(session: StreamSession, writer: asyncio.Task[None]) -> None:
     writer.add_done_callback(done)
 
 
-async def stream(request: web.Request) -> web.WebSocketResponse:
-    settings = request.app[keys.SETTINGS]
-    ws = web.WebSocketResponse(
-        heartbeat=settings.ws_heartbeat_s,
-        compress=False,
-        max_msg_size=settings.ws_max_message_bytes,
-    )
-    await ws.prepare(request)
-    request.app[keys.WEBSOCKETS].add(ws)
+async def stream(request: web.Request) -> web.StreamResponse:
+    ws = await upgrade(request)
+    if ws is None:
+        return web.Response(status=400)  # never sent: the client is gone
     principal = await authenticate(request, ws, _stream_role_problem)
     if principal is None:
         return ws

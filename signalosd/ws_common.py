@@ -39,6 +39,24 @@ async def close_with_deadline(
             transport.abort()
 
 
+async def upgrade(request: web.Request) -> web.WebSocketResponse | None:
+    """The WebSocket both endpoints open (heartbeat, no compression, bounded messages: DESIGN
+    §7), prepared; None when the client was gone before the upgrade completed (the front door
+    closed it, or it hung up): nothing to answer, and no traceback to log."""
+    settings = request.app[keys.SETTINGS]
+    ws = web.WebSocketResponse(
+        heartbeat=settings.ws_heartbeat_s,
+        compress=False,
+        max_msg_size=settings.ws_max_message_bytes,
+    )
+    try:
+        await ws.prepare(request)
+    except ConnectionError:
+        return None
+    request.app[keys.WEBSOCKETS].add(ws)
+    return ws
+
+
 def close_soon(
     app: web.Application, ws: web.WebSocketResponse, code: int, reason: str
 ) -> asyncio.Task[None]:

@@ -293,3 +293,27 @@ async def _stop_through_a_flood(tmp_path: Path) -> None:
         for sock in flood:
             sock.close()
         d.kill()
+
+
+UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def test_an_upgrade_the_guard_cut_short_is_no_error_and_no_traceback(
+    tmp_path: Path, daemons: Any
+) -> None:
+    """A WebSocket upgrade whose connection the cap closes before the 101 went out (a newer
+    connection arrived at that moment) is a client gone, not a 500 with a traceback: under a
+    flood, tracebacks would become an attack on the log and the event loop."""
+    d = start(daemons, tmp_path, max_unauthenticated_connections=1)
+    for _ in range(60):
+        _, old_w = await asyncio.open_connection("127.0.0.1", d.port)
+        old_w.write(UPGRADE)  # the request arrives…
+        newer = await asyncio.open_connection("127.0.0.1", d.port)  # …as the cap evicts it
+        old_w.transport.abort()
+        newer[1].transport.abort()
+    async with raw(d) as (reader, writer):  # the daemon serves on, and has logged it all
+        assert await exchange(reader, writer, "/livez") == 200
+    assert "Traceback" not in d.output and "unhandled_error" not in d.output

@@ -17,6 +17,7 @@ from ..models import Source
 from ..store import Tx
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 SOURCE_HEADER = "X-SignalOS-Source"
 
@@ -128,6 +129,15 @@ def source(request: web.Request) -> str:
         raise ApiError(
             ErrorCode.BAD_REQUEST, f"header {SOURCE_HEADER} must be one of {allowed} (got {raw!r})"
         ) from None
+
+
+async def long_read(request: web.Request, fn: Callable[[Tx], T]) -> T:
+    """A long REST read for the caller's token: paced (`heavy_read_rate_per_token`), then on
+    the scan lane (at most `heavy_reads_per_token` at once), never on the token checks' lane."""
+    owner = request[keys.PRINCIPAL].token_id
+    await request.app[keys.PACER].turn(owner)
+    result: T = await request.app[keys.DB].scan(fn, owner=owner)
+    return result
 
 
 def ctx(request: web.Request) -> Ctx:

@@ -10,7 +10,7 @@ from ..journal import page_json, read_page, reset_error, reset_reason
 from ..models import Role
 from ..store import Tx
 from ..type_filter import TypeFilter
-from .common import float_param, int_param, json_response, list_param
+from .common import float_param, int_param, json_response, list_param, long_read
 
 
 def visible_accounts(request: web.Request) -> list[int] | None:
@@ -34,8 +34,7 @@ async def list_events(request: web.Request) -> web.Response:
             raise reset_error(tx, since, reason)
         return page_json(*read_page(tx, accounts, since, limit, types, scan_max))
 
-    # A long read: on the scan lane, at most `heavy_reads_per_token` at once per token.
-    body = await request.app[keys.DB].scan(read, owner=request[keys.PRINCIPAL].token_id)
+    body = await long_read(request, read)
     return web.Response(body=body, content_type="application/json")
 
 

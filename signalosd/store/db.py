@@ -21,6 +21,7 @@ database file first), and `checkpoint()` runs PASSIVE checkpoints on a connectio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import queue
@@ -65,6 +66,7 @@ def connect_sync(path: Path, *, writer: bool) -> sqlite3.Connection:
 
 
 SCAN_THREADS = 2  # the long-read pool (the machine this targets has 2 cores)
+BACKGROUND_NICE = 10  # long reads and checkpoints (see Database.open)
 WAL_RESTART_FRAMES = 100_000  # ~400 MiB of WAL: see Database.checkpoint
 
 Job = Callable[[sqlite3.Connection], None]
@@ -74,18 +76,34 @@ class _Worker(threading.Thread):
     """A thread that owns one connection and runs jobs from a queue on it, one at a time (the
     scan pool's threads share one queue)."""
 
-    def __init__(self, name: str, conn: sqlite3.Connection, jobs: queue.SimpleQueue[Job | None]):
+    def __init__(
+        self,
+        name: str,
+        conn: sqlite3.Connection,
+        jobs: queue.SimpleQueue[Job | None],
+        niceness: int = 0,
+    ):
         super().__init__(name=name, daemon=True)
         self.conn = conn
         self.jobs = jobs
+        self.niceness = niceness
 
     def run(self) -> None:
+        if self.niceness:
+            _lower_priority(self.niceness)
         while True:
             job = self.jobs.get()
             if job is None:
                 break
             job(self.conn)
         self.conn.close()
+
+
+def _lower_priority(niceness: int) -> None:
+    """Give this thread a lower CPU priority than the event loop's and the writer's (Linux
+    schedules threads one by one: setpriority on the thread id affects this thread alone)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
 class _Owner:
@@ -132,18 +150,22 @@ class Database:
         self._seen_seq = Tx(writer_conn, self.clock.now()).head_seq()
         self._writer = self._lane("sqlite-writer", [writer_conn])
         self._reader = self._lane("sqlite-reader", [self._reader_conn()])
+        # Long reads and checkpoints run at a lower CPU priority: on a busy machine the event
+        # loop and the writer (an emergency stop's path) get the cores first.
         self._scanner = self._lane(
-            "sqlite-scan", [self._reader_conn() for _ in range(SCAN_THREADS)]
+            "sqlite-scan", [self._reader_conn() for _ in range(SCAN_THREADS)], BACKGROUND_NICE
         )
-        self._checkpointer = self._lane("sqlite-checkpoint", [self._reader_conn()])
+        self._checkpointer = self._lane("sqlite-checkpoint", [self._reader_conn()], BACKGROUND_NICE)
 
     def _reader_conn(self) -> sqlite3.Connection:
         return connect_sync(self.path, writer=False)
 
-    def _lane(self, name: str, conns: list[sqlite3.Connection]) -> queue.SimpleQueue[Job | None]:
+    def _lane(
+        self, name: str, conns: list[sqlite3.Connection], niceness: int = 0
+    ) -> queue.SimpleQueue[Job | None]:
         jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         for i, conn in enumerate(conns):
-            worker = _Worker(name if len(conns) == 1 else f"{name}-{i}", conn, jobs)
+            worker = _Worker(name if len(conns) == 1 else f"{name}-{i}", conn, jobs, niceness)
             self._workers.append(worker)
             worker.start()
         return jobs
