@@ -150,8 +150,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     bus.listen(revocation.close_revoked(app))
     app[keys.STARTED_AT] = time.monotonic()
     app[keys.GUARD] = ConnectionGuard(settings.max_unauthenticated_connections)
-    rate = settings.heavy_read_rate_per_token
-    app[keys.PACER] = Pacer(rate, max(1, round(rate)))
+    app[keys.PACER] = Pacer(settings.heavy_read_rate_per_token)
     metrics = Metrics(clock, bus, hub, app[keys.WEBSOCKETS])
     bus.listen(metrics.on_event)
     app[keys.METRICS] = metrics

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import commands
-from .models import CommandStatus, CommandType, Mode
+from .models import CommandType, Mode
 from .store import Tx
 from .store.backup import (
     PAGES_PER_STEP,
@@ -183,16 +183,13 @@ def _fail_closed(
         account_id = ids[account]
         reason = f"kept by signalosd restore: {mode} before the restore"
         tx.set_mode(account_id, mode, reason)
-        cancelled: list[str] = []
         if mode == Mode.HALTED:
             halt_gen = tx.next_halt_gen(account_id)
             cancelled = commands.cancel_fenced(tx, account_id, halt_gen, RESTORE_ACTOR)
-        else:
-            for command in tx.unfinished_of_types(account_id, [CommandType.OPEN_TRADE.value]):
-                commands.settle_unexecuted(
-                    tx, command, CommandStatus.CANCELLED, reason, RESTORE_ACTOR
-                )
-                cancelled.append(command["id"])
+        else:  # paused: no entry from the backup's time may run
+            cancelled = commands.cancel_unfinished(
+                tx, account_id, [CommandType.OPEN_TRADE], reason, RESTORE_ACTOR
+            )
         tx.append_event(
             account_id,
             "mode_kept_by_restore",

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -124,16 +125,23 @@ def fail_pending_trade(
     tx.append_event(account_id, "trade_update", trade | changes | {"updated_at": tx.now}, actor)
 
 
+def cancel_unfinished(
+    tx: Tx, account_id: int, types: Iterable[CommandType], reason: str, actor: dict[str, Any]
+) -> list[str]:
+    """Cancel every unfinished (queued, sent or acked) command of these types; their ids."""
+    cancelled = []
+    for command in tx.unfinished_of_types(account_id, (t.value for t in types)):
+        if settle_unexecuted(tx, command, CommandStatus.CANCELLED, reason, actor):
+            cancelled.append(command["id"])
+    return cancelled
+
+
 def cancel_fenced(tx: Tx, account_id: int, halt_gen: int, actor: dict[str, Any]) -> list[str]:
     """An emergency stop commits: cancel every unfinished entry and resume of the account,
     queued, sent or acked alike (an agent that already holds one refuses it by its older halt
     generation)."""
     reason = f"cancelled by emergency stop (halt generation {halt_gen})"
-    cancelled = []
-    for command in tx.unfinished_of_types(account_id, (t.value for t in FENCED)):
-        if settle_unexecuted(tx, command, CommandStatus.CANCELLED, reason, actor):
-            cancelled.append(command["id"])
-    return cancelled
+    return cancel_unfinished(tx, account_id, FENCED, reason, actor)
 
 
 # ---- deadlines (invariant 10): the daemon's side, in one place -------------------------------

@@ -23,8 +23,13 @@ class Pacer:
     """Per-key token buckets (the key: a token id)."""
 
     def __init__(
-        self, rate: float, burst: int, monotonic: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        burst: int | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`burst` defaults to one second's worth of reads (at least one)."""
+        burst = max(1, round(rate)) if burst is None else burst
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be positive and burst at least 1")
         self.rate = rate

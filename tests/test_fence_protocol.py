@@ -5,7 +5,10 @@ frames arrive in, and the agent's mode converging on the daemon's."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,16 +144,28 @@ async def fake(aiohttp_server):  # type: ignore[no-untyped-def]
     return await FakeDaemon.start(aiohttp_server)
 
 
-async def test_frames_from_before_a_stop_that_arrive_after_it_open_nothing(fake, tmp_path):
-    """The stop overtook an older resume and entry on the wire: the agent refuses both; what
-    the daemon issues after the resume from the halt runs."""
-    broker = CountingBroker()
-    agent = Agent(broker, Journal.open(tmp_path), Options(poll_interval=0.02, on_state=print))
+@asynccontextmanager
+async def agent_on(fake: FakeDaemon, broker: CountingBroker, state: Path) -> AsyncIterator[Any]:
+    """The real agent connected to the fake daemon: (the agent, its connection) once it sent
+    its snapshot; stopped, and its journal closed, when the block ends."""
+    agent = Agent(broker, Journal.open(state), Options(poll_interval=0.02, on_state=print))
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(fake.url, TOKEN, stop))
     try:
         conn = await fake.conn()
         await conn.wait_for("sync_snapshot")
+        yield agent, conn
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, WAIT)
+        agent.journal.close()
+
+
+async def test_frames_from_before_a_stop_that_arrive_after_it_open_nothing(fake, tmp_path):
+    """The stop overtook an older resume and entry on the wire: the agent refuses both; what
+    the daemon issues after the resume from the halt runs."""
+    broker = CountingBroker()
+    async with agent_on(fake, broker, tmp_path) as (_, conn):
         frames = [
             command("emergency_stop", {"close_all": True}) | {"halt_gen": 1},
             command("resume", {"from_halt": False}, expires_at=in_future(3600)) | {"halt_gen": 0},
@@ -161,10 +176,6 @@ async def test_frames_from_before_a_stop_that_arrive_after_it_open_nothing(fake,
         for frame in frames:
             await conn.command(frame)
         results = await conn.wait_for("command_result", len(frames))
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, WAIT)
-        agent.journal.close()
     outcome = {r["data"]["command_id"]: r["data"] for r in results}
     ok = [outcome[f["id"]]["ok"] for f in frames]
     assert ok == [True, False, False, True, True]
@@ -177,27 +188,20 @@ async def test_frames_from_before_a_stop_that_arrive_after_it_open_nothing(fake,
 
 async def test_the_agent_is_fenced_as_the_stop_arrives_while_its_broker_is_busy(fake, tmp_path):
     broker = GatedBroker()
-    agent = Agent(broker, Journal.open(tmp_path), Options(poll_interval=0.02, on_state=print))
-    stop = asyncio.Event()
-    task = asyncio.create_task(agent.run(fake.url, TOKEN, stop))
     try:
-        conn = await fake.conn()
-        await conn.wait_for("sync_snapshot")
-        broker.hold("GBPUSD")
-        busy = command("open_trade", open_params(symbol="GBPUSD"), expires_at=in_future(3600))
-        await conn.command(busy | {"halt_gen": 0})
-        await broker.wait_entered()
-        await conn.command(command("emergency_stop", {}) | {"halt_gen": 1})
-        await conn.wait_for("ack", 2)
-        # The worker is still inside the first entry's broker call, and yet:
-        assert (agent.journal.mode, agent.journal.halt_gen) == (Mode.HALTED, 1)
-        broker.release()
-        results = await conn.wait_for("command_result", 2)
+        async with agent_on(fake, broker, tmp_path) as (agent, conn):
+            broker.hold("GBPUSD")
+            entry = command("open_trade", open_params(symbol="GBPUSD"), expires_at=in_future(3600))
+            await conn.command(entry | {"halt_gen": 0})
+            await broker.wait_entered()
+            await conn.command(command("emergency_stop", {}) | {"halt_gen": 1})
+            await conn.wait_for("ack", 2)
+            # The worker is still inside the first entry's broker call, and yet:
+            assert (agent.journal.mode, agent.journal.halt_gen) == (Mode.HALTED, 1)
+            broker.release()
+            results = await conn.wait_for("command_result", 2)
     finally:
         broker.release()
-        stop.set()
-        await asyncio.wait_for(task, WAIT)
-        agent.journal.close()
     assert not results[0]["data"]["ok"] and "halted" in results[0]["data"]["error"]
     assert broker.calls == []
 

@@ -304,7 +304,7 @@ class Executor:
 
     def _emergency_stop(self, params: Mapping[str, Any], halt_gen: Any) -> dict[str, Any]:
         # First: nothing new opens from here on (the runner already did so on arrival).
-        self.journal.fence(halt_gen if isinstance(halt_gen, int) else self.journal.halt_gen)
+        self.journal.fence(halt_gen)
         closed: list[int] = []
         failed: list[dict[str, Any]] = []
         if params.get("close_all"):

@@ -179,12 +179,14 @@ class Journal:
         """The newest halt generation this agent knows of (0: none yet)."""
         return int(self._get("halt_gen") or 0)
 
-    def fence(self, halt_gen: int) -> None:
+    def fence(self, halt_gen: object) -> None:
         """An emergency stop of generation `halt_gen` arrived: halted from now on, and every
         entry or resume of an older generation is refused (the generation never goes down
-        here). Both in one transaction: a crash leaves both or neither."""
+        here; a stop without a whole-number generation, from an older daemon, keeps the one
+        known). Both in one transaction: a crash leaves both or neither."""
+        gen = halt_gen if isinstance(halt_gen, int) else 0
         self._set_together(
-            lambda known: {"mode": Mode.HALTED.value, "halt_gen": str(max(known, halt_gen))}
+            lambda known: {"mode": Mode.HALTED.value, "halt_gen": str(max(known, gen))}
         )
 
     def adopt(self, mode: Mode, halt_gen: int) -> None:

@@ -116,7 +116,6 @@ class Agent:
         self._last_error = ""
         self._connected_at: float | None = None
         self._reported: tuple[Mode, int] | None = None  # the last agent_state sent
-        self._welcome_stamp: Any = None
         self.stopping = False
 
     @property
@@ -231,9 +230,8 @@ class Agent:
         if data.get("type") == CommandType.EMERGENCY_STOP:
             # The fence goes up as the stop arrives, not when its turn comes: an entry or
             # resume the worker has not yet sent to the broker is refused from now on.
-            halt_gen = data.get("halt_gen")
-            self.journal.fence(halt_gen if isinstance(halt_gen, int) else self.journal.halt_gen)
-            log.warning("event=fenced halt_gen=%s command_id=%s", halt_gen, command_id)
+            self.journal.fence(data.get("halt_gen"))
+            log.warning("event=fenced halt_gen=%s command_id=%s", data.get("halt_gen"), command_id)
             self._report_state()
         queued = self.commands.put(data)
         log.info(
@@ -243,9 +241,6 @@ class Agent:
             data.get("attempt"),
             queued,
         )
-
-    async def _receive(self, ws: aiohttp.ClientWebSocketResponse, wait: float | None) -> Any:
-        return await receive(ws, wait)
 
     def _welcome(self, data: dict[str, Any]) -> None:
         """The daemon's mode and halt generation become ours, before anything of this
@@ -270,17 +265,16 @@ class Agent:
         self.journal.adopt(mode, halt_gen)
 
     async def _expect(self, ws: aiohttp.ClientWebSocketResponse, type_: str) -> dict[str, Any]:
+        """The next message of `type_` (its envelope: `data` and the `timestamp` it was sent
+        at), handling what may come before it."""
         deadline = self.options.monotonic() + self.options.handshake_timeout
         while True:
             left = deadline - self.options.monotonic()
             if left <= 0:
                 raise Lost(f"no {type_} from the daemon")
-            msg = await self._receive(ws, left)
+            msg = await receive(ws, left)
             if msg.get("type") == type_:
-                if type_ == "welcome":  # stamped as it is sent: the clock offset's reference
-                    self._welcome_stamp = msg.get("timestamp")
-                data = msg.get("data")
-                return data if isinstance(data, dict) else {}
+                return msg
             if msg.get("type") == "error":
                 log.warning("event=daemon_error data=%r", msg.get("data"))
             elif msg.get("type") == "command":
@@ -304,8 +298,9 @@ class Agent:
                      "journal_keep_s": KEEP_EXECUTED.total_seconds()}  # fmt: skip
             sent = self.options.now()
             await ws.send_str(frame("hello", hello, self._now()))
-            welcome = await self._expect(ws, "welcome")
-            self._track_clock(self._welcome_stamp, sent)
+            envelope = await self._expect(ws, "welcome")
+            self._track_clock(envelope.get("timestamp"), sent)  # stamped as it was sent
+            welcome = envelope["data"] if isinstance(envelope.get("data"), dict) else {}
             self._welcome(welcome)
             self._reported = (self.journal.mode, self.journal.halt_gen)
             await ws.send_str(frame("agent_state", self._state(), self._now()))
@@ -320,7 +315,7 @@ class Agent:
             writer = asyncio.create_task(write(ws, self.outbox, self._now))
             try:
                 while True:
-                    msg = await self._receive(ws, None)
+                    msg = await receive(ws, None)
                     if msg.get("type") == "command":
                         self._on_command(msg.get("data"))
                     elif msg.get("type") == "error":
