@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8787
 STATE_DIR ?= ./var
 
-.PHONY: run test bench lint clean venv
+.PHONY: run test bench lint clean venv vendor
 
 venv: $(STAMP)
 
@@ -30,6 +30,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/estop_latency.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/cli_stop.py
+
+# The dashboard's libraries, fetched again with npm into signalosd/web/static/vendor/ (see
+# docs/dashboard.md); the committed files are what ships, so this runs only to change them.
+vendor:
+	$(PYTHON) scripts/vendor.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
