@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/estop_latency.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/cli_stop.py
+	$(BIN)/python bench/dashboard.py
 
 # The dashboard's libraries, fetched again with npm into signalosd/web/static/vendor/ (see
 # docs/dashboard.md); the committed files are what ships, so this runs only to change them.

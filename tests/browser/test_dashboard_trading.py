@@ -1,0 +1,234 @@
+"""The dashboard in Debian's Chromium against a real daemon and a real paper agent (issue 10):
+sign-in, live trades, row actions, the viewer's read-only view, the keyboard, the phone layout
+and, last (it halts the account), the emergency stop.
+
+One daemon, agent and browser serve the whole module; the tests run in file order and each
+one leaves the account as the next expects it (running, one open EURUSD buy until the stop).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from tests.browser.support import NETWORK_401, NETWORK_422, Dash, Stack, expect
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+DAEMON_ARGS: tuple[str, ...] = ()  # no --dev: no WebSocket tester
+SIGNAL = {"symbol": "EURUSD", "side": "buy", "volume": 0.1, "source": "browser-test"}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def dash(pages: Any) -> Dash:
+    """The operator's page, signed in by the first two tests and kept for the module."""
+    return await pages.open("operator", viewport={"width": 1400, "height": 900})
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def trade_id(stack: Stack) -> int:
+    """A buy the paper agent opens (posted over REST, as a signal source would)."""
+    reply = await stack.api("POST", "/api/signals", stack.tokens["operator"], json=SIGNAL)
+    return int(reply["command"]["trade_id"])
+
+
+async def test_the_page_has_its_security_headers_and_refuses_a_bad_token(dash: Dash) -> None:
+    response = await dash.goto()
+    assert response.status == 200
+    headers = await response.all_headers()
+    assert headers.get("content-security-policy") == CSP
+    assert headers.get("x-content-type-options") == "nosniff"
+    assert headers.get("referrer-policy") == "no-referrer"
+
+    with dash.allow(NETWORK_401):
+        await dash.sign_in("not-a-token-" + "x" * 40)
+        alert = dash.page.get_by_role("alert")
+        await expect(alert).to_contain_text("refused")
+    await expect(dash.page.get_by_label("Token")).to_be_visible()
+    assert await dash.page.evaluate("sessionStorage.getItem('signalos.token')") is None
+    await dash.shot("01-sign-in-refused")
+
+
+async def test_signing_in_shows_connection_mode_and_account(dash: Dash, stack: Stack) -> None:
+    token = stack.tokens["operator"]
+    await dash.signed_in(token)
+    await expect(dash.mode).to_have_text("running")
+    await expect(dash.page.get_by_test_id("stealth")).to_have_text(re.compile(r"^(on|off)$"))
+    await expect(dash.page.get_by_test_id("agent")).to_contain_text("connected")
+    await expect(dash.page.get_by_test_id("balance")).to_contain_text(re.compile(r"\d"))
+    await expect(dash.button("Sign out")).to_be_visible()
+    await expect(dash.page.get_by_role("region", name="WebSocket tester")).to_have_count(0)
+    # the token lives in sessionStorage only, and never in the address bar
+    assert await dash.page.evaluate("sessionStorage.getItem('signalos.token')") == token
+    assert await dash.page.evaluate("localStorage.length") == 0
+    assert token not in dash.page.url
+
+
+async def test_a_signal_makes_a_row_appear_and_its_pnl_moves_live(
+    dash: Dash, stack: Stack, trade_id: int
+) -> None:
+    row = dash.row(trade_id)
+    await expect(row).to_have_count(1)
+    await expect(dash.cell(trade_id, "symbol")).to_have_text("EURUSD")
+    await expect(dash.cell(trade_id, "status")).to_contain_text("open")
+    profit = dash.cell(trade_id, "profit")
+    await expect(profit).to_have_text(re.compile(r"\d"))
+    first = await profit.inner_text()
+    # the paper broker walks prices and the agent re-reports a move of 0.01 % (polled every
+    # 0.5 s): the cell changes without a reload
+    await expect(profit).not_to_have_text(first)
+    await expect(profit).to_have_class(re.compile(r"pnl-(pos|neg)"))
+    await expect(dash.page.get_by_role("table", name="Signals")).to_contain_text("EURUSD")
+    await dash.shot("02-live-trade")
+
+
+async def test_partial_close_halves_the_volume(dash: Dash, stack: Stack, trade_id: int) -> None:
+    await stack.trade_open(trade_id)
+    await dash.row(trade_id).get_by_role("button", name="Partial close", exact=True).click()
+    dialog = dash.dialog
+    await expect(dialog).to_be_visible()
+    await expect(dialog.get_by_label("Percent to close")).to_have_value(re.compile(r"^50(\.0*)?$"))
+    await expect(dialog.get_by_label("Volume to close")).to_have_value(re.compile(r"^0\.050*$"))
+    await dialog.get_by_role("button", name="Confirm partial close").click()
+    await expect(dash.cell(trade_id, "command")).to_contain_text("succeeded")
+    await expect(dash.cell(trade_id, "volume")).to_have_text(re.compile(r"^\s*0\.050*\s*$"))
+    assert (await stack.trade(trade_id))["volume"] == pytest.approx(0.05)
+    await expect(dialog).to_have_count(0)
+
+
+async def test_modify_with_sl_on_the_wrong_side_shows_the_422_and_changes_nothing(
+    dash: Dash, stack: Stack, trade_id: int
+) -> None:
+    before = await stack.trade_open(trade_id)
+    last_seq = (await stack.api("GET", "/api/events", params={"limit": 1}))["last_seq"]
+    wrong_sl = round(before["current_price"] + 0.05, 5)  # above the price of a buy
+    await dash.row(trade_id).get_by_role("button", name="Modify", exact=True).click()
+    dialog = dash.dialog
+    await expect(dialog.get_by_label("Stop loss")).to_be_focused()
+    await dialog.get_by_label("Stop loss").fill(str(wrong_sl))
+    with dash.allow(NETWORK_422):
+        await dialog.get_by_role("button", name="Save levels").click()
+        alert = dialog.get_by_role("alert")
+        await expect(alert).to_contain_text(
+            re.compile(rf"stop loss {re.escape(str(wrong_sl))} must be below the current price")
+        )
+    await expect(dialog).to_be_visible()  # stays open to fix the level
+    await dash.shot("03-modify-refused")
+    await dialog.press("Escape")
+    await expect(dialog).to_have_count(0)
+
+    after = await stack.trade(trade_id)
+    assert (after["sl"], after["tp"]) == (before["sl"], before["tp"])
+    queued = await stack.events(stack.admin, since=last_seq, type="command_queued")
+    assert [e for e in queued if e["data"]["type"] == "modify_trade"] == []
+
+
+async def test_a_viewer_sees_everything_with_every_control_disabled(
+    pages: Any, stack: Stack, trade_id: int
+) -> None:
+    viewer = await pages.open("viewer", viewport={"width": 1400, "height": 900})
+    await viewer.goto()
+    await viewer.signed_in(stack.tokens["viewer"])
+    await expect(viewer.row(trade_id)).to_have_count(1)
+    await expect(viewer.cell(trade_id, "volume")).to_have_text(re.compile(r"0\.05"))
+    await expect(viewer.event_log.locator("tr[data-seq]").first).to_be_attached()
+    controls = [
+        viewer.button(name)
+        for name in ("Emergency stop", "Pause", "Resume", "Stealth", "Sync", "Open trade")
+    ] + [
+        viewer.row(trade_id).get_by_role("button", name=name, exact=True)
+        for name in ("Close", "Partial close", "Modify", "Trail")
+    ]
+    for control in controls:
+        await expect(control).to_be_disabled()
+        await expect(control).to_have_accessible_description(
+            re.compile("needs an operator token", re.I)
+        )
+    await expect(viewer.page.get_by_text("needs an operator token").first).to_be_visible()
+    await viewer.shot("04-viewer")
+    await viewer.close()
+    pages.opened.remove(viewer)
+
+
+async def test_the_keyboard_alone_reaches_emergency_stop_and_escape_closes_it(
+    dash: Dash, stack: Stack
+) -> None:
+    stop = dash.button("Emergency stop")
+    await dash.page.evaluate("document.activeElement && document.activeElement.blur()")
+    for _ in range(80):  # from the top of the page, Tab by Tab
+        await dash.page.keyboard.press("Tab")
+        if await stop.evaluate("e => e === document.activeElement"):
+            break
+    else:
+        pytest.fail("80 presses of Tab never reached the Emergency stop button")
+    await dash.page.keyboard.press("Enter")
+    await expect(dash.dialog).to_be_visible()
+    await expect(dash.dialog).to_have_accessible_name("Emergency stop")
+    assert (await dash.focused())["inDialog"], await dash.focused()
+    await dash.shot("05-emergency-stop-dialog")
+    await dash.page.keyboard.press("Escape")
+    await expect(dash.dialog).to_have_count(0)
+    await expect(stop).to_be_focused()  # focus went back to the opener
+    assert (await stack.api("GET", "/api/trading/state"))["mode"] == "running"
+
+
+async def test_on_a_phone_the_layout_reflows_and_emergency_stop_stays_in_reach(
+    pages: Any, stack: Stack
+) -> None:
+    phone = await pages.open(
+        "phone",
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
+    await phone.goto()
+    await phone.signed_in(stack.tokens["operator"])
+    await expect(phone.button("Emergency stop")).to_be_in_viewport()
+    width = await phone.page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390 + 1, f"the page scrolls sideways on a phone ({width}px wide)"
+    await phone.page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    await expect(phone.button("Emergency stop")).to_be_in_viewport()
+    await phone.shot("06-phone")
+    await phone.close()
+    pages.opened.remove(phone)
+
+
+async def test_emergency_stop_halts_and_the_entry_control_says_why(
+    dash: Dash, stack: Stack, trade_id: int
+) -> None:
+    await dash.button("Emergency stop").click()
+    dialog = dash.dialog
+    await expect(dialog).to_be_visible()
+    await dialog.get_by_label("Close all positions").check()
+    await dialog.get_by_role("button", name="Confirm stop").click()
+    await expect(dash.mode).to_have_text("halted")
+    await expect(dash.page.get_by_text(re.compile(r"cancelled", re.I)).first).to_be_visible()
+    state = await stack.api("GET", "/api/trading/state")
+    assert state["mode"] == "halted"
+
+    async def closed() -> bool:
+        return (await stack.trade(trade_id))["status"] == "closed"
+
+    await stack.until(closed, "close_all to close the open trade")
+    await expect(dash.row(trade_id)).to_have_count(0)
+    await dash.page.get_by_role("tab", name="Closed").click()
+    closed_table = dash.page.get_by_role("table", name="Closed trades")
+    await expect(closed_table.locator(f'tr[data-trade-id="{trade_id}"]')).to_have_count(1)
+    await dash.page.get_by_role("tab", name="Open").click()
+
+    entry = dash.button("Open trade")
+    await expect(entry).to_be_disabled()
+    await expect(entry).to_have_accessible_description(re.compile("halted", re.I))
+    await expect(dash.button("Resume")).to_be_enabled()
+    await dash.shot("07-halted")
+    if await dialog.count():
+        await dialog.press("Escape")
+        await expect(dialog).to_have_count(0)
