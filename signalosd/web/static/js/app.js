@@ -1,0 +1,161 @@
+// The dashboard: sign-in, then the stream, the store and the panels wired together.
+import { html, render, useState, useEffect, useMemo, useRef, useCallback } from "./lib.js";
+import { createApi, refusedMessage } from "./api.js";
+import { Stream } from "./stream.js";
+import { createStore, loadSnapshot, normEvent } from "./state.js";
+import { Header } from "./header.js";
+import { Actions } from "./actions.js";
+import { EventLog } from "./eventlog.js";
+import { Toasts, useToasts } from "./toasts.js";
+import { SignIn, savedToken, forgetToken } from "./signin.js";
+import { WsTester } from "./wstester.js";
+import { TradesPanel } from "./trades.js";
+import { AccountPanel } from "./account.js";
+import { SignalsPanel } from "./signals.js";
+
+const DONE = new Set(["succeeded", "failed", "expired", "cancelled"]);
+const RO_REASON = "needs an operator token";
+
+function App() {
+  const [token, setToken] = useState(savedToken);
+  const [msg, setMsg] = useState(null);
+  const signOut = useCallback((message) => {
+    forgetToken();
+    setMsg(message || null);
+    setToken(null);
+  }, []);
+  if (!token) return html`<${SignIn} message=${msg} onSignedIn=${(t) => (setMsg(null), setToken(t))} />`;
+  return html`<${Dashboard} key=${token} token=${token} signOut=${signOut} />`;
+}
+
+const fromCommand = (c) => ({
+  id: c.id,
+  type: c.type,
+  trade_id: c.trade_id,
+  status: c.status,
+  reason: (c.result && (c.result.reason || c.result.error)) || null,
+  data: c.result && (c.result.data || c.result),
+});
+
+function Dashboard({ token, signOut }) {
+  const [toasts, toast, dismiss] = useToasts();
+  const store = useMemo(() => createStore(toast), []);
+  const [s, setS] = useState(store.get);
+  const [conn, setConn] = useState({ status: "disconnected", attempt: 0, max: 10, queued: 0, detail: "" });
+  const connRef = useRef(conn);
+  const api = useMemo(() => createApi({ token, onUnauthorized: (e) => signOut(refusedMessage(e)) }), [token]);
+  const streamRef = useRef(null);
+
+  useEffect(() => store.subscribe(setS), []);
+
+  useEffect(() => {
+    let loaded = false;
+    let firstConnecting = true;
+    const load = async (upto) => {
+      store.hold();
+      try {
+        store.set(await loadSnapshot(api, store.get(), upto));
+      } finally {
+        store.release();
+      }
+    };
+    // HTTP may answer while the stream does not: show the state (and keep the stop usable).
+    const early = setTimeout(() => loaded || load(null).catch((e) => toast(e.message, "error")), 1500);
+    const st = new Stream({
+      token,
+      onChange: (c) => {
+        const prev = connRef.current;
+        connRef.current = c;
+        setConn(c);
+        if (prev.status === c.status) return;
+        if (c.status === "connecting" && firstConnecting) return void (firstConnecting = false);
+        const kind = c.status === "connected" ? "ok" : c.status === "error" ? "error" : "info";
+        toast(`Live stream ${c.status}${c.status === "connecting" ? ` (attempt ${c.attempt}/${c.max})` : ""}${c.detail ? ": " + c.detail : ""}`, kind);
+      },
+      onAuthenticated: async (d) => {
+        store.set({ role: d.role, account: d.account });
+        if (!loaded) {
+          await load(d.last_seq);
+          loaded = true;
+          return d.last_seq;
+        }
+        store.set((x) => ({ ...x, accountKey: x.accountKey + 1 }));
+        return store.get().lastSeq; // the last seq rendered: the replay continues right after it
+      },
+      onMessage: (m) => {
+        if (m.type === "reset") {
+          store.clearBuffer();
+          toast(`The event log was reset (${(m.data && m.data.reason) || "reset"}): reloading the snapshot`, "info");
+          load(m.data.last_seq).catch((e) => toast(e.message, "error"));
+        } else if (typeof m.seq === "number") store.push(normEvent(m));
+        else if (m.type === "error" && m.data) toast(`Stream error (${m.data.code}): ${m.data.message}`, "error");
+      },
+      onSignedOut: (e) => signOut(refusedMessage({ code: e.message || e.code })),
+    });
+    streamRef.current = st;
+    st.start();
+    return () => {
+      clearTimeout(early);
+      st.stop();
+    };
+  }, []);
+
+  // Follow a command over REST while the stream is down (its events would tell otherwise).
+  const followRest = useCallback(async (id) => {
+    for (let i = 0; i < 6 && connRef.current.status !== "connected"; i++) {
+      try {
+        const { command } = await api.get(`/api/commands/${encodeURIComponent(id)}`, { wait: 20 }, { timeout: 30000 });
+        store.set((x) => {
+          const m = new Map(x.commands);
+          m.set(id, { ...m.get(id), ...fromCommand(command) });
+          return { ...x, commands: m };
+        });
+        if (DONE.has(command.status)) return;
+      } catch {
+        return;
+      }
+    }
+  }, []);
+  const followCommand = useCallback((id, tradeId, cmd) => {
+    if (!id) return;
+    store.set((x) => {
+      if (x.commands.has(id)) return x;
+      const m = new Map(x.commands);
+      m.set(id, cmd ? fromCommand(cmd) : { id, type: null, trade_id: tradeId ?? null, status: "queued", reason: null });
+      return { ...x, commands: m };
+    });
+    if (connRef.current.status !== "connected") followRest(id);
+  }, []);
+  const onReply = useCallback((r) => {
+    if (!r) return;
+    if (r.mode) store.set((x) => ({ ...x, mode: r.mode, stealth: !!r.stealth, reason: r.reason, halt_gen: r.halt_gen ?? x.halt_gen }));
+    if (r.command) followCommand(r.command.id, r.command.trade_id, r.command);
+  }, []);
+  const out = useCallback(() => signOut(null), []);
+  const retry = useCallback(() => streamRef.current && streamRef.current.retry(), []);
+
+  const canOperate = s.role ? s.role === "operator" || s.role === "admin" : true;
+  const ro = canOperate ? null : RO_REASON;
+  return html`<div class="app">
+    <div class="sticky">
+      <${Header} conn=${conn} s=${s} onRetry=${retry} onSignOut=${out} />
+      <${Actions} s=${s} api=${api} toast=${toast} canOperate=${canOperate} readOnlyReason=${ro} onReply=${onReply} />
+    </div>
+    <main class="layout">
+      ${!s.ready && html`<p class="loading">Loading the desk…</p>`}
+      <div class="col-main panel">
+        <${TradesPanel} trades=${s.trades} closed=${s.closed} commands=${s.commands} mode=${s.mode} canOperate=${canOperate}
+          readOnlyReason=${ro} api=${api} toast=${toast} followCommand=${followCommand} />
+      </div>
+      <div class="col-side">
+        <div class="panel"><${AccountPanel} mt5=${s.mt5} api=${api} accountKey=${String(s.accountKey)} /></div>
+        <div class="panel"><${SignalsPanel} signals=${s.signals} mode=${s.mode} canOperate=${canOperate} readOnlyReason=${ro} api=${api} toast=${toast} /></div>
+      </div>
+      <div class="col-full"><${EventLog} events=${s.events} /></div>
+      ${s.devMode && html`<div class="col-full"><${WsTester} token=${token} /></div>`}
+    </main>
+    <${Toasts} list=${toasts} dismiss=${dismiss} />
+  </div>`;
+}
+
+render(html`<${App} />`, document.getElementById("app"));

@@ -1,0 +1,39 @@
+// Sign-in: paste a token; it is checked against the daemon and kept in sessionStorage only.
+import { html, useState } from "./lib.js";
+import { createApi, refusedMessage } from "./api.js";
+
+export const TOKEN_KEY = "signalos.token";
+export const savedToken = () => sessionStorage.getItem(TOKEN_KEY);
+export const saveToken = (t) => sessionStorage.setItem(TOKEN_KEY, t);
+export const forgetToken = () => sessionStorage.removeItem(TOKEN_KEY);
+
+export function SignIn({ message, onSignedIn }) {
+  const [token, setToken] = useState("");
+  const [err, setErr] = useState(message || null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e) => {
+    e.preventDefault();
+    const t = token.trim();
+    if (!t) return setErr("Paste a token first: the daemon's token file (e.g. admin.token) holds one.");
+    setBusy(true);
+    setErr(null);
+    try {
+      await createApi({ token: t }).get("/api/trading/state");
+      saveToken(t);
+      onSignedIn(t);
+    } catch (ex) {
+      setErr(ex.status === 401 ? refusedMessage(ex) : ex.status === 403 ? `The daemon refused this token (forbidden): ${ex.message}` : ex.message);
+      setBusy(false);
+    }
+  };
+  return html`<main class="signin">
+    <form class="signin-box" onSubmit=${submit}>
+      <h1>SignalOS</h1>
+      <p class="muted">Sign in with an API token (viewer, operator or admin). It stays in this tab only.</p>
+      <label for="token">Token</label>
+      <input id="token" type="password" autocomplete="off" spellcheck="false" value=${token} onInput=${(e) => setToken(e.currentTarget.value)} />
+      ${err && html`<p role="alert" class="form-error">${err}</p>`}
+      <button type="submit" class="btn btn-primary" disabled=${busy} aria-busy=${busy}>Sign in</button>
+    </form>
+  </main>`;
+}
