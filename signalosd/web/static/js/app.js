@@ -14,43 +14,36 @@ import { AccountPanel } from "./account.js";
 import { SignalsPanel } from "./signals.js";
 
 const DONE = new Set(["succeeded", "failed", "expired", "cancelled"]);
-const RO_REASON = "needs an operator token";
+const RO = "needs an operator token";
 
 function App() {
   const [token, setToken] = useState(savedToken);
   const [msg, setMsg] = useState(null);
-  const signOut = useCallback((message) => {
-    forgetToken();
-    setMsg(message || null);
-    setToken(null);
-  }, []);
-  if (!token) return html`<${SignIn} message=${msg} onSignedIn=${(t) => (setMsg(null), setToken(t))} />`;
-  return html`<${Dashboard} key=${token} token=${token} signOut=${signOut} />`;
+  const signOut = useCallback((m) => (forgetToken(), setMsg(m || null), setToken(null)), []);
+  return token
+    ? html`<${Dashboard} key=${token} token=${token} signOut=${signOut} />`
+    : html`<${SignIn} message=${msg} onSignedIn=${(t) => (setMsg(null), setToken(t))} />`;
 }
 
-const fromCommand = (c) => ({
-  id: c.id,
-  type: c.type,
-  trade_id: c.trade_id,
-  status: c.status,
-  reason: (c.result && (c.result.reason || c.result.error)) || null,
-  data: c.result && (c.result.data || c.result),
-});
+const fromCommand = (c) => ({ id: c.id, type: c.type, trade_id: c.trade_id, status: c.status,
+  reason: (c.result && (c.result.reason || c.result.error)) || null, data: c.result && (c.result.data || c.result) });
+const putCommand = (x, id, c) => {
+  const m = new Map(x.commands);
+  m.set(id, { ...m.get(id), ...c });
+  return { ...x, commands: m };
+};
 
 function Dashboard({ token, signOut }) {
   const [toasts, toast, dismiss] = useToasts();
   const store = useMemo(() => createStore(toast), []);
   const [s, setS] = useState(store.get);
   const [conn, setConn] = useState({ status: "disconnected", attempt: 0, max: 10, queued: 0, detail: "" });
-  const connRef = useRef(conn);
+  const connRef = useRef(conn), streamRef = useRef(null);
   const api = useMemo(() => createApi({ token, onUnauthorized: (e) => signOut(refusedMessage(e)) }), [token]);
-  const streamRef = useRef(null);
-
   useEffect(() => store.subscribe(setS), []);
 
   useEffect(() => {
-    let loaded = false;
-    let firstConnecting = true;
+    let loaded = false, first = true;
     const load = async (upto) => {
       store.hold();
       try {
@@ -59,58 +52,44 @@ function Dashboard({ token, signOut }) {
         store.release();
       }
     };
-    // HTTP may answer while the stream does not: show the state (and keep the stop usable).
+    // HTTP may answer while the stream does not: show the state anyway (the stop works).
     const early = setTimeout(() => loaded || load(null).catch((e) => toast(e.message, "error")), 1500);
-    const st = new Stream({
+    const st = (streamRef.current = new Stream({
       token,
       onChange: (c) => {
-        const prev = connRef.current;
-        connRef.current = c;
-        setConn(c);
-        if (prev.status === c.status) return;
-        if (c.status === "connecting" && firstConnecting) return void (firstConnecting = false);
-        const kind = c.status === "connected" ? "ok" : c.status === "error" ? "error" : "info";
-        toast(`Live stream ${c.status}${c.status === "connecting" ? ` (attempt ${c.attempt}/${c.max})` : ""}${c.detail ? ": " + c.detail : ""}`, kind);
+        const prev = connRef.current.status;
+        setConn((connRef.current = c));
+        if (prev === c.status || (first && c.status === "connecting" && !(first = false))) return;
+        toast(`Live stream ${c.status}${c.status === "connecting" ? ` (attempt ${c.attempt}/${c.max})` : ""}${c.detail ? ": " + c.detail : ""}`,
+          c.status === "connected" ? "ok" : c.status === "error" ? "error" : "info");
       },
       onAuthenticated: async (d) => {
         store.set({ role: d.role, account: d.account });
-        if (!loaded) {
-          await load(d.last_seq);
-          loaded = true;
-          return d.last_seq;
-        }
+        if (!loaded) return await load(d.last_seq), (loaded = true), d.last_seq;
         store.set((x) => ({ ...x, accountKey: x.accountKey + 1 }));
         return store.get().lastSeq; // the last seq rendered: the replay continues right after it
       },
       onMessage: (m) => {
         if (m.type === "reset") {
           store.clearBuffer();
-          toast(`The event log was reset (${(m.data && m.data.reason) || "reset"}): reloading the snapshot`, "info");
+          toast(`The event log was reset (${m.data.reason || "reset"}): reloading the snapshot`, "info");
           load(m.data.last_seq).catch((e) => toast(e.message, "error"));
         } else if (typeof m.seq === "number") store.push(normEvent(m));
         else if (m.type === "error" && m.data) toast(`Stream error (${m.data.code}): ${m.data.message}`, "error");
       },
       onSignedOut: (e) => signOut(refusedMessage({ code: e.message || e.code })),
-    });
-    streamRef.current = st;
+    }));
     st.start();
-    return () => {
-      clearTimeout(early);
-      st.stop();
-    };
+    return () => (clearTimeout(early), st.stop());
   }, []);
 
-  // Follow a command over REST while the stream is down (its events would tell otherwise).
+  // While the stream is down, follow a command over REST (its events would tell otherwise).
   const followRest = useCallback(async (id) => {
     for (let i = 0; i < 6 && connRef.current.status !== "connected"; i++) {
       try {
-        const { command } = await api.get(`/api/commands/${encodeURIComponent(id)}`, { wait: 20 }, { timeout: 30000 });
-        store.set((x) => {
-          const m = new Map(x.commands);
-          m.set(id, { ...m.get(id), ...fromCommand(command) });
-          return { ...x, commands: m };
-        });
-        if (DONE.has(command.status)) return;
+        const { command: c } = await api.get(`/api/commands/${encodeURIComponent(id)}`, { wait: 20 }, { timeout: 30000 });
+        store.set((x) => putCommand(x, id, fromCommand(c)));
+        if (DONE.has(c.status)) return;
       } catch {
         return;
       }
@@ -118,24 +97,18 @@ function Dashboard({ token, signOut }) {
   }, []);
   const followCommand = useCallback((id, tradeId, cmd) => {
     if (!id) return;
-    store.set((x) => {
-      if (x.commands.has(id)) return x;
-      const m = new Map(x.commands);
-      m.set(id, cmd ? fromCommand(cmd) : { id, type: null, trade_id: tradeId ?? null, status: "queued", reason: null });
-      return { ...x, commands: m };
-    });
+    store.set((x) => (x.commands.has(id) ? x : putCommand(x, id, cmd ? fromCommand(cmd) : { id, type: null, trade_id: tradeId ?? null, status: "queued", reason: null })));
     if (connRef.current.status !== "connected") followRest(id);
   }, []);
   const onReply = useCallback((r) => {
-    if (!r) return;
-    if (r.mode) store.set((x) => ({ ...x, mode: r.mode, stealth: !!r.stealth, reason: r.reason, halt_gen: r.halt_gen ?? x.halt_gen }));
-    if (r.command) followCommand(r.command.id, r.command.trade_id, r.command);
+    if (r && r.mode) store.set((x) => ({ ...x, mode: r.mode, stealth: !!r.stealth, reason: r.reason, halt_gen: r.halt_gen ?? x.halt_gen }));
+    if (r && r.command) followCommand(r.command.id, r.command.trade_id, r.command);
   }, []);
   const out = useCallback(() => signOut(null), []);
-  const retry = useCallback(() => streamRef.current && streamRef.current.retry(), []);
+  const retry = useCallback(() => streamRef.current.retry(), []);
 
-  const canOperate = s.role ? s.role === "operator" || s.role === "admin" : true;
-  const ro = canOperate ? null : RO_REASON;
+  const canOperate = !s.role || s.role === "operator" || s.role === "admin";
+  const ro = canOperate ? null : RO;
   return html`<div class="app">
     <div class="sticky">
       <${Header} conn=${conn} s=${s} onRetry=${retry} onSignOut=${out} />

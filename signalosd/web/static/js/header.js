@@ -1,48 +1,30 @@
-// The header: the connection indicator (the page's only role=status), mode, stealth, agent,
-// MT5 and Sign out.
+// The header: the connection indicator (the page's only role=status), mode, stealth, agent, MT5.
 import { html } from "./lib.js";
-import { time, num } from "./format.js";
+import { time } from "./trade_fmt.js";
 
-export function connText(c) {
-  let t = c.status;
-  if (c.status === "connecting" && c.attempt) t += ` · attempt ${c.attempt}/${c.max}`;
-  else if (c.status === "error") t += ` · stopped after ${c.max} attempts`;
-  return t;
-}
+export const connText = (c) =>
+  c.status + (c.status === "connecting" && c.attempt ? ` · attempt ${c.attempt}/${c.max}` : c.status === "error" ? ` · stopped after ${c.max} attempts` : "");
 
-export function Connection({ conn, onRetry }) {
+export function Connection({ conn: c, onRetry, live = true }) {
   return html`<div class="conn">
-    <span class=${"conn-ind conn-" + conn.status} role="status" title=${conn.detail || ""}>
-      <span class="conn-dot" aria-hidden="true"></span>${connText(conn)}
-    </span>
-    ${conn.queued > 0 && html`<span class="queued">${conn.queued} queued</span>`}
-    ${(conn.status === "error" || conn.status === "disconnected") &&
-    html`<button type="button" class="btn btn-small" onClick=${onRetry}>Retry</button>`}
+    <span class=${"conn-ind conn-" + c.status} role=${live ? "status" : undefined} title=${c.detail}><span class="conn-dot"></span>${connText(c)}</span>
+    ${c.queued > 0 && html`<span class="queued">${c.queued} queued</span>`}
+    ${(c.status === "error" || c.status === "disconnected" || !live) && html`<button type="button" class="btn btn-small" onClick=${onRetry}>${live ? "Retry" : "Reconnect"}</button>`}
   </div>`;
 }
 
-const agentText = (a) =>
-  !a ? "unknown" : (a.connected ? "connected" : "disconnected") + (a.last_seen ? " · last seen " + time(a.last_seen) : "");
+const ind = (label, id, text, cls) => html`<div class=${"ind " + cls}><dt>${label}</dt><dd data-testid=${id}>${text}</dd></div>`;
 
-function mt5Text(m) {
-  if (!m) return "no status";
-  let t = m.connected ? "connected" : "disconnected";
-  if (m.connected && m.trade_allowed === false) t += " · trading not allowed";
-  if (m.ping_ms != null) t += ` · ${num(m.ping_ms, 0)} ms`;
-  return t;
-}
-
-export function Header({ conn, s, onRetry, onSignOut }) {
-  const agentOk = s.agent && s.agent.connected;
-  const mt5Ok = s.mt5 && s.mt5.connected && s.mt5.trade_allowed !== false;
+export function Header({ conn, s: { account, role, mode, stealth, agent: a, mt5: m }, onRetry, onSignOut }) {
   return html`<header class="top">
-    <div class="brand">SignalOS${s.account && html`<span class="acct">${s.account}${s.role ? " · " + s.role : ""}</span>`}</div>
+    <div class="brand">SignalOS${account && html`<span class="acct">${account}${role ? " · " + role : ""}</span>`}</div>
     <${Connection} conn=${conn} onRetry=${onRetry} />
     <dl class="inds">
-      <div class=${"ind mode-" + (s.mode || "unknown")}><dt>Mode</dt><dd data-testid="mode">${s.mode || "…"}</dd></div>
-      <div class=${"ind " + (s.stealth ? "ind-on" : "")}><dt>Stealth</dt><dd data-testid="stealth">${s.stealth ? "on" : "off"}</dd></div>
-      <div class=${"ind " + (agentOk ? "ind-ok" : "ind-bad")}><dt>Agent</dt><dd data-testid="agent">${agentText(s.agent)}</dd></div>
-      <div class=${"ind " + (mt5Ok ? "ind-ok" : "ind-bad")}><dt>MT5</dt><dd data-testid="mt5">${mt5Text(s.mt5)}</dd></div>
+      ${ind("Mode", "mode", mode || "…", "mode-" + mode)}
+      ${ind("Stealth", "stealth", stealth ? "on" : "off", stealth ? "ind-on" : "")}
+      ${ind("Agent", "agent", !a ? "unknown" : (a.connected ? "connected" : "disconnected") + (a.last_seen ? " · last seen " + time(a.last_seen) : ""), a && a.connected ? "ind-ok" : "ind-bad")}
+      ${ind("MT5", "mt5", !m ? "no status" : (m.connected ? "connected" : "disconnected") + (m.connected && m.trade_allowed === false ? " · trading not allowed" : "") + (m.ping_ms != null ? ` · ${Math.round(m.ping_ms)} ms` : ""),
+        m && m.connected && m.trade_allowed !== false ? "ind-ok" : "ind-bad")}
     </dl>
     <button type="button" class="btn btn-small signout" onClick=${onSignOut}>Sign out</button>
   </header>`;

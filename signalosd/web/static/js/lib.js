@@ -8,7 +8,7 @@ export const { useState, useEffect, useRef, useMemo, useCallback, useReducer, us
 export const html = window.htm.bind(h);
 export const uPlot = window.uPlot;
 export { h, render, Fragment, createContext, Component };
-// memo(C): re-render C only when a prop changed (shallow, by identity), as preact/compat's memo.
+// memo(C): re-render C only when a prop changed (by identity), as preact/compat's memo does.
 const same = (a, b) => {
   for (const k in a) if (a[k] !== b[k]) return false;
   for (const k in b) if (!(k in a)) return false;

@@ -1,15 +1,14 @@
-// Sign-in: paste a token; it is checked against the daemon and kept in sessionStorage only.
+// Sign-in: a pasted token, checked against the daemon, kept in sessionStorage only.
 import { html, useState } from "./lib.js";
 import { createApi, refusedMessage } from "./api.js";
 
-export const TOKEN_KEY = "signalos.token";
-export const savedToken = () => sessionStorage.getItem(TOKEN_KEY);
-export const saveToken = (t) => sessionStorage.setItem(TOKEN_KEY, t);
-export const forgetToken = () => sessionStorage.removeItem(TOKEN_KEY);
+const KEY = "signalos.token";
+export const savedToken = () => sessionStorage.getItem(KEY);
+export const forgetToken = () => sessionStorage.removeItem(KEY);
 
 export function SignIn({ message, onSignedIn }) {
   const [token, setToken] = useState("");
-  const [err, setErr] = useState(message || null);
+  const [err, setErr] = useState(message);
   const [busy, setBusy] = useState(false);
   const submit = async (e) => {
     e.preventDefault();
@@ -19,7 +18,7 @@ export function SignIn({ message, onSignedIn }) {
     setErr(null);
     try {
       await createApi({ token: t }).get("/api/trading/state");
-      saveToken(t);
+      sessionStorage.setItem(KEY, t);
       onSignedIn(t);
     } catch (ex) {
       setErr(ex.status === 401 ? refusedMessage(ex) : ex.status === 403 ? `The daemon refused this token (forbidden): ${ex.message}` : ex.message);

@@ -1,60 +1,41 @@
-// The /ws connection manager: connected / connecting / error / disconnected, exponential
-// backoff 1 s → 30 s with jitter, at most MAX_ATTEMPTS tries, an application heartbeat and a
-// dead-connection check, and a bounded queue of outgoing messages while offline.
-export const MAX_ATTEMPTS = 10;
-export const QUEUE_MAX = 100;
-const HEARTBEAT_MS = 30000;
-const DEAD_MS = 10000; // no pong (nor anything else) this long after a ping: the link is dead
-const AUTH_MS = 10000;
-
+// The /ws connection manager, states connected / connecting / error / disconnected: backoff
+// 1 s → 30 s with jitter, at most MAX_ATTEMPTS tries then `error` (Retry), a ping every 30 s
+// with a dead-link check, and a queue of at most 100 outgoing messages while offline.
+export const MAX_ATTEMPTS = 10, QUEUE_MAX = 100;
+const BEAT = 30000, DEAD = 10000, AUTH = 10000;
 export const wsUrl = () => (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
-
-export function backoff(attempt) {
-  const base = Math.min(30000, 1000 * 2 ** Math.max(0, attempt - 1));
-  return Math.min(30000, Math.round(base * (0.75 + Math.random() * 0.5)));
-}
+export const backoff = (n) => Math.min(30000, Math.round(Math.min(30000, 1000 * 2 ** Math.max(0, n - 1)) * (0.75 + Math.random() * 0.5)));
+const J = JSON.stringify;
 
 export class Stream {
-  // onAuthenticated(data) → since to subscribe from (number/null), or undefined: no subscribe.
-  constructor({ token, url = wsUrl(), onMessage, onChange, onAuthenticated, onSignedOut, onFrame }) {
-    Object.assign(this, { token, url, onMessage, onChange, onAuthenticated, onSignedOut, onFrame });
+  // onAuthenticated(data) resolves to the seq to subscribe from (null: live only; undefined:
+  // no subscribe); onSignedOut after close 4401; onFrame(dir, text) sees every frame.
+  constructor(o) {
+    Object.assign(this, { url: wsUrl() }, o);
     this.s = { status: "disconnected", attempt: 0, max: MAX_ATTEMPTS, queued: 0, detail: "" };
     this.queue = [];
-    this.ws = null;
-    this.timers = {};
+    this.t = {};
     this.stopped = true;
-    this.lastError = null;
-    this.onOnline = () => this.stopped || (this.s.status !== "connected" && this.retry());
-    this.onOffline = () => {
-      if (this.stopped || this.s.status === "connected") return;
-      this.clear("retry");
-      this.set({ status: "disconnected", detail: "browser offline" });
-    };
+    this.online = () => this.stopped || this.s.status === "connected" || this.retry();
+    this.offline = () => this.stopped || this.s.status === "connected" || (this.clear("retry"), this.set({ status: "disconnected", detail: "browser offline" }));
   }
-  get state() {
-    return this.s;
-  }
-  set(patch) {
-    this.s = { ...this.s, ...patch, queued: this.queue.length };
+  set(p) {
+    this.s = { ...this.s, ...p, queued: this.queue.length };
     this.onChange && this.onChange(this.s);
   }
   clear(...names) {
-    for (const n of names) {
-      clearTimeout(this.timers[n]);
-      clearInterval(this.timers[n]);
-      delete this.timers[n];
-    }
+    for (const n of names) clearTimeout(this.t[n]), clearInterval(this.t[n]);
   }
   start() {
     this.stopped = false;
-    addEventListener("online", this.onOnline);
-    addEventListener("offline", this.onOffline);
+    addEventListener("online", this.online);
+    addEventListener("offline", this.offline);
     this.connect(1);
   }
   stop(detail = "") {
     this.stopped = true;
-    removeEventListener("online", this.onOnline);
-    removeEventListener("offline", this.onOffline);
+    removeEventListener("online", this.online);
+    removeEventListener("offline", this.offline);
     this.clear("retry", "auth", "beat", "dead");
     this.drop();
     this.set({ status: "disconnected", attempt: 0, detail });
@@ -68,23 +49,19 @@ export class Stream {
   drop() {
     const ws = this.ws;
     this.ws = null;
-    if (ws) {
-      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
-      try {
-        ws.close(1000, "client closing");
-      } catch {}
-    }
+    if (!ws) return;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    try { ws.close(1000); } catch {}
   }
   raw(text) {
     this.ws.send(text);
     this.onFrame && this.onFrame("out", text);
   }
-  // Send now when authenticated; otherwise queue (oldest dropped past QUEUE_MAX).
+  // Sent at once when authenticated, else queued (the oldest dropped beyond QUEUE_MAX).
   send(msg) {
-    const text = typeof msg === "string" ? msg : JSON.stringify(msg);
+    const text = typeof msg === "string" ? msg : J(msg);
     if (this.s.status === "connected" && this.ws && this.ws.readyState === 1) return this.raw(text);
-    this.queue.push(text);
-    if (this.queue.length > QUEUE_MAX) this.queue.shift();
+    if (this.queue.push(text) > QUEUE_MAX) this.queue.shift();
     this.set({});
   }
   connect(attempt) {
@@ -93,14 +70,13 @@ export class Stream {
     this.set({ status: "connecting", attempt, detail: "" });
     let ws;
     try {
-      ws = new WebSocket(this.url);
+      ws = this.ws = new WebSocket(this.url);
     } catch (e) {
-      return this.failed(attempt, String(e.message || e));
+      return this.failed(attempt, e.message);
     }
-    this.ws = ws;
     ws.onopen = () => {
-      this.raw(JSON.stringify({ type: "authenticate", data: { token: this.token } }));
-      this.timers.auth = setTimeout(() => this.dead(attempt, "no authenticated reply"), AUTH_MS);
+      this.raw(J({ type: "authenticate", data: { token: this.token } }));
+      this.t.auth = setTimeout(() => this.dead(attempt, "no authenticated reply"), AUTH);
     };
     ws.onmessage = (ev) => this.receive(ev.data, attempt);
     ws.onclose = (ev) => this.closed(ev, attempt);
@@ -108,68 +84,53 @@ export class Stream {
   async receive(text, attempt) {
     this.clear("dead");
     this.onFrame && this.onFrame("in", text);
-    let msg;
+    let m;
+    try { m = JSON.parse(text); } catch { return; }
+    if (!m || typeof m !== "object") return;
+    if (m.type === "error") this.lastError = m.data || {};
+    if (m.type === "pong") return;
+    if (m.type !== "authenticated") return this.onMessage && this.onMessage(m);
+    this.clear("auth");
+    this.authed = true;
+    const ws = this.ws;
+    let since;
     try {
-      msg = JSON.parse(text);
-    } catch {
-      return;
+      since = this.onAuthenticated ? await this.onAuthenticated(m.data || {}) : undefined;
+    } catch (e) {
+      if (this.ws !== ws) return;
+      this.authed = false; // a failed snapshot counts as a failed attempt
+      return this.dead(attempt, "snapshot failed: " + e.message);
     }
-    if (!msg || typeof msg !== "object") return;
-    if (msg.type === "error") this.lastError = msg.data || {};
-    if (msg.type === "authenticated") {
-      this.clear("auth");
-      this.authed = true;
-      const ws = this.ws;
-      this.role = msg.data && msg.data.role;
-      let since;
-      try {
-        since = this.onAuthenticated ? await this.onAuthenticated(msg.data || {}) : undefined;
-      } catch (e) {
-        if (this.ws !== ws) return;
-        this.authed = false;
-        return this.dead(attempt, "snapshot failed: " + (e.message || e));
-      }
-      if (this.ws !== ws || !ws) return;
-      if (since !== undefined) {
-        const data = since === null ? {} : { since };
-        this.raw(JSON.stringify({ type: "subscribe", data }));
-      }
-      const q = this.queue.splice(0);
-      this.set({ status: "connected", attempt: 0, detail: "" });
-      for (const t of q) this.raw(t);
-      if (q.length) this.set({});
-      this.timers.beat = setInterval(() => this.beat(attempt), HEARTBEAT_MS);
-      return;
-    }
-    if (msg.type === "pong") return;
-    this.onMessage && this.onMessage(msg);
+    if (this.ws !== ws) return;
+    if (since !== undefined) this.raw(J({ type: "subscribe", data: since === null ? {} : { since } }));
+    const q = this.queue.splice(0);
+    this.set({ status: "connected", attempt: 0, detail: "" });
+    q.forEach((t) => this.raw(t));
+    this.t.beat = setInterval(() => this.beat(attempt), BEAT);
   }
   beat(attempt) {
     if (!this.ws || this.ws.readyState !== 1) return;
-    this.raw(JSON.stringify({ type: "ping", data: { timestamp: new Date().toISOString() } }));
+    this.raw(J({ type: "ping", data: { timestamp: new Date().toISOString() } }));
     this.clear("dead");
-    this.timers.dead = setTimeout(() => this.dead(attempt, "no pong within 10 s"), DEAD_MS);
+    this.t.dead = setTimeout(() => this.dead(attempt, "no pong within 10 s"), DEAD);
   }
   dead(attempt, why) {
     this.drop();
     this.closed({ code: 1006, reason: why }, attempt);
   }
-  closed(ev, attempt) {
-    const wasAuthed = this.authed;
+  closed({ code, reason }, attempt) {
+    const authed = this.authed;
     this.clear("auth", "beat", "dead");
     this.ws = null;
     this.authed = false;
     if (this.stopped) return;
-    const code = ev.code;
     if (code === 4401) {
-      const err = this.lastError || {};
-      this.stop(ev.reason || err.message || "authentication failed");
-      this.onSignedOut && this.onSignedOut({ code: err.code || "unauthorized", message: ev.reason || err.message });
-      return;
+      const e = this.lastError || {}, msg = reason || e.message || "authentication failed";
+      this.stop(msg);
+      return this.onSignedOut && this.onSignedOut({ code: e.code || "unauthorized", message: msg });
     }
-    const detail = code === 4008 ? "slow consumer: resuming" : code === 1001 ? "daemon shutting down" : ev.reason || "";
-    // A session that got as far as authenticated starts counting again.
-    this.failed(wasAuthed ? 0 : attempt, detail, code === 4008 ? 250 : null);
+    const detail = code === 4008 ? "slow consumer: resuming" : code === 1001 ? "daemon shutting down" : reason || "";
+    this.failed(authed ? 0 : attempt, detail, code === 4008 ? 250 : null); // a session that got in counts from 1 again
   }
   failed(attempt, detail, delay = null) {
     if (this.stopped) return;
@@ -177,6 +138,6 @@ export class Stream {
     const next = attempt + 1;
     if (next > MAX_ATTEMPTS) return this.set({ status: "error", attempt: MAX_ATTEMPTS, detail: detail || "gave up" });
     this.set({ status: "connecting", attempt: next, detail });
-    this.timers.retry = setTimeout(() => this.connect(next), delay === null ? backoff(next) : delay);
+    this.t.retry = setTimeout(() => this.connect(next), delay ?? backoff(next));
   }
 }

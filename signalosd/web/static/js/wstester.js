@@ -2,52 +2,39 @@
 // JSON frame or a predefined one, and see every frame in and out.
 import { html, useState, useEffect, useRef } from "./lib.js";
 import { Stream } from "./stream.js";
-import { time } from "./format.js";
-import { connText } from "./header.js";
+import { time } from "./trade_fmt.js";
+import { Connection } from "./header.js";
 
-const MAX = 300;
 const PRESETS = {
   ping: () => ({ type: "ping", data: { timestamp: new Date().toISOString() } }),
   subscribe: () => ({ type: "subscribe", data: { since: 0, types: ["*"] } }),
   ack: () => ({ type: "ack", data: { messageId: "evt_1" } }),
 };
+let n = 0;
 
 export function WsTester({ token }) {
   const [frames, setFrames] = useState([]);
-  const [conn, setConn] = useState({ status: "disconnected", attempt: 0, max: 10, queued: 0 });
+  const [conn, setConn] = useState({ status: "disconnected", max: 10 });
   const [text, setText] = useState(JSON.stringify(PRESETS.ping()));
   const [err, setErr] = useState(null);
-  const stream = useRef(null);
-  const n = useRef(0);
+  const st = useRef(null);
   useEffect(() => {
-    const st = new Stream({
-      token,
-      onChange: setConn,
-      onFrame: (dir, t) => {
-        const shown = dir === "out" && t.includes('"authenticate"') ? t.replace(/"token":"[^"]*"/, '"token":"…"') : t;
-        setFrames((f) => [...f, { id: ++n.current, dir, t: shown, at: new Date().toISOString() }].slice(-MAX));
-      },
-    });
-    stream.current = st;
-    st.start();
-    return () => st.stop();
+    const s = (st.current = new Stream({ token, onChange: setConn,
+      onFrame: (dir, t) => setFrames((f) => [...f.slice(-299), { id: ++n, dir, t: t.replace(/("token":")[^"]*/, "$1…"), at: new Date().toISOString() }]) }));
+    s.start();
+    return () => s.stop();
   }, [token]);
   const send = () => {
     try {
-      const v = JSON.parse(text);
+      st.current.send(JSON.stringify(JSON.parse(text)));
       setErr(null);
-      stream.current.send(JSON.stringify(v));
     } catch (e) {
       setErr("Not JSON: " + e.message);
     }
   };
-  return html`<section class="panel tester" aria-label="WebSocket tester">
-    <div class="panel-head"><h2>WebSocket tester</h2>
-      <span class=${"conn-ind conn-" + conn.status}><span class="conn-dot" aria-hidden="true"></span>${connText(conn)}</span>
-      ${conn.queued > 0 && html`<span class="queued">${conn.queued} queued</span>`}
-      <button type="button" class="btn btn-small" onClick=${() => stream.current.retry()}>Reconnect</button>
-    </div>
-    <div class="tester-body">
+  return html`<section class="panel" aria-label="WebSocket tester">
+    <div class="panel-head"><h2>WebSocket tester</h2><${Connection} conn=${conn} live=${false} onRetry=${() => st.current.retry()} /></div>
+    <div class="tester">
       <div class="tester-send">
         <label for="ws-frame">Frame (JSON)</label>
         <textarea id="ws-frame" rows="4" spellcheck="false" value=${text} onInput=${(e) => setText(e.currentTarget.value)}></textarea>
@@ -59,7 +46,7 @@ export function WsTester({ token }) {
         </div>
       </div>
       <ol class="frames" aria-label="Frames" tabindex="0">
-        ${frames.map((f) => html`<li key=${f.id} class=${"frame frame-" + f.dir}><span class="muted">${time(f.at)} ${f.dir === "in" ? "←" : "→"}</span> <code>${f.t}</code></li>`)}
+        ${frames.map((f) => html`<li key=${f.id} class=${"frame-" + f.dir}><span class="muted">${time(f.at)} ${f.dir === "in" ? "←" : "→"}</span> <code>${f.t}</code></li>`)}
       </ol>
     </div>
   </section>`;
