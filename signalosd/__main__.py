@@ -223,6 +223,13 @@ def tls_or_exit(settings: Settings) -> ssl.SSLContext | None:
     "auto picks journal or text (default auto).",
 )
 @click.option(
+    "--dev",
+    "dev_mode",
+    is_flag=True,
+    default=None,
+    help="Development mode: the dashboard shows its WebSocket tester (setting dev_mode).",
+)
+@click.option(
     "--check-config", is_flag=True, help="Validate the settings, print them as JSON and exit."
 )
 @click.version_option(__version__, prog_name="signalosd")
@@ -235,6 +242,7 @@ def cli(
     state_dir: Path | None,
     log_level: str | None,
     log_format: str | None,
+    dev_mode: bool | None,
     check_config: bool,
 ) -> None:
     """The SignalOS daemon. Without a subcommand it runs the server.
@@ -248,6 +256,7 @@ def cli(
         "state_dir": state_dir,
         "log_level": log_level,
         "log_format": log_format,
+        "dev_mode": dev_mode or None,  # without --dev the file and environment decide
     }
     ctx.obj = {"config": config, "flags": flags}
     if ctx.invoked_subcommand is not None:

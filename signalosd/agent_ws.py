@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
-from . import ingest, keys, strict_json
+from . import account_history, ingest, keys, strict_json
 from .agent_protocol import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_REPLACED,
@@ -85,6 +85,9 @@ class AgentSession:
             self.journal_keep_s,
             self.revoke,
         )
+        # Equity reported since the last applied status (the throttle drops most): a dip in
+        # between still reaches the history's min/max (account_history.py).
+        self.equity_seen = account_history.EquityRange()
         self.revoked = False  # the token was revoked: nothing more is sent or applied
         self._revoked_in_tx = False  # set on the writer thread by a batch that found it so
         self.closing = False
@@ -218,7 +221,9 @@ class AgentSession:
         if isinstance(item, AccountStatus):
             status = item.model_dump()
             if not self.app[keys.AGENTS].status_event_due(self.account_id, status):
+                self.equity_seen.see(item.equity)
                 return  # kept for health; not worth an event yet
+            item = (item, self.equity_seen.take(item.equity))
         self.inbox.append((kind, item))
         self._inbox_ready.set()
         if len(self.inbox) >= self._inbox_max:
@@ -314,15 +319,20 @@ class AgentSession:
             if item.account is not None:
                 self._status(tx, item.account.model_dump())
         elif kind == "mt5_status_update":
-            self._status(tx, item.model_dump())
+            status, seen = item
+            self._status(tx, status.model_dump(), seen)
         elif kind == "agent_state":
             ingest.apply_agent_state(tx, account_id, item, actor)
 
-    def _status(self, tx: Tx, status: dict[str, Any]) -> None:
+    def _status(
+        self, tx: Tx, status: dict[str, Any], seen: tuple[float, float] | None = None
+    ) -> None:
         tx.save_agent_status(
             self.account_id, {"mt5": status, "mt5_at": tx.now, "last_seen": tx.now}
         )
         tx.append_event(self.account_id, "mt5_status_update", status, self.actor)
+        interval = self.app[keys.SETTINGS].account_history_interval_s
+        account_history.record(tx, self.account_id, status, interval, seen)
 
 
 async def agent_stream(request: web.Request) -> web.StreamResponse:

@@ -28,6 +28,8 @@ from .guard import ConnectionGuard
 from .metrics import Metrics
 from .pacing import Pacer
 from .store import Database
+from .web import cors, headers
+from .web.files import StaticFiles
 from .ws_common import close_with_deadline
 
 log = logging.getLogger("signalosd")
@@ -126,8 +128,16 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     clock = clock or SystemClock()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[middleware.request_log, middleware.errors, middleware.authorize],
+        # The Origin check runs inside `errors` (its refusal is the one error shape) and before
+        # `authorize` (a foreign page learns nothing, not even whether its token is good).
+        middlewares=[
+            middleware.request_log,
+            middleware.errors,
+            cors.check_origin,
+            middleware.authorize,
+        ],
     )
+    app.on_response_prepare.append(headers.on_prepare)  # every reply, a WebSocket's 101 too
     db = Database(settings.db_path, clock, scans_per_owner=settings.heavy_reads_per_token)
     bus = EventBus()
     waiters = CommandWaiters(db)
@@ -154,6 +164,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     metrics = Metrics(clock, bus, hub, app[keys.WEBSOCKETS])
     bus.listen(metrics.on_event)
     app[keys.METRICS] = metrics
+    app[keys.STATIC] = StaticFiles()
     app[keys.ROUTES] = add_routes(app, build_routes(ws.stream, agent_ws.agent_stream))
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_background)

@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .web.origin import parse_origin
 
 CONFIG_FILE_NAME = "signalosd.toml"
 DEFAULT_CONFIG_PATH = Path("/etc/signalos") / CONFIG_FILE_NAME
@@ -74,6 +76,34 @@ class Settings(BaseModel):
     local_account: str = Field("default", min_length=1)
     tls_cert: str = ""  # PEM certificate chain; with tls_key, the TCP listener speaks HTTPS
     tls_key: str = ""
+    # The dashboard (signalosd/web): browsers of other origins let in (cors.py), the --dev panel.
+    allowed_origins: tuple[str, ...] = ()
+    dev_mode: bool = False
+    # The equity chart's time series (account_history.py): one row per account per interval.
+    account_history_interval_s: float = Field(60.0, ge=1, le=86400)
+    account_history_retention_days: float = Field(90.0, gt=0)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        """`scheme://host[:port]` each, normalised (lower case, no default port) so that a
+        request's Origin compares as text; an environment variable lists them with commas."""
+        if isinstance(value, str):
+            value = [part for part in value.replace(",", " ").split() if part]
+        if not isinstance(value, list | tuple):
+            return value  # pydantic names the type error
+        out = []
+        for item in value:
+            if not isinstance(item, str):
+                raise ValueError("each origin must be a string like https://desk.example.com")
+            origin = parse_origin(item)
+            if origin is None:
+                raise ValueError(
+                    f"{item!r} is not an origin: write scheme://host[:port] with scheme http or "
+                    "https and nothing after the host (no path, not even a trailing /)"
+                )
+            out.append(origin)
+        return tuple(out)
 
     @property
     def db_path(self) -> Path:

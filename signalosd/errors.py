@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
     INVALID_JSON = "invalid_json"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
+    FORBIDDEN_ORIGIN = "forbidden_origin"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
@@ -37,6 +38,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_JSON: 400,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
+    ErrorCode.FORBIDDEN_ORIGIN: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.CONFLICT: 409,

@@ -18,6 +18,7 @@ from .guard import ConnectionGuard
 from .metrics import Metrics
 from .pacing import Pacer
 from .store import Database
+from .web.files import StaticFiles
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -36,9 +37,14 @@ GUARD = web.AppKey("guard", ConnectionGuard)
 # Prometheus series, on a registry of this app's own (see metrics.py).
 METRICS = web.AppKey("metrics", Metrics)
 
+# The dashboard's files (web/serve.py); tests put a StaticFiles of their own here.
+STATIC = web.AppKey("static", StaticFiles)
+
 PRINCIPAL = web.RequestKey("principal", Principal)
 ACCOUNT_ID = web.RequestKey("account_id", int)
 REQUEST_ID = web.RequestKey("request_id", str)
+# A listed browser origin other than the daemon's own (web/cors.py): its replies carry CORS.
+CORS_ORIGIN = web.RequestKey("cors_origin", str)
 
 # The route lookup built from api/routes.py (typed loosely here to avoid an import cycle).
 ROUTES = web.AppKey("routes", dict[tuple[str, str], Any])

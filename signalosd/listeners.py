@@ -34,6 +34,7 @@ from . import keys
 from .api.common import json_response
 from .errors import ApiError, ErrorCode
 from .guard import ConnectionGuard
+from .web.headers import add_security_headers
 
 log = logging.getLogger("signalosd")
 http_log = logging.getLogger("signalosd.http")  # where middleware.request_log writes too
@@ -111,6 +112,7 @@ class FrontDoorHandler(web.RequestHandler):
                 )
         response = json_response(err.to_dict(), status=status)
         response.headers["X-Request-ID"] = request_id
+        add_security_headers(response.headers)  # written outside the app: no on_response_prepare
         response.force_close()
         return response
 

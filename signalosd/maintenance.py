@@ -1,5 +1,5 @@
-"""Scheduled upkeep: retention of events, idempotent replies, finished commands and the trade
-history, so the database stays bounded.
+"""Scheduled upkeep: retention of events, idempotent replies, finished commands, the trade
+history and the account history (the equity chart's samples), so the database stays bounded.
 
 Pruning never holds the writer for long: old rows are found on the read side and deleted in
 chunks of at most `maintenance_chunk_rows`, each its own short transaction (store/retention_sql).
@@ -9,6 +9,7 @@ explicit reset, never a silent gap. Finished commands go after `command_retentio
 closed/failed trades and their signals (and skipped signals) after `trade_retention_days`. A
 live trade (pending, open, closing), an unfinished command, a trade a remaining command names
 and a signal a remaining trade names are never deleted, so every reference still resolves.
+Account history rows go after `account_history_retention_days` (nothing refers to them).
 """
 
 from __future__ import annotations
@@ -51,12 +52,20 @@ async def run_once(db: Database, settings: Settings) -> dict[str, int]:
     history = iso(now - timedelta(days=settings.trade_retention_days))
     trades_pruned = await table("trades", history, Tx.prune_trades)
     signals_pruned = await table("signals", history, Tx.prune_signals)
+    samples_before = iso(now - timedelta(days=settings.account_history_retention_days))
+    samples = 0
+    while True:
+        n = await db.write(lambda tx: tx.prune_account_history(samples_before, chunk))
+        samples += n
+        if n < chunk:
+            break
     done = {
         "events_pruned": events_pruned,
         "idempotency_pruned": replies,
         "commands_pruned": commands_pruned,
         "trades_pruned": trades_pruned,
         "signals_pruned": signals_pruned,
+        "account_history_pruned": samples,
     }
     log.info("event=maintenance %s", logfmt.pairs(done))
     return done

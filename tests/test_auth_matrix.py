@@ -20,7 +20,12 @@ PUBLIC = {
     ("GET", "/openapi.json"),
     ("GET", "/ws"),
     ("GET", "/ws/agent"),
-}  # the WebSockets authenticate in-band (see test_ws_* and test_agent_ws*)
+    ("GET", "/"),
+    ("HEAD", "/"),
+    ("GET", "/static/{path}"),
+    ("HEAD", "/static/{path}"),
+}  # the WebSockets authenticate in-band (see test_ws_* and test_agent_ws*); the dashboard's
+# files hold no data (test_web_static.py)
 PROTECTED = [r for r in ROUTES if r.role is not None]
 IDS = [f"{r.method} {r.path}" for r in PROTECTED]
 # A body each mutating route accepts, so that only authorisation can refuse the request.

@@ -298,7 +298,7 @@ async def test_one_log_line_with_every_count(daemon, caplog) -> None:
     lines = [r.getMessage() for r in caplog.records if r.name == "signalosd.maintenance"]
     assert lines == [
         "event=maintenance events_pruned=0 idempotency_pruned=0 commands_pruned=1 "
-        "trades_pruned=1 signals_pruned=1"
+        "trades_pruned=1 signals_pruned=1 account_history_pruned=0"
     ]
 
 

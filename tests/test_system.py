@@ -92,3 +92,34 @@ async def test_metrics_are_prometheus_text(daemon):
 
 async def test_metrics_need_a_token(daemon):
     assert (await daemon.client.get("/metrics")).status == 401
+
+
+async def test_health_says_whether_the_daemon_runs_in_dev_mode(daemon, aiohttp_client, tmp_path):
+    from signalosd.app import create_app
+    from tests.conftest import make_settings
+
+    _, body = await daemon.request("GET", "/api/system/health", daemon.admin)
+    assert body["dev_mode"] is False
+    dev = await aiohttp_client(create_app(make_settings(tmp_path / "dev", dev_mode=True)))
+    token = (tmp_path / "dev" / "state" / "admin.token").read_text().strip()
+    resp = await dev.get("/api/system/health", headers={"Authorization": f"Bearer {token}"})
+    assert (await resp.json())["dev_mode"] is True
+
+
+def test_the_dev_flag_sets_dev_mode(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALOS_")}
+    args = [sys.executable, "-m", "signalosd", "--state-dir", str(tmp_path), "--check-config"]
+    for extra, expected in (([], False), (["--dev"], True)):
+        done = subprocess.run(
+            [*args, *extra], capture_output=True, text=True, timeout=20, env=env, check=True
+        )
+        assert json.loads(done.stdout)["dev_mode"] is expected
+    on = subprocess.run(
+        args, capture_output=True, text=True, timeout=20, env=env | {"SIGNALOS_DEV_MODE": "true"}
+    )
+    assert json.loads(on.stdout)["dev_mode"] is True  # without --dev the environment decides

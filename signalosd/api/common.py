@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -105,6 +106,36 @@ def float_param(request: web.Request, name: str, default: float, lo: float, hi: 
             {"fields": [{"field": name, "message": f"expected {lo:g}..{hi:g}", "type": "range"}]},
         )
     return value
+
+
+def _bad_time(name: str, raw: str, why: str) -> ApiError:
+    return ApiError(
+        ErrorCode.VALIDATION_ERROR,
+        f"query parameter '{name}' must be an ISO 8601 time such as 2026-01-05T09:00:00Z "
+        f"({why}; got {raw[:64]!r})",
+        {"fields": [{"field": name, "message": why, "type": "datetime"}]},
+    )
+
+
+def time_param(request: web.Request, name: str, default: datetime) -> datetime:
+    """An ISO 8601 time from the query (UTC when it names no offset), to the millisecond
+    (the store's precision), between 1970 and 9999."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise _bad_time(name, raw, "not a date and time") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        value = datetime.min.replace(tzinfo=UTC)  # refused just below
+    if not 1970 <= value.year <= 9998:
+        raise _bad_time(name, raw, "years 1970 to 9998 only")
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def list_param(request: web.Request, name: str) -> list[str]:

@@ -23,7 +23,11 @@ def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any
 
 
 def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": route.summary, "operationId": route.handler.__name__}
+    name = route.handler.__name__
+    op: dict[str, Any] = {
+        "summary": route.summary,
+        "operationId": f"{name}_head" if route.method == "HEAD" else name,
+    }
     params = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in re.findall(r"{(\w+)}", route.path)

@@ -14,7 +14,8 @@ from pydantic import BaseModel
 
 from .. import models as m
 from ..models import Role
-from . import events, signals, system, trades, trading
+from ..web import serve
+from . import account, events, signals, system, trades, trading
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -32,6 +33,9 @@ class Route:
     query: dict[str, str] = field(default_factory=dict)
     websocket: bool = False
     agent_ok: bool = False  # an agent token may call it too (signal sources on the desk)
+    # aiohttp's pattern when `path` (the canonical one, as documented) is not enough to match:
+    # `{path:.+}` spans several segments.
+    pattern: str | None = None
 
     @property
     def mutating(self) -> bool:
@@ -221,6 +225,22 @@ def build_routes(ws_handler: Handler, agent_ws_handler: Handler) -> list[Route]:
         ),
         Route(
             "GET",
+            "/api/account/history",
+            account.history,
+            viewer,
+            "Balance and equity over time, downsampled (the dashboard's equity chart).",
+            None,
+            m.AccountHistory,
+            200,
+            _ACCOUNT_Q
+            | {
+                "from": "ISO 8601 start (default: to minus 24 h)",
+                "to": "ISO 8601 end (default: now)",
+                "points": "at most this many buckets (1-2000, default 500)",
+            },
+        ),
+        Route(
+            "GET",
             "/metrics",
             system.metrics,
             Role.METRICS,
@@ -268,6 +288,26 @@ def build_routes(ws_handler: Handler, agent_ws_handler: Handler) -> list[Route]:
             "WebSocket event stream: authenticate {token} first, then subscribe {since, types}.",
             websocket=True,
         ),
+        *_static_routes(),
+    ]
+
+
+def _static_routes() -> list[Route]:
+    """The dashboard (web/serve.py): public, HEAD as well as GET (each in the table, so the
+    auth middleware and OpenAPI see both)."""
+    pages = [
+        ("/", serve.index, None, "The dashboard (index.html)."),
+        (
+            "/static/{path}",
+            serve.static_file,
+            "/static/{path:.+}",
+            "A file of the dashboard (strong ETag; Cache-Control: no-cache).",
+        ),
+    ]
+    return [
+        Route(method, path, handler, None, summary, pattern=pattern)
+        for path, handler, pattern, summary in pages
+        for method in ("GET", "HEAD")
     ]
 
 
@@ -275,6 +315,6 @@ def add_routes(app: web.Application, routes: list[Route]) -> dict[tuple[str, str
     """Register the routes; return the lookup the auth middleware uses."""
     table: dict[tuple[str, str], Route] = {}
     for route in routes:
-        app.router.add_route(route.method, route.path, route.handler)
+        app.router.add_route(route.method, route.pattern or route.path, route.handler)
         table[(route.method, route.path)] = route
     return table

@@ -48,6 +48,7 @@ async def health(request: web.Request) -> web.Response:
     if admin:
         body["websocket_clients"] = len(app[keys.WEBSOCKETS])
     body["uptime_s"] = round(time.monotonic() - app[keys.STARTED_AT], 3)
+    body["dev_mode"] = app[keys.SETTINGS].dev_mode
     return json_response(body)
 
 

@@ -301,3 +301,27 @@ class Health(BaseModel):
     db: dict[str, Any]
     websocket_clients: int | None = None
     uptime_s: float
+    # The daemon runs with --dev (or dev_mode = true): the dashboard shows its WebSocket tester.
+    dev_mode: bool
+
+
+class HistoryPoint(BaseModel):
+    """One time bucket of the account history: its last sample's time, balance and equity,
+    and the lowest and highest equity within it."""
+
+    t: str
+    balance: float
+    equity: float
+    equity_min: float
+    equity_max: float
+
+
+class AccountHistory(BaseModel):
+    """GET /api/account/history: the buckets that hold samples, oldest first."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    account: str
+    from_: str = Field(alias="from")
+    to: str
+    bucket_s: float
+    points: list[HistoryPoint]

@@ -200,12 +200,34 @@ def _m005_events_by_type(conn: sqlite3.Connection) -> None:
     _run(conn, "CREATE INDEX events_by_type ON events (type, seq)")
 
 
+def _m006_account_history(conn: sqlite3.Connection) -> None:
+    """The equity chart's time series (store/history_sql.py): a row per account per sampling
+    interval, clustered by account and time (the chart's read is one range of the key), and an
+    index on time alone for retention across accounts."""
+    _run(
+        conn,
+        """
+        CREATE TABLE account_history (
+            account_id INTEGER NOT NULL REFERENCES accounts(id),
+            ts TEXT NOT NULL,
+            balance REAL NOT NULL,
+            equity REAL NOT NULL,
+            equity_min REAL NOT NULL,
+            equity_max REAL NOT NULL,
+            PRIMARY KEY (account_id, ts)
+        ) WITHOUT ROWID;
+        CREATE INDEX account_history_by_ts ON account_history (ts)
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("001_initial", _m001_initial),
     ("002_agent", _m002_agent),
     ("003_fence", _m003_fence),
     ("004_retention_indexes", _m004_retention_indexes),
     ("005_events_by_type", _m005_events_by_type),
+    ("006_account_history", _m006_account_history),
 ]
 
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from .commands_sql import CommandsSql
+from .history_sql import HistorySql
 from .retention_sql import RetentionSql
 from .trades_sql import TradesSql
 
 
-class Tx(TradesSql, CommandsSql, RetentionSql):
+class Tx(TradesSql, CommandsSql, RetentionSql, HistorySql):
     """All the daemon's queries inside one transaction (accounts, tokens, mode, idempotency
     here; events in base.py, trades and signals in trades_sql.py, the outbox in
-    commands_sql.py, bounded retention in retention_sql.py)."""
+    commands_sql.py, bounded retention in retention_sql.py, the account history behind the
+    equity chart in history_sql.py)."""
 
     # ---- accounts -------------------------------------------------------------------------
 
