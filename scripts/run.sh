@@ -53,6 +53,7 @@ agent=$!
 cat <<MSG
 
   SignalOS is running: daemon on $URL with a paper agent attached.
+  Dashboard: $URL/  (sign in with the token in $STATE/admin.token)
   Admin token: $STATE/admin.token   (agent token: $STATE/agent.token)
   Try:  curl -s -H "Authorization: Bearer \$(cat $STATE/admin.token)" $URL/api/system/health
   Ctrl-C stops both.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -65,10 +66,14 @@ def impostor() -> Iterator[int]:
 
 def test_make_run_starts_the_daemon_and_an_agent_and_ctrl_c_stops_both(tmp_path: Path) -> None:
     state = tmp_path / "var"
-    proc = _run(state, _free_port())
+    port = _free_port()
+    proc = _run(state, port)
     out = ProcessOutput(proc, "make run")
     try:
         out.wait_for_line(BANNER, timeout=30)
+        # where a newcomer points the browser, and which file holds the token to paste
+        dashboard = f"Dashboard: http://127.0.0.1:{port}/  (sign in with the token in {state}/"
+        out.wait_for_line(re.escape(dashboard + "admin.token)"), timeout=30)
         out.wait_for_line("event=connected", timeout=30)  # the paper agent reached the daemon
         assert (state / "admin.token").exists() and (state / "agent.token").exists()
         os.killpg(proc.pid, signal.SIGINT)
