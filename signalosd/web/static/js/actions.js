@@ -1,20 +1,18 @@
-// Quick actions: Emergency stop (its dialog then shows what happened), Pause / Resume (a resume
-// from a halt asks again), Stealth, Sync. Each: a loading state, then the daemon's message.
+// Quick actions; each shows a loading state, then the daemon's message.
 import { html, useState } from "./lib.js";
 import { Dialog } from "./dialogs.js";
 
 const DONE = new Set(["succeeded", "failed", "expired", "cancelled"]);
 const count = (x) => (Array.isArray(x) ? x.length : x ?? 0);
-const post = (api, path, body) => () => api.action("POST", path, body);
 
 export function Actions({ s, api, toast, canOperate, readOnlyReason, onReply }) {
   const [busy, setBusy] = useState(null);
   const [dlg, setDlg] = useState(null);
-  const ro = !canOperate;
-  async function run(name, call, [done, same]) {
+  const ro = !canOperate, close = () => setDlg(null);
+  async function run(name, path, body, [done, same]) {
     setBusy(name);
     try {
-      const r = await call();
+      const r = await api.action("POST", "/api/" + path, body);
       onReply(r);
       toast((r && r.message) || (r && r.changed === false ? same : done), "ok");
       return r;
@@ -25,39 +23,30 @@ export function Actions({ s, api, toast, canOperate, readOnlyReason, onReply }) 
       setBusy(null);
     }
   }
-  const go = (...a) => run(...a).catch(() => {});
-  const resume = () =>
-    s.mode === "halted"
-      ? setDlg("resume")
-      : run("resume", post(api, "/api/trading/resume", {}), ["Trading resumed", "Already running: nothing changed"]).catch(
-          (e) => e.code === "halt_confirmation_required" && setDlg("resume"));
-  const btn = (name, label, onClick, off, extra = "") =>
-    html`<button type="button" class=${"btn " + extra + (busy === name ? " busy" : "")} disabled=${ro || off}
-      aria-describedby=${ro ? "ro-note" : undefined} aria-busy=${busy === name} onClick=${onClick}>${label}</button>`;
+  const go = (...a) => () => run(...a).catch((e) => a[0] === "resume" && e.code === "halt_confirmation_required" && setDlg("resume"));
+  const btn = (name, label, onClick, off, cls = "", pressed) => html`<button class=${"btn " + cls + (busy === name ? " busy" : "")}
+    disabled=${ro || off || busy === name} aria-pressed=${pressed} aria-describedby=${ro ? "ro-note" : undefined} aria-busy=${busy === name} onClick=${onClick}>${label}</button>`;
   return html`<section class="actions" aria-label="Quick actions">
     ${btn("stop", "Emergency stop", () => setDlg("stop"), false, "btn-stop")}
-    ${btn("pause", "Pause", () => go("pause", post(api, "/api/trading/pause", {}), ["Trading paused", "Already paused: nothing changed"]),
-      busy === "pause" || s.mode === "paused" || s.mode === "halted")}
-    ${btn("resume", "Resume", resume, busy === "resume" || s.mode === "running")}
-    <button type="button" class=${"btn btn-toggle" + (busy === "stealth" ? " busy" : "")} disabled=${ro || busy === "stealth"}
-      aria-pressed=${s.stealth ? "true" : "false"} aria-describedby=${ro ? "ro-note" : undefined} aria-busy=${busy === "stealth"}
-      onClick=${() => go("stealth", post(api, "/api/trading/stealth-toggle", { enabled: !s.stealth }), [s.stealth ? "Stealth off" : "Stealth on", "Stealth unchanged"])}>Stealth</button>
-    ${btn("sync", "Sync", () => go("sync", post(api, "/api/firebridge/force-sync", {}), ["Sync requested: the agent sends a full snapshot"]), busy === "sync")}
+    ${btn("pause", "Pause", go("pause", "trading/pause", {}, ["Trading paused", "Already paused: nothing changed"]), s.mode === "paused" || s.mode === "halted")}
+    ${btn("resume", "Resume", s.mode === "halted" ? () => setDlg("resume") : go("resume", "trading/resume", {}, ["Trading resumed", "Already running: nothing changed"]), s.mode === "running")}
+    ${btn("stealth", "Stealth", go("stealth", "trading/stealth-toggle", { enabled: !s.stealth }, [s.stealth ? "Stealth off" : "Stealth on", "Stealth unchanged"]), false, "btn-toggle", String(!!s.stealth))}
+    ${btn("sync", "Sync", go("sync", "firebridge/force-sync", {}, ["Sync requested: the agent sends a full snapshot"]))}
     ${ro && html`<span id="ro-note" class="ro-note">${readOnlyReason}</span>`}
     ${s.mode && s.mode !== "running" && html`<span class=${"mode-note mode-" + s.mode}>Trading ${s.mode}${s.reason ? ": " + s.reason : ""}</span>`}
-    ${dlg === "stop" && html`<${StopDialog} s=${s} api=${api} run=${run} onClose=${() => setDlg(null)} />`}
-    ${dlg === "resume" && html`<${Dialog} title="Resume from halt" onClose=${() => setDlg(null)}>
+    ${dlg === "stop" && html`<${StopDialog} s=${s} run=${run} onClose=${close} />`}
+    ${dlg === "resume" && html`<${Dialog} title="Resume from halt" onClose=${close}>
       <p>Trading is halted by an emergency stop. Resuming lets new signals open positions again.</p>
       <div class="dialog-buttons">
-        <button type="button" class="btn btn-primary" disabled=${busy === "resume"} aria-busy=${busy === "resume"}
-          onClick=${() => run("resume", post(api, "/api/trading/resume", { confirm_halt: true }), ["Trading resumed from the halt", "Already running"]).then(() => setDlg(null), () => {})}>Confirm resume</button>
-        <button type="button" class="btn" onClick=${() => setDlg(null)}>Cancel</button>
+        <button class="btn btn-primary" disabled=${busy === "resume"} aria-busy=${busy === "resume"}
+          onClick=${() => run("resume", "trading/resume", { confirm_halt: true }, ["Trading resumed from the halt", "Already running"]).then(close, () => {})}>Confirm resume</button>
+        <button class="btn" onClick=${close}>Cancel</button>
       </div>
     <//>`}
   </section>`;
 }
 
-function StopDialog({ s, run, api, onClose }) {
+function StopDialog({ s, run, onClose }) {
   const [all, setAll] = useState(false);
   const [sending, setSending] = useState(false);
   const [err, setErr] = useState(null);
@@ -66,7 +55,7 @@ function StopDialog({ s, run, api, onClose }) {
     setSending(true);
     setErr(null);
     try {
-      const r = await run("stop", post(api, "/api/trading/emergency-stop", { close_all: all, reason: "dashboard emergency stop" }),
+      const r = await run("stop", "trading/emergency-stop", { close_all: all, reason: "dashboard emergency stop" },
         ["Emergency stop activated: trading halted", "Emergency stop sent again (already halted)"]);
       setReply({ ...r, close_all: all });
     } catch (e) {
@@ -76,19 +65,18 @@ function StopDialog({ s, run, api, onClose }) {
   };
   return html`<${Dialog} title="Emergency stop" onClose=${onClose} className="dialog-stop">
     ${reply
-      ? html`<${StopResult} s=${s} r=${reply} /><div class="dialog-buttons"><button type="button" class="btn" onClick=${onClose}>Close</button></div>`
+      ? html`<${StopResult} s=${s} r=${reply} /><div class="dialog-buttons"><button class="btn" onClick=${onClose}>Close</button></div>`
       : html`<p>Halts trading at once: unfinished entries are cancelled and the agent opens nothing more.</p>
         <label class="check"><input type="checkbox" checked=${all} onChange=${(e) => setAll(e.currentTarget.checked)} /> Close all positions</label>
         ${err && html`<p role="alert" class="form-error">${err}</p>`}
         <div class="dialog-buttons">
-          <button type="button" class=${"btn btn-stop" + (sending ? " busy" : "")} disabled=${sending} aria-busy=${sending} onClick=${confirm}>Confirm stop</button>
-          <button type="button" class="btn" onClick=${onClose}>Cancel</button>
+          <button class=${"btn btn-stop" + (sending ? " busy" : "")} disabled=${sending} aria-busy=${sending} onClick=${confirm}>Confirm stop</button>
+          <button class="btn" onClick=${onClose}>Cancel</button>
         </div>`}
   <//>`;
 }
 
-// What the stop did: the cancelled entries (its event), and for close_all the positions closed
-// or failing (its command's result).
+// Cancelled entries from the stop's event, positions closed/failing from its command's result.
 function StopResult({ s, r }) {
   const id = r.command && r.command.id;
   const c = s.commands.get(id) || r.command || {};

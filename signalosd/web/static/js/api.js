@@ -1,5 +1,5 @@
-// The REST client: bearer token, the daemon's error shape as ApiError, and trading actions
-// with one Idempotency-Key each, reused only on its own retries when no answer came.
+// REST: the daemon's errors as ApiError; an action's Idempotency-Key is reused only on its own
+// retries after no answer, and nothing is queued offline.
 export class ApiError extends Error {
   constructor(status, code, message, details) {
     super(message);
@@ -10,7 +10,7 @@ const NO_ANSWER = "The daemon did not answer (network error): check that signalo
 const RETRIES = [400, 1500];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const hex = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (x) => x.toString(16).padStart(2, "0")).join("");
-const newKey = () => "dash-" + (crypto.randomUUID ? crypto.randomUUID() : hex()); // randomUUID needs a secure context
+const newKey = () => "dash-" + (crypto.randomUUID ? crypto.randomUUID() : hex());
 
 export const refusedMessage = (e) => `The daemon refused this token (${(e && e.code) || "unauthorized"}): paste a valid token from the token file.`;
 
@@ -41,7 +41,6 @@ export function createApi({ token, onUnauthorized }) {
   return {
     request,
     get: (path, query, opts) => request("GET", path, { ...opts, query }),
-    // Never queued while offline; on no answer retried twice with the same key, then refused.
     async action(method, path, body = {}) {
       if (navigator.onLine === false) throw new ApiError(0, "offline", "The browser is offline: the action was not sent; try again when the network is back");
       const headers = { "Idempotency-Key": newKey() };

@@ -27,11 +27,6 @@ function App() {
 
 const fromCommand = (c) => ({ id: c.id, type: c.type, trade_id: c.trade_id, status: c.status,
   reason: (c.result && (c.result.reason || c.result.error)) || null, data: c.result && (c.result.data || c.result) });
-const putCommand = (x, id, c) => {
-  const m = new Map(x.commands);
-  m.set(id, { ...m.get(id), ...c });
-  return { ...x, commands: m };
-};
 
 function Dashboard({ token, signOut }) {
   const [toasts, toast, dismiss] = useToasts();
@@ -52,7 +47,7 @@ function Dashboard({ token, signOut }) {
         store.release();
       }
     };
-    // HTTP may answer while the stream does not: show the state anyway (the stop works).
+    // HTTP may answer while the stream does not.
     const early = setTimeout(() => loaded || load(null).catch((e) => toast(e.message, "error")), 1500);
     const st = (streamRef.current = new Stream({
       token,
@@ -67,7 +62,7 @@ function Dashboard({ token, signOut }) {
         store.set({ role: d.role, account: d.account });
         if (!loaded) return await load(d.last_seq), (loaded = true), d.last_seq;
         store.set((x) => ({ ...x, accountKey: x.accountKey + 1 }));
-        return store.get().lastSeq; // the last seq rendered: the replay continues right after it
+        return store.get().lastSeq; // the last seq rendered
       },
       onMessage: (m) => {
         if (m.type === "reset") {
@@ -83,22 +78,16 @@ function Dashboard({ token, signOut }) {
     return () => (clearTimeout(early), st.stop());
   }, []);
 
-  // While the stream is down, follow a command over REST (its events would tell otherwise).
-  const followRest = useCallback(async (id) => {
+  // A command a row or an action started; while the stream is down, followed over REST.
+  const followCommand = useCallback(async (id, trade_id, cmd) => {
+    const put = (c) => store.set((x) => ({ ...x, commands: new Map(x.commands).set(id, { ...x.commands.get(id), ...c }) }));
+    if (!store.get().commands.has(id)) put(cmd ? fromCommand(cmd) : { id, type: null, trade_id, status: "queued", reason: null });
     for (let i = 0; i < 6 && connRef.current.status !== "connected"; i++) {
-      try {
-        const { command: c } = await api.get(`/api/commands/${encodeURIComponent(id)}`, { wait: 20 }, { timeout: 30000 });
-        store.set((x) => putCommand(x, id, fromCommand(c)));
-        if (DONE.has(c.status)) return;
-      } catch {
-        return;
-      }
+      const { command: c } = await api.get("/api/commands/" + encodeURIComponent(id), { wait: 20 }, { timeout: 30000 }).catch(() => ({}));
+      if (!c) return;
+      put(fromCommand(c));
+      if (DONE.has(c.status)) return;
     }
-  }, []);
-  const followCommand = useCallback((id, tradeId, cmd) => {
-    if (!id) return;
-    store.set((x) => (x.commands.has(id) ? x : putCommand(x, id, cmd ? fromCommand(cmd) : { id, type: null, trade_id: tradeId ?? null, status: "queued", reason: null })));
-    if (connRef.current.status !== "connected") followRest(id);
   }, []);
   const onReply = useCallback((r) => {
     if (r && r.mode) store.set((x) => ({ ...x, mode: r.mode, stealth: !!r.stealth, reason: r.reason, halt_gen: r.halt_gen ?? x.halt_gen }));

@@ -38,7 +38,7 @@ export function EventLog({ events }) {
     <div class="panel-head">
       <h2 id="evlog-h">Event log</h2>
       <label class="inline">Filter by type <input type="search" value=${filter} placeholder="trade_*, command_*" onInput=${(e) => setFilter(e.currentTarget.value)} /></label>
-      <button type="button" class="btn btn-small btn-toggle" aria-pressed=${String(paused)} onClick=${() => setPaused(!paused)}>Pause auto-scroll</button>
+      <button class="btn btn-small btn-toggle" aria-pressed=${String(paused)} onClick=${() => setPaused(!paused)}>Pause auto-scroll</button>
       <span class="muted">${shown.length}/${events.length}</span>
     </div>
     <div class="scroll" ref=${box} tabindex="0">

@@ -9,7 +9,7 @@ export function Connection({ conn: c, onRetry, live = true }) {
   return html`<div class="conn">
     <span class=${"conn-ind conn-" + c.status} role=${live ? "status" : undefined} title=${c.detail}><span class="conn-dot"></span>${connText(c)}</span>
     ${c.queued > 0 && html`<span class="queued">${c.queued} queued</span>`}
-    ${(c.status === "error" || c.status === "disconnected" || !live) && html`<button type="button" class="btn btn-small" onClick=${onRetry}>${live ? "Retry" : "Reconnect"}</button>`}
+    ${(c.status === "error" || c.status === "disconnected" || !live) && html`<button class="btn btn-small" onClick=${onRetry}>${live ? "Retry" : "Reconnect"}</button>`}
   </div>`;
 }
 
@@ -26,6 +26,6 @@ export function Header({ conn, s: { account, role, mode, stealth, agent: a, mt5:
       ${ind("MT5", "mt5", !m ? "no status" : (m.connected ? "connected" : "disconnected") + (m.connected && m.trade_allowed === false ? " · trading not allowed" : "") + (m.ping_ms != null ? ` · ${Math.round(m.ping_ms)} ms` : ""),
         m && m.connected && m.trade_allowed !== false ? "ind-ok" : "ind-bad")}
     </dl>
-    <button type="button" class="btn btn-small signout" onClick=${onSignOut}>Sign out</button>
+    <button class="btn btn-small signout" onClick=${onSignOut}>Sign out</button>
   </header>`;
 }

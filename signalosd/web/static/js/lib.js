@@ -1,14 +1,12 @@
-// The vendored libraries as ES-module names. They are loaded by index.html as classic scripts
-// (their UMD builds set window.preact, window.preactHooks, window.htm and window.uPlot) because
-// the ES-module build of preact/hooks imports the bare name "preact", which only an inline
-// import map could resolve, and the CSP allows no inline script.
+// The vendored UMD builds (index.html loads them: ESM preact/hooks would need an inline import
+// map, which the CSP forbids) as module names.
 const { h, render, Fragment, createContext, Component } = window.preact;
 export const { useState, useEffect, useRef, useMemo, useCallback, useReducer, useContext, useLayoutEffect } =
   window.preactHooks;
 export const html = window.htm.bind(h);
 export const uPlot = window.uPlot;
 export { h, render, Fragment, createContext, Component };
-// memo(C): re-render C only when a prop changed (by identity), as preact/compat's memo does.
+// memo(C): C re-renders only when a prop changed identity (preact/compat's memo).
 const same = (a, b) => {
   for (const k in a) if (a[k] !== b[k]) return false;
   for (const k in b) if (!(k in a)) return false;

@@ -1,5 +1,5 @@
-// App state: the REST snapshot, then events in seq order, coalesced into one new state object
-// per animation frame; an unchanged trade keeps its object (the panels skip its row).
+// App state: the REST snapshot, then events by seq, coalesced into one new state per frame;
+// an unchanged trade keeps its object (the panels skip its row).
 export const LOG_MAX = 500;
 const CLOSED_MAX = 200, SIGNALS_MAX = 100, COMMANDS_MAX = 1000;
 const OPEN = new Set(["pending", "open", "closing"]);
@@ -11,12 +11,11 @@ export const initialState = () => ({
   commands: new Map(), signals: [], events: [], lastSeq: 0, accountKey: 0, lastStop: null,
 });
 
-// REST {seq, ts} and /ws {seq, timestamp} events in one shape.
 export const normEvent = (e) => ({ seq: e.seq, type: e.type, ts: e.ts || e.timestamp, actor: e.actor || null, data: e.data || {} });
 
 const byId = (a, b) => a.id - b.id;
 
-// Pure: `events` applied to `s` (those with seq ≤ s.lastSeq dropped); s itself if none applied.
+// Pure; events with seq ≤ s.lastSeq are dropped; s itself when none applies.
 export function applyEvents(s, events, notice) {
   const fresh = [];
   let last = s.lastSeq;
@@ -66,7 +65,6 @@ export function applyEvents(s, events, notice) {
   return n;
 }
 
-// The events in (lo, upto], page by page while last_seq moves.
 async function readRange(api, lo, upto, out) {
   for (let since = lo, i = 0; i < 50 && since < upto; i++) {
     const p = await api.get("/api/events", { since, limit: 1000 });
@@ -77,7 +75,7 @@ async function readRange(api, lo, upto, out) {
   return out;
 }
 
-// The last 500 events up to `upto`; other accounts' events share the seqs, so look further back.
+// Other accounts' events share the seqs: read further back for 500.
 async function lastEvents(api, upto) {
   let lo = Math.max(0, upto - LOG_MAX), out = await readRange(api, lo, upto, []);
   for (let i = 0; out.length < LOG_MAX && lo > 0 && i < 3; i++) {
@@ -88,21 +86,14 @@ async function lastEvents(api, upto) {
   return out.slice(-LOG_MAX);
 }
 
-const same = (a, b) => a && a.updated_at === b.updated_at && a.status === b.status && a.current_price === b.current_price;
-
-// The snapshot; with `upto` (authenticated's last_seq) also the last 500 events, and lastSeq =
-// upto so that the subscription continues right after it.
+// With `upto` (authenticated's last_seq): also the last events, and the stream goes on from it.
 export async function loadSnapshot(api, prev, upto) {
   const [st, h, open, done, sig, events] = await Promise.all([
     api.get("/api/trading/state"), api.get("/api/system/health"), api.get("/api/trades"),
     api.get("/api/trades", { status: "closed,failed", limit: CLOSED_MAX }), api.get("/api/signals", { limit: SIGNALS_MAX }),
     upto == null ? null : lastEvents(api, upto),
   ]);
-  const tradeMap = new Map();
-  for (const t of open.trades) {
-    const o = prev.tradeMap.get(t.id);
-    tradeMap.set(t.id, same(o, t) ? o : t);
-  }
+  const tradeMap = new Map(open.trades.map((t) => [t.id, t]));
   return {
     ...prev, ready: true, account: st.account, mode: st.mode, stealth: !!st.stealth, reason: st.reason, halt_gen: st.halt_gen,
     agent: h.agent || null, mt5: h.mt5 || null, devMode: !!h.dev_mode, tradeMap, trades: [...tradeMap.values()].sort(byId),
@@ -111,8 +102,8 @@ export async function loadSnapshot(api, prev, upto) {
   };
 }
 
-// The store: holds the state, buffers events, applies them once per frame (every 250 ms in a
-// hidden tab, where frames do not run). hold() keeps them buffered while a snapshot loads.
+// Buffers events and applies them once per frame (250 ms in a hidden tab: no frames there);
+// hold() keeps them buffered while a snapshot loads.
 export function createStore(notice) {
   let state = initialState(), buf = [], scheduled = false, holding = false;
   const subs = new Set();

@@ -1,6 +1,5 @@
-// The /ws connection manager, states connected / connecting / error / disconnected: backoff
-// 1 s → 30 s with jitter, at most MAX_ATTEMPTS tries then `error` (Retry), a ping every 30 s
-// with a dead-link check, and a queue of at most 100 outgoing messages while offline.
+// /ws: connected / connecting / error / disconnected; backoff 1 s → 30 s with jitter, 10 tries
+// then error (Retry); a ping every 30 s with a dead-link check; ≤ 100 messages queued offline.
 export const MAX_ATTEMPTS = 10, QUEUE_MAX = 100;
 const BEAT = 30000, DEAD = 10000, AUTH = 10000;
 export const wsUrl = () => (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
@@ -8,8 +7,7 @@ export const backoff = (n) => Math.min(30000, Math.round(Math.min(30000, 1000 * 
 const J = JSON.stringify;
 
 export class Stream {
-  // onAuthenticated(data) resolves to the seq to subscribe from (null: live only; undefined:
-  // no subscribe); onSignedOut after close 4401; onFrame(dir, text) sees every frame.
+  // onAuthenticated(data) → the seq to subscribe from (null: live; undefined: no subscribe).
   constructor(o) {
     Object.assign(this, { url: wsUrl() }, o);
     this.s = { status: "disconnected", attempt: 0, max: MAX_ATTEMPTS, queued: 0, detail: "" };
@@ -57,7 +55,6 @@ export class Stream {
     this.ws.send(text);
     this.onFrame && this.onFrame("out", text);
   }
-  // Sent at once when authenticated, else queued (the oldest dropped beyond QUEUE_MAX).
   send(msg) {
     const text = typeof msg === "string" ? msg : J(msg);
     if (this.s.status === "connected" && this.ws && this.ws.readyState === 1) return this.raw(text);
@@ -98,7 +95,7 @@ export class Stream {
       since = this.onAuthenticated ? await this.onAuthenticated(m.data || {}) : undefined;
     } catch (e) {
       if (this.ws !== ws) return;
-      this.authed = false; // a failed snapshot counts as a failed attempt
+      this.authed = false;
       return this.dead(attempt, "snapshot failed: " + e.message);
     }
     if (this.ws !== ws) return;
@@ -130,7 +127,7 @@ export class Stream {
       return this.onSignedOut && this.onSignedOut({ code: e.code || "unauthorized", message: msg });
     }
     const detail = code === 4008 ? "slow consumer: resuming" : code === 1001 ? "daemon shutting down" : reason || "";
-    this.failed(authed ? 0 : attempt, detail, code === 4008 ? 250 : null); // a session that got in counts from 1 again
+    this.failed(authed ? 0 : attempt, detail, code === 4008 ? 250 : null);
   }
   failed(attempt, detail, delay = null) {
     if (this.stopped) return;

@@ -15,5 +15,5 @@ export function useToasts() {
 
 export const Toasts = ({ list, dismiss }) => html`<div class="toasts" role="log" aria-live="polite" aria-label="Notifications">
   ${list.map((t) => html`<div key=${t.id} class=${"toast toast-" + t.kind}><span>${t.message}</span>
-    <button type="button" class="toast-x" aria-label="Dismiss" onClick=${() => dismiss(t.id)}>×</button></div>`)}
+    <button class="toast-x" aria-label="Dismiss" onClick=${() => dismiss(t.id)}>×</button></div>`)}
 </div>`;

@@ -40,9 +40,9 @@ export function WsTester({ token }) {
         <textarea id="ws-frame" rows="4" spellcheck="false" value=${text} onInput=${(e) => setText(e.currentTarget.value)}></textarea>
         ${err && html`<p role="alert" class="form-error">${err}</p>`}
         <div class="row">
-          <button type="button" class="btn btn-primary" onClick=${send}>Send</button>
-          ${Object.keys(PRESETS).map((k) => html`<button type="button" class="btn btn-small" key=${k} onClick=${() => setText(JSON.stringify(PRESETS[k]()))}>${k}</button>`)}
-          <button type="button" class="btn btn-small" onClick=${() => setFrames([])}>Clear</button>
+          <button class="btn btn-primary" onClick=${send}>Send</button>
+          ${Object.keys(PRESETS).map((k) => html`<button class="btn btn-small" key=${k} onClick=${() => setText(JSON.stringify(PRESETS[k]()))}>${k}</button>`)}
+          <button class="btn btn-small" onClick=${() => setFrames([])}>Clear</button>
         </div>
       </div>
       <ol class="frames" aria-label="Frames" tabindex="0">
