@@ -1,0 +1,83 @@
+// Account: the MT5 figures, and a uPlot chart of equity and balance (with the equity low/high
+// band of each bucket) from /api/account/history, its right edge following the live status.
+import { html, useState, useEffect, useRef, uPlot } from "./lib.js";
+import { money, pnlClass, DASH } from "./trade_fmt.js";
+
+const RANGES = [["24 h", 864e5], ["7 d", 6048e5], ["30 d", 2592e6]];
+const FIELDS = [["balance", "Balance"], ["equity", "Equity"], ["margin", "Margin"], ["margin_free", "Free margin"], ["margin_level", "Margin level"], ["profit", "Floating profit"]];
+const H = 220;
+const show = (k, v) => (v == null ? DASH : k === "margin_level" ? money(v) + " %" : money(v));
+
+function opts(el, width) {
+  const cs = getComputedStyle(el), c = (n, d) => cs.getPropertyValue(n).trim() || d;
+  const axis = { stroke: c("--ac-axis", "#6b7280"), grid: { stroke: c("--ac-grid", "rgba(128,128,128,.15)") }, ticks: { show: false } };
+  const fmt = (u, v) => (v == null ? DASH : money(v));
+  const band = { stroke: "transparent", width: 0, points: { show: false }, value: fmt };
+  return {
+    width, height: H, cursor: { drag: { x: false, y: false } },
+    scales: { x: { time: true } },
+    series: [{}, { label: "Balance", stroke: c("--ac-balance", "#8b95a5"), width: 1.5, value: fmt },
+      { label: "Equity", stroke: c("--ac-equity", "#2f6fdf"), width: 2, value: fmt }, { label: "Equity low", ...band }, { label: "Equity high", ...band }],
+    bands: [{ series: [4, 3], fill: c("--ac-band", "rgba(47,111,223,.14)") }],
+    axes: [axis, { ...axis, size: 72, values: (u, vs) => vs.map((v) => money(v)) }],
+  };
+}
+
+export function AccountPanel({ mt5, api, accountKey }) {
+  const [range, setRange] = useState(0);
+  const [hist, setHist] = useState(null);
+  const [err, setErr] = useState(null);
+  const box = useRef(), plot = useRef(null), data = useRef(null), liveT = useRef(0);
+
+  useEffect(() => {
+    const ro = new ResizeObserver((es) => plot.current?.setSize({ width: Math.floor(es[0].contentRect.width), height: H }));
+    ro.observe(box.current);
+    return () => { ro.disconnect(); plot.current?.destroy(); plot.current = null; };
+  }, []);
+
+  useEffect(() => {
+    let gone = false;
+    const to = new Date(), from = new Date(to - RANGES[range][1]);
+    setErr(null);
+    api.get("/api/account/history", { from: from.toISOString(), to: to.toISOString(), points: 500 }).then(
+      (r) => !gone && setHist(r),
+      (e) => !gone && (setErr(e.message || String(e)), setHist(null)));
+    return () => { gone = true; };
+  }, [range, accountKey]);
+
+  useEffect(() => {
+    const ps = hist?.points || [], d = [[], [], [], [], []];
+    for (const p of ps) {
+      d[0].push(Date.parse(p.t) / 1000); d[1].push(p.balance); d[2].push(p.equity);
+      d[3].push(p.equity_min ?? p.equity); d[4].push(p.equity_max ?? p.equity);
+    }
+    data.current = ps.length ? d : null;
+    liveT.current = 0;
+    if (!ps.length) { plot.current?.destroy(); plot.current = null; return; }
+    if (plot.current) plot.current.setData(d);
+    else plot.current = new uPlot(opts(box.current, box.current.clientWidth || 600), d, box.current);
+  }, [hist]);
+
+  useEffect(() => {
+    const d = data.current;
+    if (!d || !mt5 || mt5.equity == null || mt5.balance == null) return;
+    const t = Date.now() / 1000, n = d[0].length;
+    if (t <= d[0][n - 1]) return;
+    // one live point per bucket: the newest status replaces the previous live point until a bucket has passed
+    const i = liveT.current && t - liveT.current < (hist?.bucket_s || 60) ? n - 1 : n;
+    if (i === n) liveT.current = t;
+    d[0][i] = t; d[1][i] = mt5.balance; d[2][i] = mt5.equity;
+    d[3][i] = Math.min(mt5.equity, i < n ? d[3][i] : mt5.equity); d[4][i] = Math.max(mt5.equity, i < n ? d[4][i] : mt5.equity);
+    plot.current?.setData(d);
+  }, [mt5]);
+
+  const empty = hist && !hist.points?.length;
+  return html`<section class="ac" aria-labelledby="ac-h"><h2 id="ac-h">Account${mt5?.currency ? ` · ${mt5.currency}` : ""}</h2>
+<dl class="ac-grid">${FIELDS.map(([k, l]) => html`<div><dt>${l}</dt><dd data-testid=${k} class=${k === "profit" ? pnlClass(mt5?.[k]) : ""}>${show(k, mt5?.[k])}</dd></div>`)}</dl>
+<figure aria-label="Equity and balance" class="ac-fig" aria-busy=${!hist && !err ? "true" : "false"}>
+<div class="ac-ranges">${RANGES.map(([l], i) => html`<button type="button" aria-pressed=${i === range ? "true" : "false"} onClick=${() => setRange(i)}>${l}</button>`)}</div>
+<div class="ac-chart" ref=${box}></div>
+${err ? html`<p role="alert" class="ac-err">Could not load the account history: ${err}</p>`
+    : empty ? html`<p class="ac-empty">No account history yet: the daemon samples the account status while the agent reports it.</p>`
+    : !hist && html`<p class="ac-empty">Loading…</p>`}</figure></section>`;
+}

@@ -1,0 +1,35 @@
+// Number and time formatting for the panels: Intl formatters are built once per digit count
+// and reused, so a row re-rendered on every tick does no allocation-heavy work.
+const nfs = new Map();
+function nf(d, group) {
+  const k = d * 2 + (group ? 1 : 0);
+  let f = nfs.get(k);
+  if (!f) nfs.set(k, (f = new Intl.NumberFormat("en-US", { minimumFractionDigits: d, maximumFractionDigits: d, useGrouping: group })));
+  return f;
+}
+export const DASH = "—";
+const ok = (v) => typeof v === "number" && isFinite(v);
+/** Digits a quote is shown with, from its size: 1.08528 → 5, 151.234 → 3, 2345.61 → 2. */
+export const digitsOf = (p) => (!ok(p) ? 5 : Math.abs(p) < 10 ? 5 : Math.abs(p) < 1000 ? 3 : 2);
+export const price = (v, d) => (ok(v) ? nf(d, false).format(v) : DASH);
+export const money = (v) => (ok(v) ? nf(2, true).format(v) : DASH);
+/** Lots: as many decimals as the step needs (0.01 → 2), at least 2. */
+export const stepDigits = (s) => (ok(s) && s > 0 ? Math.max(2, Math.min(8, Math.ceil(-Math.log10(s) - 1e-9))) : 2);
+export const lots = (v, d = 2) => (ok(v) ? nf(d, false).format(v) : DASH);
+export const pnlClass = (v) => (!ok(v) || v === 0 ? "" : v > 0 ? "pnl-pos" : "pnl-neg");
+const day = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+const full = new Intl.DateTimeFormat(undefined, { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false });
+const times = new Map();
+/** A timestamp as local time, with the date when it is not today (cached per string). */
+export function time(iso) {
+  if (!iso) return DASH;
+  let s = times.get(iso);
+  if (s === undefined) {
+    const t = new Date(iso);
+    if (isNaN(t)) return String(iso);
+    s = (t.toDateString() === new Date().toDateString() ? day : full).format(t);
+    if (times.size > 2000) times.clear();
+    times.set(iso, s);
+  }
+  return s;
+}
