@@ -176,6 +176,8 @@ def test_the_roles_apart_open_only_their_own_door():
 
 
 async def test_public_routes_need_no_token(daemon):
-    for path in ("/livez", "/readyz", "/openapi.json"):
+    for path in ("/livez", "/readyz", "/openapi.json", "/", "/static/vendor/manifest.json"):
         resp = await daemon.client.get(path)
         assert resp.status == 200, path
+    for path in ("/", "/static/vendor/manifest.json"):  # the dashboard's files, HEAD too
+        assert (await daemon.client.head(path)).status == 200, path
