@@ -4,6 +4,7 @@ by `GET /api/account/history`, and pruned after its retention."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -281,3 +282,16 @@ def test_history_settings_have_defaults_and_bounds() -> None:
     for bad in ({"account_history_interval_s": 0}, {"account_history_retention_days": 0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             Settings(**bad)
+
+
+async def test_it_is_a_long_read_paced_like_the_others(aiohttp_client, tmp_path, clock) -> None:
+    from signalosd import keys
+    from signalosd.app import create_app
+    from tests.conftest import Harness
+
+    app = create_app(make_settings(tmp_path, heavy_read_rate_per_token=2.0), clock)
+    daemon = Harness(await aiohttp_client(app), app, clock)
+    viewer = await daemon.token(Role.VIEWER)
+    replies = await asyncio.gather(*(history(daemon, viewer) for _ in range(3)))
+    assert [status for status, _ in replies] == [200, 200, 200]
+    assert app[keys.PACER].waited == 1  # a burst of 2, then the third waited its turn
