@@ -7,7 +7,8 @@ export const connText = (c) =>
 
 export function Connection({ conn: c, onRetry, live = true }) {
   return html`<div class="conn">
-    <span class=${"conn-ind conn-" + c.status} role=${live ? "status" : undefined} title=${c.detail}><span class="conn-dot"></span>${connText(c)}</span>
+    <span class=${"conn-ind conn-" + c.status} role=${live ? "status" : undefined}><span class="conn-dot"></span>${connText(c)}</span>
+    ${c.detail && c.status !== "connected" && html`<span class="conn-detail muted">${c.detail}</span>`}
     ${c.queued > 0 && html`<span class="queued">${c.queued} queued</span>`}
     ${(c.status === "error" || c.status === "disconnected" || !live) && html`<button class="btn btn-small" onClick=${onRetry}>${live ? "Retry" : "Reconnect"}</button>`}
   </div>`;

@@ -65,9 +65,13 @@ export function applyEvents(s, events, notice) {
   return n;
 }
 
+// Events in (lo, upto]; a cursor before what the log holds (pruned, restored) skips ahead.
 async function readRange(api, lo, upto, out) {
   for (let since = lo, i = 0; i < 50 && since < upto; i++) {
-    const p = await api.get("/api/events", { since, limit: 1000 });
+    const p = await api.get("/api/events", { since, limit: 1000 }).catch((e) => {
+      if (e.code !== "events_reset" || !(e.details.last_seq > since)) throw e;
+      return { events: [], last_seq: e.details.last_seq };
+    });
     for (const e of p.events) if (e.seq <= upto) out.push(normEvent(e));
     if (!(p.last_seq > since)) break;
     since = p.last_seq;
