@@ -69,8 +69,9 @@ export function applyEvents(s, events, notice) {
 async function readRange(api, lo, upto, out) {
   for (let since = lo, i = 0; i < 50 && since < upto; i++) {
     const p = await api.get("/api/events", { since, limit: 1000 }).catch((e) => {
-      if (e.code !== "events_reset" || !(e.details.last_seq > since)) throw e;
-      return { events: [], last_seq: e.details.last_seq };
+      const d = e.details, to = d && (d.pruned_through ?? d.last_seq);
+      if (e.code !== "events_reset" || !(to > since)) throw e;
+      return { events: [], last_seq: to };
     });
     for (const e of p.events) if (e.seq <= upto) out.push(normEvent(e));
     if (!(p.last_seq > since)) break;
