@@ -10,15 +10,15 @@ const show = (k, v) => (v == null ? DASH : k === "margin_level" ? money(v) + " %
 
 function opts(el, width) {
   const cs = getComputedStyle(el), c = (n, d) => cs.getPropertyValue(n).trim() || d;
-  const axis = { stroke: c("--ac-axis", "#6b7280"), grid: { stroke: c("--ac-grid", "rgba(128,128,128,.15)") }, ticks: { show: false } };
+  const axis = { stroke: c("--muted", "#8b95a3"), grid: { stroke: c("--line", "#2a323d") }, ticks: { show: false } };
   const fmt = (u, v) => (v == null ? DASH : money(v));
   const band = { stroke: "transparent", width: 0, points: { show: false }, value: fmt };
   return {
     width, height: H, cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true } },
-    series: [{}, { label: "Balance", stroke: c("--ac-balance", "#8b95a5"), width: 1.5, value: fmt },
-      { label: "Equity", stroke: c("--ac-equity", "#2f6fdf"), width: 2, value: fmt }, { label: "Equity low", ...band }, { label: "Equity high", ...band }],
-    bands: [{ series: [4, 3], fill: c("--ac-band", "rgba(47,111,223,.14)") }],
+    series: [{}, { label: "Balance", stroke: c("--warn", "#e3a008"), width: 1.5, value: fmt },
+      { label: "Equity", stroke: c("--accent", "#3b82f6"), width: 2, value: fmt }, { label: "Equity low", ...band }, { label: "Equity high", ...band }],
+    bands: [{ series: [4, 3], fill: "rgba(59,130,246,.18)" }],
     axes: [axis, { ...axis, size: 72, values: (u, vs) => vs.map((v) => money(v)) }],
   };
 }
@@ -72,12 +72,12 @@ export function AccountPanel({ mt5, api, accountKey }) {
   }, [mt5]);
 
   const empty = hist && !hist.points?.length;
-  return html`<section class="ac" aria-labelledby="ac-h"><h2 id="ac-h">Account${mt5?.currency ? ` · ${mt5.currency}` : ""}</h2>
+  return html`<section class="ac" aria-labelledby="ac-h"><div class="panel-head"><h2 id="ac-h">Account${mt5?.currency ? ` · ${mt5.currency}` : ""}</h2></div>
 <dl class="ac-grid">${FIELDS.map(([k, l]) => html`<div><dt>${l}</dt><dd data-testid=${k} class=${k === "profit" ? pnlClass(mt5?.[k]) : ""}>${show(k, mt5?.[k])}</dd></div>`)}</dl>
 <figure aria-label="Equity and balance" class="ac-fig" aria-busy=${!hist && !err ? "true" : "false"}>
-<div class="ac-ranges">${RANGES.map(([l], i) => html`<button type="button" aria-pressed=${i === range ? "true" : "false"} onClick=${() => setRange(i)}>${l}</button>`)}</div>
+<div class="ac-ranges">${RANGES.map(([l], i) => html`<button type="button" class="btn btn-small btn-toggle" aria-pressed=${i === range ? "true" : "false"} onClick=${() => setRange(i)}>${l}</button>`)}</div>
 <div class="ac-chart" ref=${box}></div>
-${err ? html`<p role="alert" class="ac-err">Could not load the account history: ${err}</p>`
+${err ? html`<p role="alert" class="form-error">Could not load the account history: ${err}</p>`
     : empty ? html`<p class="ac-empty">No account history yet: the daemon samples the account status while the agent reports it.</p>`
     : !hist && html`<p class="ac-empty">Loading…</p>`}</figure></section>`;
 }

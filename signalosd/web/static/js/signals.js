@@ -49,17 +49,17 @@ ${inp("symbol", "Symbol", { autocapitalize: "characters", spellcheck: false })}
 <div class="sg-f"><label for="sg-side">Side</label><select id="sg-side" value=${f.side} onChange=${set("side")}>
 <option value="buy">buy</option><option value="sell">sell</option></select></div>
 ${inp("volume", "Volume", { inputmode: "decimal" })}${inp("sl", "Stop loss", { inputmode: "decimal" })}${inp("tp", "Take profit", { inputmode: "decimal" })}
-</fieldset><div class="sg-go"><button type="submit" disabled=${off} aria-describedby=${desc}>${busy ? "Sending…" : "Open trade"}</button>
+</fieldset><div class="sg-go"><button type="submit" class=${"btn btn-primary" + (busy ? " busy" : "")} disabled=${off} aria-describedby=${desc}>Open trade</button>
 ${why && html`<span id="sg-why" class="sg-note">${why}</span>`}
 ${!canOperate && html`<span id="sg-ro" class="sg-note">New trades are disabled: ${readOnlyReason || "needs an operator token"}.</span>`}</div>
-${err && html`<p role="alert" class="sg-err">${err}</p>`}</form>`;
+${err && html`<p role="alert" class="form-error">${err}</p>`}</form>`;
 }
 
 const TH = ["Time", "Symbol", "Side", "Volume>", "Status", "Reason"];
 export function SignalsPanel({ signals = [], mode, canOperate, readOnlyReason, api, toast }) {
-  return html`<section class="sg" aria-labelledby="sg-h"><h2 id="sg-h">Signals</h2>
+  return html`<section class="sg" aria-labelledby="sg-h"><div class="panel-head"><h2 id="sg-h">Signals</h2></div>
 <${NewTrade} mode=${mode} canOperate=${canOperate} readOnlyReason=${readOnlyReason} api=${api} toast=${toast}/>
-<div class="sg-scroll"><table aria-label="Signals" class="tp-table">${head(TH)}
+<div class="scroll"><table aria-label="Signals" class="grid tp-table">${head(TH)}
 <tbody>${signals.map((s) => html`<tr key=${s.id} data-signal-id=${s.id} class=${"sg-" + s.status}>
 <td data-col="time">${time(s.created_at)}</td><td data-col="symbol">${s.symbol}</td><td data-col="side" class=${"tp-" + s.side}>${s.side}</td>
 <td data-col="volume">${lots(s.volume)}</td>

@@ -1,28 +1,8 @@
 // The row actions' dialogs: Close, Partial close, Modify, Trail. Each form checks what it can
 // (the daemon's own rules) before sending and shows the daemon's refusal inside the dialog.
-import { html, useState, useLayoutEffect, useRef } from "./lib.js";
+import { html, useState } from "./lib.js";
+import { Dialog } from "./dialogs.js";
 import { digitsOf, price, stepDigits, lots } from "./trade_fmt.js";
-
-const FOCUSABLE = "input:not([disabled]),select,button:not([disabled])";
-function Dialog({ title, opener, onClose, children }) {
-  const ref = useRef();
-  const esc = useRef();
-  esc.current = onClose;
-  useLayoutEffect(() => {
-    ref.current.querySelector(FOCUSABLE)?.focus();
-    const k = (e) => e.key === "Escape" && (e.stopPropagation(), esc.current());
-    document.addEventListener("keydown", k, true);
-    return () => { document.removeEventListener("keydown", k, true); opener?.isConnected && opener.focus(); };
-  }, []);
-  const key = (e) => {
-    if (e.key !== "Tab") return;
-    const f = ref.current.querySelectorAll(FOCUSABLE), a = f[0], z = f[f.length - 1];
-    if (e.shiftKey && document.activeElement === a) { e.preventDefault(); z.focus(); }
-    else if (!e.shiftKey && document.activeElement === z) { e.preventDefault(); a.focus(); }
-  };
-  return html`<div class="tp-back"><div class="tp-dlg" role="dialog" aria-modal="true" aria-labelledby="tp-dlg-h" ref=${ref} onKeyDown=${key}>
-<h2 id="tp-dlg-h">${title}</h2>${children}</div></div>`;
-}
 
 const NUM = /^\s*-?(\d+\.?\d*|\.\d+)\s*$/;
 const num = (s) => (NUM.test(s) ? parseFloat(s) : NaN);
@@ -46,9 +26,9 @@ function Form({ submit, send, check, onClose, children }) {
     try { await send(r.body); } catch (x) { setErr(x.message || String(x)); setBusy(false); }
   };
   return html`<form onSubmit=${go} novalidate>${children}
-${err && html`<p role="alert" class="tp-err">${err}</p>`}
-<div class="tp-btns"><button type="submit" class="tp-go" aria-disabled=${busy ? "true" : undefined}>${busy ? "Sending…" : submit}</button>
-<button type="button" onClick=${onClose}>Cancel</button></div></form>`;
+${err && html`<p role="alert" class="form-error">${err}</p>`}
+<div class="dialog-buttons"><button type="submit" class=${"btn btn-primary" + (busy ? " busy" : "")} aria-disabled=${busy ? "true" : undefined}>${submit}</button>
+<button type="button" class="btn" onClick=${onClose}>Cancel</button></div></form>`;
 }
 
 function CloseForm({ t, send, onClose }) {
@@ -130,9 +110,9 @@ const KINDS = {
 export const ACTION_PATH = (kind, id) => [KINDS[kind][2], `/api/trades/${id}/${KINDS[kind][3]}`];
 
 /** The open dialog for `kind` on trade `t`; `send(body)` resolves when accepted, throws if refused. */
-export function TradeDialog({ kind, t, opener, send, onClose }) {
+export function TradeDialog({ kind, t, send, onClose }) {
   const [title, F] = KINDS[kind];
-  return html`<${Dialog} title=${`${title} · trade ${t.id}`} opener=${opener} onClose=${onClose}>
+  return html`<${Dialog} title=${`${title} · trade ${t.id}`} onClose=${onClose}>
 ${t.status !== "open" && html`<p class="tp-warn">This trade is ${t.status} now.</p>`}
 <${F} t=${t} send=${send} onClose=${onClose}/><//>`;
 }

@@ -1,16 +1,8 @@
 // Live trades: the open table (a memoised row per trade, so a price tick re-renders one row),
 // the closed tab, and the row actions, each followed to its command's outcome in the row.
-import { html, useState, useRef, useCallback } from "./lib.js";
+import { html, useState, useRef, useCallback, memo } from "./lib.js";
 import { TradeDialog, ACTION_PATH } from "./trade_dialogs.js";
 import { digitsOf, price, lots, money, stepDigits, pnlClass, time, DASH } from "./trade_fmt.js";
-
-/** A component that re-renders only when one of its props changed identity (Preact's memo). */
-class Pure extends window.preact.Component {
-  shouldComponentUpdate(n) {
-    for (const k in n) if (n[k] !== this.props[k]) return true;
-    return false;
-  }
-}
 
 const DONE = { succeeded: 1, failed: 1, expired: 1, cancelled: 1 };
 function cmdText(c) {
@@ -23,10 +15,10 @@ function cmdText(c) {
 const trail = (v) => (v && typeof v === "object" ? v.distance : v);
 const LABEL = { close: "close", partial: "partial close", modify: "modify", trail: "trailing stop" };
 
-class Row extends Pure {
-  render({ t, c, ro }) {
+// re-rendered only when its trade object, its command or the read-only flag changed
+const Row = memo(({ t, c, ro }) => {
     const d = digitsOf(t.open_price ?? t.current_price), off = ro || t.status !== "open", desc = ro ? "tp-ro" : undefined;
-    const b = (k, l) => html`<button type="button" data-act=${k} disabled=${off} aria-describedby=${desc}>${l}</button>`;
+    const b = (k, l) => html`<button type="button" class="btn btn-small" data-act=${k} disabled=${off} aria-describedby=${desc}>${l}</button>`;
     return html`<tr data-trade-id=${t.id} class=${"tp-" + t.status}>
 <td data-col="id">${t.id}</td><td data-col="ticket">${t.ticket ?? DASH}</td><td data-col="symbol">${t.symbol}</td>
 <td data-col="side" class=${"tp-" + t.side}>${t.side}</td><td data-col="volume">${lots(t.volume, stepDigits(t.volume_step))}</td>
@@ -36,22 +28,19 @@ class Row extends Pure {
 <td data-col="status">${t.status}</td><td data-col="opened_at">${time(t.opened_at)}</td>
 <td data-col="command" class=${"tp-cmd tp-c-" + (c ? c.status : "none")} title=${c ? c.type : undefined}>${cmdText(c)}</td>
 <td class="tp-act">${b("close", "Close")}${b("partial", "Partial close")}${b("modify", "Modify")}${b("trail", "Trail")}</td></tr>`;
-  }
-}
+});
 
-class ClosedRow extends Pure {
-  render({ t }) {
+const ClosedRow = memo(({ t }) => {
     const d = digitsOf(t.open_price ?? t.current_price);
     return html`<tr data-trade-id=${t.id} class=${"tp-" + t.status}>
 <td data-col="id">${t.id}</td><td data-col="symbol">${t.symbol}</td><td data-col="side" class=${"tp-" + t.side}>${t.side}</td>
 <td data-col="volume">${lots(t.volume, stepDigits(t.volume_step))}</td><td data-col="open_price">${price(t.open_price, d)}</td>
 <td data-col="close_price">${price(t.close_price ?? t.current_price, d)}</td><td data-col="reason">${t.close_reason || t.status}</td>
 <td data-col="profit" class=${pnlClass(t.profit)}>${money(t.profit)}</td><td data-col="closed_at">${time(t.closed_at)}</td></tr>`;
-  }
-}
+});
 
 // a label ending in ">" is a right-aligned (number) column
-export const head = (cols) => html`<thead><tr>${cols.map((c) => c.endsWith(">") ? html`<th scope="col" class="tp-r">${c.slice(0, -1)}</th>` : html`<th scope="col">${c}</th>`)}</tr></thead>`;
+export const head = (cols) => html`<thead><tr>${cols.map((c) => c.endsWith(">") ? html`<th scope="col" class="num">${c.slice(0, -1)}</th>` : html`<th scope="col">${c}</th>`)}</tr></thead>`;
 const OPEN_COLS = ["ID>", "Ticket>", "Symbol", "Side", "Volume>", "Open>", "Price>", "SL>", "TP>", "Trailing>", "P&L>", "Swap>", "Status", "Opened", "Command", "Actions"];
 const CLOSED_COLS = ["ID>", "Symbol", "Side", "Volume>", "Open price>", "Close price>", "Reason", "Profit>", "Closed at"];
 const TABS = ["open", "closed"];
@@ -68,7 +57,7 @@ export function TradesPanel({ trades = [], closed = [], commands, canOperate, re
     const b = e.target.closest("button[data-act]");
     if (!b || b.disabled) return;
     const id = +b.closest("tr").dataset.tradeId, t = live.current.find((x) => x.id === id);
-    if (t) setDlg({ kind: b.dataset.act, id, t, opener: b });
+    if (t) setDlg({ kind: b.dataset.act, id, t });
   }, []);
   const close = useCallback(() => setDlg(null), []);
 
@@ -85,7 +74,7 @@ export function TradesPanel({ trades = [], closed = [], commands, canOperate, re
     put(t.id, { status: "queued", type: kind });
     try {
       const r = await api.action(method, path, body), c = r && r.command;
-      if (c) { followCommand?.(c.id, t.id); put(t.id, c); }
+      if (c) { followCommand?.(c.id, t.id, c); put(t.id, c); }
       toast?.(`Trade ${t.id}: ${LABEL[kind]} queued${c ? ` (command ${c.id.slice(0, 8)})` : ""}.`, "ok");
       setDlg(null);
     } catch (e) {
@@ -107,15 +96,15 @@ export function TradesPanel({ trades = [], closed = [], commands, canOperate, re
 aria-controls="tp-panel" tabindex=${tab === k ? 0 : -1} onClick=${() => setTab(k)}>${label}<span class="tp-n" aria-hidden="true">${n}</span></button>`;
   const dt = dlg && (trades.find((x) => x.id === dlg.id) || closed.find((x) => x.id === dlg.id) || dlg.t);
 
-  return html`<section class="tp" aria-labelledby="tp-h"><h2 id="tp-h">Trades</h2>
-<div role="tablist" aria-label="Trades" class="tp-tabs" onKeyDown=${key}>${tabBtn("open", "Open", trades.length)}${tabBtn("closed", "Closed", closed.length)}</div>
+  return html`<section class="tp" aria-labelledby="tp-h"><div class="panel-head"><h2 id="tp-h">Trades</h2>
+<div role="tablist" aria-label="Trades" class="tp-tabs" onKeyDown=${key}>${tabBtn("open", "Open", trades.length)}${tabBtn("closed", "Closed", closed.length)}</div></div>
 ${ro && html`<p id="tp-ro" class="tp-note">Trade actions are disabled: ${readOnlyReason || "needs an operator token"}.</p>`}
 <div role="tabpanel" id="tp-panel" aria-labelledby=${"tp-tab-" + tab} class="tp-scroll">${tab === "open"
-    ? html`<table aria-label="Live trades" class="tp-table" onClick=${onClick}>${head(OPEN_COLS)}
+    ? html`<table aria-label="Live trades" class="grid tp-table" onClick=${onClick}>${head(OPEN_COLS)}
 <tbody>${trades.map((t) => html`<${Row} key=${t.id} t=${t} c=${cmdOf(t.id)} ro=${ro}/>`)}</tbody></table>
 ${trades.length === 0 && html`<p class="tp-empty">No open trades.</p>`}`
-    : html`<table aria-label="Closed trades" class="tp-table">${head(CLOSED_COLS)}
+    : html`<table aria-label="Closed trades" class="grid tp-table">${head(CLOSED_COLS)}
 <tbody>${closed.map((t) => html`<${ClosedRow} key=${t.id} t=${t}/>`)}</tbody></table>
 ${closed.length === 0 && html`<p class="tp-empty">No closed trades yet.</p>`}`}</div>
-${dt && html`<${TradeDialog} kind=${dlg.kind} t=${dt} opener=${dlg.opener} send=${send} onClose=${close}/>`}</section>`;
+${dt && html`<${TradeDialog} kind=${dlg.kind} t=${dt} send=${send} onClose=${close}/>`}</section>`;
 }
