@@ -84,14 +84,13 @@ function StopResult({ s, r }) {
   const { closed = [], failed = [] } = c.data || {};
   const done = DONE.has(c.status);
   return html`<div class="stop-result">
-    <p><strong>Trading ${s.mode || r.mode}.</strong> ${r.changed === false ? "It was already halted; the stop was sent again." : ""}</p>
+    <p><strong>Trading ${s.mode || r.mode}.</strong></p>
     <ul>
       <li data-testid="stop-cancelled">Entries cancelled: ${ev ? count(ev.cancelled_commands) : "…"}</li>
       <li data-testid="stop-command">Stop command: ${c.status || "queued"}${c.reason ? " — " + c.reason : ""}</li>
       ${r.close_all && html`<li data-testid="stop-closed">Positions closed: ${done ? closed.length : "…"}${closed.length ? " (" + closed.join(", ") + ")" : ""}</li>
         <li data-testid="stop-failed" class=${failed.length ? "pnl-neg" : ""}>Positions failing: ${done ? failed.length : "…"}
-          ${failed.length > 0 && html`<ul>${failed.map((f) => html`<li key=${f.ticket}>${f.ticket}: ${f.error}</li>`)}</ul>`}</li>
-        <li>Positions still open: ${s.trades.filter((t) => t.status !== "pending").length}</li>`}
+          ${failed.length > 0 && html`<ul>${failed.map((f) => html`<li key=${f.ticket}>${f.ticket}: ${f.error}</li>`)}</ul>`}</li>`}
     </ul>
   </div>`;
 }

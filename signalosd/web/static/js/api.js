@@ -24,7 +24,7 @@ export function createApi({ token, onUnauthorized }) {
     const ctl = new AbortController(), timer = setTimeout(() => ctl.abort(), timeout);
     let res, data = null;
     try {
-      res = await fetch(url, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), signal: ctl.signal, cache: "no-store", credentials: "omit" });
+      res = await fetch(url, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), signal: ctl.signal, cache: "no-store" });
       const text = await res.text();
       try { data = text ? JSON.parse(text) : null; } catch {}
     } catch (e) {

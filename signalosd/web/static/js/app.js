@@ -1,9 +1,9 @@
 // The dashboard: sign-in, then the stream, the store and the panels wired together.
-import { html, render, useState, useEffect, useMemo, useRef, useCallback } from "./lib.js";
+import { html, render, useState, useEffect, useMemo, useRef, useCallback, memo } from "./lib.js";
 import { createApi, refusedMessage } from "./api.js";
 import { Stream } from "./stream.js";
 import { createStore, loadSnapshot, normEvent } from "./state.js";
-import { Header } from "./header.js";
+import { Header, connText } from "./header.js";
 import { Actions } from "./actions.js";
 import { EventLog } from "./eventlog.js";
 import { Toasts, useToasts } from "./toasts.js";
@@ -15,6 +15,7 @@ import { SignalsPanel } from "./signals.js";
 
 const DONE = new Set(["succeeded", "failed", "expired", "cancelled"]);
 const RO = "needs an operator token";
+const [Trades, Account, Signals] = [TradesPanel, AccountPanel, SignalsPanel].map((c) => memo(c));
 
 function App() {
   const [token, setToken] = useState(savedToken);
@@ -55,8 +56,7 @@ function Dashboard({ token, signOut }) {
         const prev = connRef.current.status;
         setConn((connRef.current = c));
         if (prev === c.status || (first && c.status === "connecting" && !(first = false))) return;
-        toast(`Live stream ${c.status}${c.status === "connecting" ? ` (attempt ${c.attempt}/${c.max})` : ""}${c.detail ? ": " + c.detail : ""}`,
-          c.status === "connected" ? "ok" : c.status === "error" ? "error" : "info");
+        toast(`Live stream ${connText(c)}${c.detail ? ": " + c.detail : ""}`, { connected: "ok", error: "error" }[c.status]);
       },
       onAuthenticated: async (d) => {
         store.set({ role: d.role, account: d.account });
@@ -67,7 +67,7 @@ function Dashboard({ token, signOut }) {
       onMessage: (m) => {
         if (m.type === "reset") {
           store.clearBuffer();
-          toast(`The event log was reset (${m.data.reason || "reset"}): reloading the snapshot`, "info");
+          toast(`The event log was reset (${m.data.reason}): reloading`);
           load(m.data.last_seq).catch((e) => toast(e.message, "error"));
         } else if (typeof m.seq === "number") store.push(normEvent(m));
         else if (m.type === "error" && m.data) toast(`Stream error (${m.data.code}): ${m.data.message}`, "error");
@@ -93,25 +93,23 @@ function Dashboard({ token, signOut }) {
     if (r && r.mode) store.set((x) => ({ ...x, mode: r.mode, stealth: !!r.stealth, reason: r.reason, halt_gen: r.halt_gen ?? x.halt_gen }));
     if (r && r.command) followCommand(r.command.id, r.command.trade_id, r.command);
   }, []);
-  const out = useCallback(() => signOut(null), []);
-  const retry = useCallback(() => streamRef.current.retry(), []);
 
   const canOperate = !s.role || s.role === "operator" || s.role === "admin";
   const ro = canOperate ? null : RO;
   return html`<div class="app">
     <div class="sticky">
-      <${Header} conn=${conn} s=${s} onRetry=${retry} onSignOut=${out} />
+      <${Header} conn=${conn} s=${s} onRetry=${() => streamRef.current.retry()} onSignOut=${() => signOut()} />
       <${Actions} s=${s} api=${api} toast=${toast} canOperate=${canOperate} readOnlyReason=${ro} onReply=${onReply} />
     </div>
     <main class="layout">
-      ${!s.ready && html`<p class="loading">Loading the desk…</p>`}
+      ${!s.ready && html`<p class="loading">Loading…</p>`}
       <div class="col-main panel">
-        <${TradesPanel} trades=${s.trades} closed=${s.closed} commands=${s.commands} mode=${s.mode} canOperate=${canOperate}
+        <${Trades} trades=${s.trades} closed=${s.closed} commands=${s.commands} mode=${s.mode} canOperate=${canOperate}
           readOnlyReason=${ro} api=${api} toast=${toast} followCommand=${followCommand} />
       </div>
       <div class="col-side">
-        <div class="panel"><${AccountPanel} mt5=${s.mt5} api=${api} accountKey=${String(s.accountKey)} /></div>
-        <div class="panel"><${SignalsPanel} signals=${s.signals} mode=${s.mode} canOperate=${canOperate} readOnlyReason=${ro} api=${api} toast=${toast} /></div>
+        <div class="panel"><${Account} mt5=${s.mt5} api=${api} accountKey=${String(s.accountKey)} /></div>
+        <div class="panel"><${Signals} signals=${s.signals} mode=${s.mode} canOperate=${canOperate} readOnlyReason=${ro} api=${api} toast=${toast} /></div>
       </div>
       <div class="col-full"><${EventLog} events=${s.events} /></div>
       ${s.devMode && html`<div class="col-full"><${WsTester} token=${token} /></div>`}

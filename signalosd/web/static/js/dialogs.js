@@ -1,5 +1,4 @@
-// A modal dialog labelled by its heading: focuses its first field, keeps Tab inside, closes on
-// Escape and gives the focus back to the element that opened it.
+// A modal dialog: focus on its first field and kept inside, Escape closes, focus returns.
 import { html, useEffect, useRef } from "./lib.js";
 
 let n = 0;

@@ -1,5 +1,4 @@
-// The event log: the last 500 events by seq, a type filter (globs, comma-separated), and a
-// toggle that pauses auto-scroll.
+// The event log: the last 500 events, a type filter (globs), a pause of auto-scroll.
 import { html, useState, useRef, useLayoutEffect, useMemo, memo } from "./lib.js";
 import { time, money, price, digitsOf, lots } from "./trade_fmt.js";
 
@@ -7,8 +6,8 @@ const actor = (a) => (!a ? "" : a.kind === "system" ? "system" : [a.label || a.i
 const n = (x) => (Array.isArray(x) ? x.length : x ?? 0);
 
 export function summary({ type: t, data: d }) {
-  if (t.startsWith("trade_"))
-    return `#${d.id} ${d.symbol} ${d.side} ${lots(d.volume)} @ ${price(d.open_price, digitsOf(d.open_price))} → ${price(d.current_price, digitsOf(d.current_price))} ${d.status} P&L ${money(d.profit)}`;
+  const p = (v) => price(v, digitsOf(v));
+  if (t.startsWith("trade_")) return `#${d.id} ${d.symbol} ${d.side} ${lots(d.volume)} @ ${p(d.open_price)} → ${p(d.current_price)} ${d.status} P&L ${money(d.profit)}`;
   if (t.startsWith("command_")) return [d.type, d.command_id && String(d.command_id).slice(0, 8), d.trade_id != null && "trade #" + d.trade_id, d.reason || d.error].filter(Boolean).join(" · ");
   if (t === "emergency_stop") return `${d.message}${d.close_all ? " (close all)" : ""}; ${n(d.cancelled_commands)} entries cancelled`;
   if (t === "mt5_status_update") return `balance ${money(d.balance)} equity ${money(d.equity)} ${d.connected ? "connected" : "disconnected"}`;
@@ -42,7 +41,7 @@ export function EventLog({ events }) {
       <span class="muted">${shown.length}/${events.length}</span>
     </div>
     <div class="scroll" ref=${box} tabindex="0">
-      <table aria-label="Event log" class="grid evlog">
+      <table aria-label="Event log" class="grid">
         <thead><tr><th>seq</th><th>time</th><th>type</th><th>actor</th><th>summary</th></tr></thead>
         <tbody>${shown.map((e) => html`<${Row} key=${e.seq} e=${e} />`)}</tbody>
       </table>

@@ -21,6 +21,5 @@ export function memo(C, eq = same) {
       return h(C, props);
     }
   }
-  Memo.displayName = "Memo(" + (C.displayName || C.name) + ")";
   return Memo;
 }

@@ -80,7 +80,6 @@ async function readRange(api, lo, upto, out) {
   return out;
 }
 
-// Other accounts' events share the seqs: read further back for 500.
 async function lastEvents(api, upto) {
   let lo = Math.max(0, upto - LOG_MAX), out = await readRange(api, lo, upto, []);
   for (let i = 0; out.length < LOG_MAX && lo > 0 && i < 3; i++) {
@@ -107,8 +106,7 @@ export async function loadSnapshot(api, prev, upto) {
   };
 }
 
-// Buffers events and applies them once per frame (250 ms in a hidden tab: no frames there);
-// hold() keeps them buffered while a snapshot loads.
+// Events are applied once per frame (250 ms in a hidden tab); hold() keeps them while a snapshot loads.
 export function createStore(notice) {
   let state = initialState(), buf = [], scheduled = false, holding = false;
   const subs = new Set();

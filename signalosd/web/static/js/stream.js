@@ -20,7 +20,7 @@ export class Stream {
     this.onChange && this.onChange(this.s);
   }
   clear(...names) {
-    for (const n of names) clearTimeout(this.t[n]); // also clears intervals (one id pool)
+    for (const n of names) clearTimeout(this.t[n]);
   }
   listen(f) {
     f("online", this.online);

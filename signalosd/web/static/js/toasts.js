@@ -5,9 +5,9 @@ let n = 0;
 export function useToasts() {
   const [list, setList] = useState([]);
   const dismiss = useCallback((id) => setList((l) => l.filter((t) => t.id !== id)), []);
-  const toast = useCallback((message, kind = "info") => {
+  const toast = useCallback((message, kind) => {
     const id = ++n;
-    setList((l) => [...l.slice(-5), { id, message: String(message), kind }]);
+    setList((l) => [...l.slice(-5), { id, message: String(message), kind: kind || "info" }]);
     setTimeout(() => dismiss(id), kind === "error" ? 12000 : 6000);
   }, []);
   return [list, toast, dismiss];

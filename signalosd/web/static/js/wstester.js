@@ -1,5 +1,4 @@
-// The WebSocket tester (dev mode only): its own /ws connection with the same token; send any
-// JSON frame or a predefined one, and see every frame in and out.
+// The WebSocket tester (dev mode): its own /ws connection; every frame in and out.
 import { html, useState, useEffect, useRef } from "./lib.js";
 import { Stream } from "./stream.js";
 import { time } from "./trade_fmt.js";
@@ -42,7 +41,6 @@ export function WsTester({ token }) {
         <div class="row">
           <button class="btn btn-primary" onClick=${send}>Send</button>
           ${Object.keys(PRESETS).map((k) => html`<button class="btn btn-small" key=${k} onClick=${() => setText(JSON.stringify(PRESETS[k]()))}>${k}</button>`)}
-          <button class="btn btn-small" onClick=${() => setFrames([])}>Clear</button>
         </div>
       </div>
       <ol class="frames" aria-label="Frames" tabindex="0">
