@@ -178,6 +178,38 @@ def summary(values: list[float]) -> dict[str, float | None]:
     }
 
 
+MAIN_THREAD = (
+    "TaskDuration",
+    "ScriptDuration",
+    "LayoutDuration",
+    "RecalcStyleDuration",
+    "LayoutCount",
+    "RecalcStyleCount",
+)
+
+
+async def main_thread(cdp: Any) -> dict[str, float]:
+    """The renderer's main-thread totals (CDP Performance.getMetrics): seconds busy in tasks,
+    script, layout and style, and how many layouts and style recalculations ran."""
+    got = {m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
+    return {k: float(got.get(k, 0.0)) for k in MAIN_THREAD}
+
+
+def top_functions(profile: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    """The page's functions with the most self time in a CDP CPU profile (--profile)."""
+    deltas: dict[int, float] = {}
+    for node_id, delta in zip(profile["samples"], profile["timeDeltas"], strict=True):
+        deltas[node_id] = deltas.get(node_id, 0.0) + delta / 1000.0
+    self_ms: dict[str, float] = {}
+    for node in profile["nodes"]:
+        frame = node["callFrame"]
+        where = frame["url"].rsplit("/", 1)[-1]
+        name = f"{frame['functionName'] or '(anonymous)'} {where}:{frame['lineNumber'] + 1}"
+        self_ms[name] = self_ms.get(name, 0.0) + deltas.get(node["id"], 0.0)
+    ranked = sorted(self_ms.items(), key=lambda kv: -kv[1])[:n]
+    return [{"function": k, "self_ms": round(v, 1)} for k, v in ranked]
+
+
 async def send(agent: RawAgent, type_: str, data: dict[str, Any]) -> None:
     agent.ws.send_text(json.dumps({"type": type_, "data": data}))
     await agent.ws.writer.drain()
@@ -220,7 +252,9 @@ async def first_render(browser: Any, base: str, token: str, rows: int) -> dict[s
         await page.goto(base + "/")
         await page.get_by_label("Token").fill(token)
         await page.evaluate(ARM_AND_SIGN_IN, [rows])
-        await page.wait_for_function("window.__bench.rendered !== null", timeout=WAIT_S * 1000)
+        await page.wait_for_function(
+            "() => window.__bench.rendered !== null", timeout=WAIT_S * 1000
+        )
         b = await page.evaluate("window.__bench")
         trades_fetch = await page.evaluate(
             """() => performance.getEntriesByType("resource")
@@ -256,7 +290,8 @@ async def stream(
         await page.get_by_role("button", name="Sign in").click()
         rows = 'table[aria-label="Live trades"] tr[data-trade-id]'
         await page.wait_for_function(
-            f"document.querySelectorAll('{rows}').length >= {len(trades)}",
+            "([sel, n]) => document.querySelectorAll(sel).length >= n",
+            arg=[rows, len(trades)],
             timeout=WAIT_S * 1000,
         )
         by_ticket = {int(t["ticket"]): int(t["id"]) for t in trades}
@@ -265,6 +300,17 @@ async def stream(
         others = tickets[1:]
         await page.evaluate(WATCH_MARKER, [by_ticket[marker]])
         stream_start = await page.evaluate("window.__bench.streamStart")
+        metrics = await context.new_cdp_session(page)
+        await metrics.send("Performance.enable")
+        before = await main_thread(metrics)
+        if args.trace:
+            await browser.start_tracing(page=page, path=args.trace, screenshots=False)
+        cdp = None
+        if args.profile:
+            cdp = await context.new_cdp_session(page)
+            await cdp.send("Profiler.enable")
+            await cdp.send("Profiler.setSamplingInterval", {"interval": 500})
+            await cdp.send("Profiler.start")
 
         sent_at: dict[float, float] = {}
         last_profit: dict[int, float] = {}
@@ -291,8 +337,20 @@ async def stream(
             last_profit[ticket] = data["profit"]
             agent.ws.send_text(json.dumps({"type": "trade_update", "data": data}))
         elapsed = loop.time() - t_start
+        after = await main_thread(metrics)
+        if args.trace:
+            await browser.stop_tracing()
+        busy = {
+            k: rnd((after[k] - before[k]) * (1000.0 if k.endswith("Duration") else 1), 1)
+            for k in after
+        }
+        profile = None
+        if cdp is not None:
+            profile = top_functions((await cdp.send("Profiler.stop"))["profile"], 15)
         last_value = MARKER_BASE + marks - 1
-        await page.wait_for_function(f"{last_value} in window.__bench.marks", timeout=WAIT_S * 1000)
+        await page.wait_for_function(
+            "(v) => v in window.__bench.marks", arg=last_value, timeout=WAIT_S * 1000
+        )
         want = {str(by_ticket[t]): p for t, p in last_profit.items()}
         deadline = time.monotonic() + 5
         while True:
@@ -321,7 +379,9 @@ async def stream(
                 "max_ms": rnd(max(long_during), 1) if long_during else 0.0,
                 "over_50ms": sum(1 for d in long_during if d > TARGET_LONGTASK_MS),
             },
+            "main_thread": busy,
             "longtask_observer_error": b.get("longtask_error"),
+            "profile_top_self_ms": profile,
             "console_errors": errors[:10],
         }
     finally:
@@ -436,6 +496,12 @@ def parse() -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument(
         "--marker-every", type=int, default=10, help="every Nth update is the marker trade's"
+    )
+    p.add_argument(
+        "--profile", action="store_true", help="CPU-profile the page while it streams (CDP)"
+    )
+    p.add_argument(
+        "--trace", metavar="FILE", help="save a Chrome trace of the stream (DevTools: Load profile)"
     )
     return p.parse_args()
 
