@@ -18,7 +18,8 @@ const LABEL = { close: "close", partial: "partial close", modify: "modify", trai
 // re-rendered only when its trade object, its command or the read-only flag changed
 const Row = memo(({ t, c, ro }) => {
     const d = digitsOf(t.open_price ?? t.current_price), off = ro || t.status !== "open", desc = ro ? "tp-ro" : undefined;
-    const b = (k, l) => html`<button type="button" class="btn btn-small" data-act=${k} disabled=${off} aria-describedby=${desc}>${l}</button>`;
+    const why = !ro && off ? `trade is ${t.status}` : undefined;
+    const b = (k, l) => html`<button type="button" class="btn btn-small" data-act=${k} disabled=${off} aria-describedby=${desc} title=${why}>${l}</button>`;
     return html`<tr data-trade-id=${t.id} class=${"tp-" + t.status}>
 <td data-col="id">${t.id}</td><td data-col="ticket">${t.ticket ?? DASH}</td><td data-col="symbol">${t.symbol}</td>
 <td data-col="side" class=${"tp-" + t.side}>${t.side}</td><td data-col="volume">${lots(t.volume, stepDigits(t.volume_step))}</td>
