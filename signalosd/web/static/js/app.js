@@ -48,7 +48,7 @@ function Dashboard({ token, signOut }) {
         store.release();
       }
     };
-    // HTTP may answer while the stream does not.
+    // HTTP may answer while /ws does not.
     const early = setTimeout(() => loaded || load(null).catch((e) => toast(e.message, "error")), 1500);
     const st = (streamRef.current = new Stream({
       token,

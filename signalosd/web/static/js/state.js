@@ -1,5 +1,5 @@
-// App state: the REST snapshot, then events by seq, coalesced into one new state per frame;
-// an unchanged trade keeps its object (the panels skip its row).
+// App state: the snapshot, then events by seq, one new state per frame; an unchanged trade
+// keeps its object (the panels skip its row).
 export const LOG_MAX = 500;
 const CLOSED_MAX = 200, SIGNALS_MAX = 100, COMMANDS_MAX = 1000;
 const OPEN = new Set(["pending", "open", "closing"]);
@@ -15,7 +15,7 @@ export const normEvent = (e) => ({ seq: e.seq, type: e.type, ts: e.ts || e.times
 
 const byId = (a, b) => a.id - b.id;
 
-// Pure; events with seq ≤ s.lastSeq are dropped; s itself when none applies.
+// Pure: drops seq ≤ s.lastSeq; s itself when nothing applies.
 export function applyEvents(s, events, notice) {
   const fresh = [];
   let last = s.lastSeq;
