@@ -2,8 +2,7 @@
 import { html } from "./lib.js";
 import { time } from "./trade_fmt.js";
 
-export const connText = (c) =>
-  c.status + (c.status === "connecting" && c.attempt ? ` · attempt ${c.attempt}/${c.max}` : c.status === "error" ? ` · stopped after ${c.max} attempts` : "");
+export const connText = (c) => c.status + (c.status !== "connected" && c.attempt ? ` · attempt ${c.attempt}/${c.max}` : "");
 
 export function Connection({ conn: c, onRetry, live = true }) {
   return html`<div class="conn">

@@ -21,7 +21,7 @@ export function SignIn({ message, onSignedIn }) {
       sessionStorage.setItem(KEY, t);
       onSignedIn(t);
     } catch (ex) {
-      setErr(ex.status === 401 ? refusedMessage(ex) : ex.status === 403 ? `The daemon refused this token (forbidden): ${ex.message}` : ex.message);
+      setErr(ex.status === 401 || ex.status === 403 ? refusedMessage(ex) : ex.message);
       setBusy(false);
     }
   };
