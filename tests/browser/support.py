@@ -12,6 +12,7 @@ the daemon is down). Waits are on the DOM (`expect`), never sleeps.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import sys
@@ -148,6 +149,24 @@ class Stack:
             await asyncio.to_thread(stop_agent, self.agent)
         if self.daemon is not None:
             await asyncio.to_thread(self.daemon.kill)
+
+    def revoke(self, role: str) -> None:
+        """`signalosd token revoke` of the token made for `role`, as an admin on the host does."""
+
+        def cli(*args: str) -> str:
+            done = subprocess.run(
+                [sys.executable, "-m", "signalosd", "token", "--state-dir", str(self.state), *args],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env=clean_env(),
+            )
+            assert done.returncode == 0, f"signalosd token {' '.join(args)}: {done.stderr}"
+            return done.stdout
+
+        made = [t for t in json.loads(cli("list", "--json")) if t["label"] == f"browser-{role}"]
+        assert len(made) == 1, made
+        cli("revoke", made[0]["id"])
 
     def kill_daemon(self) -> None:
         """kill -9, as a power cut or the OOM killer does it."""

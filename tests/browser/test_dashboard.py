@@ -10,6 +10,7 @@ module; the tests run in file order and each one leaves the account as the next 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -157,7 +158,7 @@ async def test_modify_with_sl_on_the_wrong_side_shows_the_422_and_changes_nothin
     assert [e for e in queued if e["data"]["type"] == "modify_trade"] == []
 
 
-async def test_a_viewer_sees_everything_with_every_control_disabled(
+async def test_a_viewer_sees_everything_with_every_control_disabled_until_revoked(
     pages: Any, stack: Stack, trade_id: int
 ) -> None:
     viewer = await pages.open("viewer", viewport={"width": 1400, "height": 900})
@@ -180,6 +181,13 @@ async def test_a_viewer_sees_everything_with_every_control_disabled(
         )
     await expect(viewer.page.get_by_text("needs an operator token").first).to_be_visible()
     await viewer.shot("04-viewer")
+
+    # revoked while signed in: back to the sign-in screen, saying so
+    with viewer.allow(NETWORK_401):
+        await asyncio.to_thread(stack.revoke, "viewer")
+        await expect(viewer.page.get_by_label("Token")).to_be_visible()
+        await expect(viewer.page.get_by_role("alert")).to_contain_text("refused")
+    assert await viewer.page.evaluate("sessionStorage.getItem('signalos.token')") is None
     await viewer.close()
     pages.opened.remove(viewer)
 
