@@ -1,6 +1,6 @@
 // Live trades: the open table (a memoised row per trade, so a price tick re-renders one row),
 // the closed tab, and the row actions, each followed to its command's outcome in the row.
-import { html, useState, useRef, useCallback, memo } from "./lib.js";
+import { html, useState, useRef, useCallback, useEffect, memo } from "./lib.js";
 import { TradeDialog, ACTION_PATH } from "./trade_dialogs.js";
 import { digitsOf, price, lots, money, stepDigits, pnlClass, time, DASH } from "./trade_fmt.js";
 
@@ -68,14 +68,24 @@ export function TradesPanel({ trades = [], closed = [], commands, canOperate, re
     const m = mine.get(id);
     return m && !(m.id && commands?.has(m.id)) ? m : last.get(id);
   };
+  // a toast when a command this page started finishes (the row keeps showing it)
+  const told = useRef(new Set());
+  useEffect(() => {
+    for (const [id, m] of mine) {
+      const c = m.id && commands?.get(m.id);
+      if (!c || !DONE[c.status] || told.current.has(c.id)) continue;
+      told.current.add(c.id);
+      toast?.(`Trade ${id}: ${LABEL[m.kind] || c.type} ${cmdText(c)}`, c.status === "succeeded" ? "ok" : "error");
+    }
+  }, [commands, mine]);
   const put = (id, c) => setMine((m) => { const n = new Map(m); c ? n.set(id, c) : n.delete(id); return n; });
 
   const send = async (body) => {
     const { kind, t } = dlg, [method, path] = ACTION_PATH(kind, t.id), prev = mine.get(t.id);
-    put(t.id, { status: "queued", type: kind });
+    put(t.id, { status: "queued", type: kind, kind });
     try {
       const r = await api.action(method, path, body), c = r && r.command;
-      if (c) { followCommand?.(c.id, t.id, c); put(t.id, c); }
+      if (c) { followCommand?.(c.id, t.id, c); put(t.id, { ...c, kind }); }
       toast?.(`Trade ${t.id}: ${LABEL[kind]} queued${c ? ` (command ${c.id.slice(0, 8)})` : ""}.`, "ok");
       setDlg(null);
     } catch (e) {
