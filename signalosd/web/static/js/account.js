@@ -30,7 +30,7 @@ export function AccountPanel({ mt5, api, accountKey }) {
   const box = useRef(), plot = useRef(null), data = useRef(null), liveT = useRef(0);
 
   useEffect(() => {
-    const ro = new ResizeObserver((es) => plot.current?.setSize({ width: Math.floor(es[0].contentRect.width), height: H }));
+    const ro = new ResizeObserver((es) => { const w = Math.floor(es[0].contentRect.width); w > 0 && plot.current?.setSize({ width: w, height: H }); });
     ro.observe(box.current);
     return () => { ro.disconnect(); plot.current?.destroy(); plot.current = null; };
   }, []);

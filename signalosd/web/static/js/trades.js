@@ -90,7 +90,7 @@ export function TradesPanel({ trades = [], closed = [], commands, canOperate, re
       setDlg(null);
     } catch (e) {
       put(t.id, prev);
-      toast?.(`Trade ${t.id}: ${LABEL[kind]} refused: ${e.message}`, "error");
+      toast?.(`Trade ${t.id}: ${LABEL[kind]} ${e.status ? "refused" : "not sent"}: ${e.message}`, "error");
       throw e;
     }
   };
