@@ -236,6 +236,45 @@ async def test_on_a_phone_the_layout_reflows_and_emergency_stop_stays_in_reach(
     pages.opened.remove(phone)
 
 
+async def test_stealth_pause_and_resume_follow_the_daemon(dash: Dash, stack: Stack) -> None:
+    stealth = dash.button("Stealth")
+    await stealth.click()
+    await expect(dash.page.get_by_test_id("stealth")).to_have_text("on")
+    await expect(stealth).to_have_attribute("aria-pressed", "true")
+    assert (await stack.api("GET", "/api/trading/state"))["stealth"] is True
+    await stealth.click()
+    await expect(dash.page.get_by_test_id("stealth")).to_have_text("off")
+
+    await dash.button("Pause").click()
+    await expect(dash.mode).to_have_text("paused")
+    assert (await stack.api("GET", "/api/trading/state"))["mode"] == "paused"
+    entry = dash.button("Open trade")
+    await expect(entry).to_be_disabled()
+    await expect(entry).to_have_accessible_description(re.compile("paused", re.I))
+    await dash.button("Resume").click()  # from paused: no second question
+    await expect(dash.mode).to_have_text("running")
+    await expect(entry).to_be_enabled()
+    assert (await stack.api("GET", "/api/trading/state"))["mode"] == "running"
+
+
+async def test_the_event_log_filters_by_type_and_pauses_auto_scroll(dash: Dash) -> None:
+    log = dash.event_log
+    await dash.page.get_by_label("Filter by type").fill("command_*")
+    types = log.locator("tr[data-seq] td:nth-child(3)")
+    await expect(types.first).to_have_text(re.compile(r"^command_"))
+    shown = await types.all_inner_texts()
+    assert shown and all(t.startswith("command_") for t in shown), shown
+    await dash.page.get_by_label("Filter by type").fill("")
+    await expect(
+        log.locator("tr[data-seq] td:nth-child(3)", has_text="trade_").first
+    ).to_be_attached()
+    toggle = dash.button("Pause auto-scroll")
+    await toggle.click()
+    await expect(toggle).to_have_attribute("aria-pressed", "true")
+    await toggle.click()
+    await expect(toggle).to_have_attribute("aria-pressed", "false")
+
+
 async def test_after_kill_9_and_a_restart_the_event_log_has_no_gap_and_no_duplicate(
     dash: Dash, stack: Stack
 ) -> None:
