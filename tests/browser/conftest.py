@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ PACKAGE_HINT = "needs Debian's chromium package: apt-get install chromium"
 INSTALL_TIMEOUT_S = 900  # apt-get update + chromium and its libraries on a fresh machine
 _HERE = Path(__file__).resolve().parent
 _INSTALL = pytest.StashKey[str]()
+_CALL_FAILED = pytest.StashKey[bool]()
 
 
 def _install_chromium() -> str:
@@ -133,9 +134,29 @@ async def pages(browser: Any, stack: Any) -> AsyncIterator[Pages]:
             await dash.close()
 
 
-@pytest.fixture(autouse=True)
-def no_page_errors(pages: Pages) -> Iterator[None]:
-    """Fail the test on any console error, uncaught exception or CSP violation of its pages."""
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+    return report
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="module")
+async def no_page_errors(request: pytest.FixtureRequest, pages: Pages) -> AsyncIterator[None]:
+    """Fail the test on any console error, uncaught exception or CSP violation of its pages;
+    when it failed, keep a screenshot of each page and show the daemon's and agent's last lines."""
     yield
+    if request.node.stash.get(_CALL_FAILED, False):
+        for dash in pages.opened:
+            try:
+                path = await dash.shot(f"FAILED-{request.node.name}-{dash.name}")
+                print(f"screenshot of {dash.name}: {path}")
+            except Exception as exc:  # a crashed page: the failure itself says more
+                print(f"no screenshot of {dash.name}: {exc}")
+        daemon = pages.stack.daemon
+        if daemon is not None:
+            print("signalosd, last lines:\n" + "\n".join(daemon.output.splitlines()[-40:]))
+        print("agent, last lines:\n" + "\n".join(pages.stack.agent_log.splitlines()[-20:]))
     found = [f"[{d.name}] {e}" for d in pages.opened for e in d.take_errors()]
     assert not found, "the page reported errors:\n" + "\n".join(found)
