@@ -36,7 +36,7 @@ export function Actions({ s, api, toast, canOperate, readOnlyReason, onReply }) 
     ${s.mode && s.mode !== "running" && html`<span class=${"mode-note mode-" + s.mode}>Trading ${s.mode}${s.reason ? ": " + s.reason : ""}</span>`}
     ${dlg === "stop" && html`<${StopDialog} s=${s} run=${run} onClose=${close} />`}
     ${dlg === "resume" && html`<${Dialog} title="Resume from halt" onClose=${close}>
-      <p>Trading is halted by an emergency stop. Resuming lets new signals open positions again.</p>
+      <p>Trading is halted. Resuming lets new signals open positions again.</p>
       <div class="dialog-buttons">
         <button class="btn btn-primary" disabled=${busy === "resume"} aria-busy=${busy === "resume"}
           onClick=${() => run("resume", "trading/resume", { confirm_halt: true }, ["Trading resumed from the halt", "Already running"]).then(close, () => {})}>Confirm resume</button>
@@ -88,7 +88,7 @@ function StopResult({ s, r }) {
     <ul>
       <li data-testid="stop-cancelled">Entries cancelled: ${ev ? count(ev.cancelled_commands) : "…"}</li>
       <li data-testid="stop-command">Stop command: ${c.status || "queued"}${c.reason ? " — " + c.reason : ""}</li>
-      ${r.close_all && html`<li data-testid="stop-closed">Positions closed: ${done ? closed.length : "…"}${closed.length ? " (" + closed.join(", ") + ")" : ""}</li>
+      ${r.close_all && html`<li data-testid="stop-closed">Positions closed: ${done ? closed.length : "…"}${closed.length ? " (" + closed.slice(0, 8).join(", ") + (closed[8] ? ", …)" : ")") : ""}</li>
         <li data-testid="stop-failed" class=${failed.length ? "pnl-neg" : ""}>Positions failing: ${done ? failed.length : "…"}
           ${failed.length > 0 && html`<ul>${failed.map((f) => html`<li key=${f.ticket}>${f.ticket}: ${f.error}</li>`)}</ul>`}</li>`}
     </ul>

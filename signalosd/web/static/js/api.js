@@ -6,7 +6,7 @@ export class ApiError extends Error {
     Object.assign(this, { status, code, details: details || {} });
   }
 }
-const NO_ANSWER = "The daemon did not answer (network error): check that signalosd runs and the network is up, then try again";
+const NO_ANSWER = "The daemon did not answer (network error): check that signalosd runs and try again";
 const RETRIES = [400, 1500];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const hex = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (x) => x.toString(16).padStart(2, "0")).join("");
@@ -28,7 +28,7 @@ export function createApi({ token, onUnauthorized }) {
       const text = await res.text();
       try { data = text ? JSON.parse(text) : null; } catch {}
     } catch (e) {
-      throw new ApiError(0, "network_error", NO_ANSWER, { cause: String(e && e.message) });
+      throw new ApiError(0, "network_error", NO_ANSWER);
     } finally {
       clearTimeout(timer);
     }
@@ -42,7 +42,7 @@ export function createApi({ token, onUnauthorized }) {
     request,
     get: (path, query, opts) => request("GET", path, { ...opts, query }),
     async action(method, path, body = {}) {
-      if (navigator.onLine === false) throw new ApiError(0, "offline", "The browser is offline: the action was not sent; try again when the network is back");
+      if (navigator.onLine === false) throw new ApiError(0, "offline", "The browser is offline: nothing was sent; try again when the network is back");
       const headers = { "Idempotency-Key": newKey() };
       for (let i = 0; ; i++) {
         try {

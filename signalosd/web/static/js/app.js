@@ -43,13 +43,14 @@ function Dashboard({ token, signOut }) {
     const load = async (upto) => {
       store.hold();
       try {
-        store.set(await loadSnapshot(api, store.get(), upto));
+        const n = await loadSnapshot(api, store.get(), upto);
+        if (upto != null || !loaded) store.set(n); // never over the full one
       } finally {
         store.release();
       }
     };
-    // HTTP may answer while /ws does not.
-    const early = setTimeout(() => loaded || load(null).catch((e) => toast(e.message, "error")), 1500);
+    // At once over HTTP: a first render before /ws answers (if it ever does).
+    load(null).catch((e) => toast(e.message, "error"));
     const st = (streamRef.current = new Stream({
       token,
       onChange: (c) => {
@@ -75,10 +76,10 @@ function Dashboard({ token, signOut }) {
       onSignedOut: (e) => signOut(refusedMessage({ code: e.message || e.code })),
     }));
     st.start();
-    return () => (clearTimeout(early), st.stop());
+    return () => st.stop();
   }, []);
 
-  // A command a row or an action started; while the stream is down, followed over REST.
+  // Followed over REST while /ws is down.
   const followCommand = useCallback(async (id, trade_id, cmd) => {
     const put = (c) => store.set((x) => ({ ...x, commands: new Map(x.commands).set(id, { ...x.commands.get(id), ...c }) }));
     if (!store.get().commands.has(id)) put(cmd ? fromCommand(cmd) : { id, type: null, trade_id, status: "queued", reason: null });

@@ -18,7 +18,7 @@ export function Dialog({ title, onClose, children, className = "" }) {
     const f = [...ref.current.querySelectorAll(ALL)], i = f.indexOf(document.activeElement);
     if (e.shiftKey ? i <= 0 : i === f.length - 1) e.preventDefault(), f[e.shiftKey ? f.length - 1 : 0].focus();
   };
-  return html`<div class="backdrop" onMouseDown=${(e) => e.target === e.currentTarget && onClose()}>
+  return html`<div class="backdrop">
     <div ref=${ref} class=${"dialog " + className} role="dialog" aria-modal="true" aria-labelledby=${id} tabindex="-1" onKeyDown=${onKey}>
       <h2 id=${id} class="dialog-title">${title}</h2>
       ${children}

@@ -1,5 +1,5 @@
 // The event log: the last 500 events, a type filter (globs), a pause of auto-scroll.
-import { html, useState, useRef, useLayoutEffect, useMemo, memo } from "./lib.js";
+import { html, useState, useRef, useEffect, useLayoutEffect, useMemo, memo } from "./lib.js";
 import { time, money, price, digitsOf, lots } from "./trade_fmt.js";
 
 const actor = (a) => (!a ? "" : a.kind === "system" ? "system" : [a.label || a.id, a.source].filter(Boolean).join(" · "));
@@ -8,7 +8,7 @@ const n = (x) => (Array.isArray(x) ? x.length : x ?? 0);
 export function summary({ type: t, data: d }) {
   const p = (v) => price(v, digitsOf(v));
   if (t.startsWith("trade_")) return `#${d.id} ${d.symbol} ${d.side} ${lots(d.volume)} @ ${p(d.open_price)} → ${p(d.current_price)} ${d.status} P&L ${money(d.profit)}`;
-  if (t.startsWith("command_")) return [d.type, d.command_id && String(d.command_id).slice(0, 8), d.trade_id != null && "trade #" + d.trade_id, d.reason || d.error].filter(Boolean).join(" · ");
+  if (t.startsWith("command_")) return [d.type, (d.command_id || "").slice(0, 8), d.trade_id != null && "trade #" + d.trade_id, d.reason || d.error].filter(Boolean).join(" · ");
   if (t === "emergency_stop") return `${d.message}${d.close_all ? " (close all)" : ""}; ${n(d.cancelled_commands)} entries cancelled`;
   if (t === "mt5_status_update") return `balance ${money(d.balance)} equity ${money(d.equity)} ${d.connected ? "connected" : "disconnected"}`;
   if (t.startsWith("signal_")) return `${d.symbol} ${d.side} ${lots(d.volume)} ${d.status}${d.reason ? ": " + d.reason : ""}`;
@@ -26,7 +26,20 @@ export function typeFilter(text) {
 const Row = memo(({ e }) => html`<tr data-seq=${e.seq}><td class="num">${e.seq}</td><td>${time(e.ts)}</td>
   <td class=${"et-" + e.type.split("_")[0]}>${e.type}</td><td>${actor(e.actor)}</td><td class="summary">${summary(e)}</td></tr>`);
 
-export function EventLog({ events }) {
+// The log's table is relaid out on each change: at most every 300 ms.
+function useThrottled(v, ms) {
+  const [x, setX] = useState(v), r = useRef({ t: 0 });
+  r.current.v = v;
+  useEffect(() => {
+    const o = r.current;
+    o.id = o.id || setTimeout(() => ((o.id = 0), (o.t = Date.now()), setX(o.v)), Math.max(0, o.t + ms - Date.now()));
+  }, [v]);
+  useEffect(() => () => clearTimeout(r.current.id), []);
+  return x;
+}
+
+export function EventLog(props) {
+  const events = useThrottled(props.events, 300);
   const [filter, setFilter] = useState("");
   const [paused, setPaused] = useState(false);
   const box = useRef(null);
@@ -36,7 +49,7 @@ export function EventLog({ events }) {
   return html`<section class="panel" aria-labelledby="evlog-h">
     <div class="panel-head">
       <h2 id="evlog-h">Event log</h2>
-      <label class="inline">Filter by type <input type="search" value=${filter} placeholder="trade_*, command_*" onInput=${(e) => setFilter(e.currentTarget.value)} /></label>
+      <label class="inline">Filter by type <input type="search" value=${filter} placeholder="e.g. trade_*" onInput=${(e) => setFilter(e.currentTarget.value)} /></label>
       <button class="btn btn-small btn-toggle" aria-pressed=${String(paused)} onClick=${() => setPaused(!paused)}>Pause auto-scroll</button>
       <span class="muted">${shown.length}/${events.length}</span>
     </div>

@@ -6,16 +6,16 @@ export const { useState, useEffect, useRef, useMemo, useCallback, useReducer, us
 export const html = window.htm.bind(h);
 export const uPlot = window.uPlot;
 export { h, render, Fragment, createContext, Component };
-// memo(C): C re-renders only when a prop changed identity (preact/compat's memo).
+// memo(C): C re-renders only when a prop changed identity.
 const same = (a, b) => {
   for (const k in a) if (a[k] !== b[k]) return false;
   for (const k in b) if (!(k in a)) return false;
   return true;
 };
-export function memo(C, eq = same) {
+export function memo(C) {
   class Memo extends Component {
     shouldComponentUpdate(next) {
-      return !eq(this.props, next);
+      return !same(this.props, next);
     }
     render(props) {
       return h(C, props);

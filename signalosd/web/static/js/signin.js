@@ -28,9 +28,9 @@ export function SignIn({ message, onSignedIn }) {
   return html`<main class="signin">
     <form class="signin-box" onSubmit=${submit}>
       <h1>SignalOS</h1>
-      <p class="muted">Sign in with an API token (viewer, operator or admin). It stays in this tab only.</p>
+      <p class="muted">Paste an API token (viewer, operator or admin); it stays in this tab only.</p>
       <label for="token">Token</label>
-      <input id="token" type="password" autocomplete="off" spellcheck="false" value=${token} onInput=${(e) => setToken(e.currentTarget.value)} />
+      <input id="token" type="password" autocomplete="off" value=${token} onInput=${(e) => setToken(e.currentTarget.value)} />
       ${err && html`<p role="alert" class="form-error">${err}</p>`}
       <button type="submit" class="btn btn-primary" disabled=${busy} aria-busy=${busy}>Sign in</button>
     </form>

@@ -6,12 +6,11 @@ const OPEN = new Set(["pending", "open", "closing"]);
 const DONE = new Set(["succeeded", "failed", "expired", "cancelled"]);
 
 export const initialState = () => ({
-  ready: false, mode: null, stealth: false, reason: null, halt_gen: null, agent: null, mt5: null,
-  devMode: false, account: null, role: null, trades: [], tradeMap: new Map(), closed: [],
-  commands: new Map(), signals: [], events: [], lastSeq: 0, accountKey: 0, lastStop: null,
+  mode: null, stealth: false, mt5: null, trades: [], tradeMap: new Map(), closed: [],
+  commands: new Map(), signals: [], events: [], lastSeq: 0, accountKey: 0,
 });
 
-export const normEvent = (e) => ({ seq: e.seq, type: e.type, ts: e.ts || e.timestamp, actor: e.actor || null, data: e.data || {} });
+export const normEvent = (e) => ({ seq: e.seq, type: e.type, ts: e.ts || e.timestamp, actor: e.actor, data: e.data || {} });
 
 const byId = (a, b) => a.id - b.id;
 
@@ -65,7 +64,7 @@ export function applyEvents(s, events, notice) {
   return n;
 }
 
-// Events in (lo, upto]; a cursor before what the log holds (pruned, restored) skips ahead.
+// Events in (lo, upto]; past a pruned or restored start it skips ahead.
 async function readRange(api, lo, upto, out) {
   for (let since = lo, i = 0; i < 50 && since < upto; i++) {
     const p = await api.get("/api/events", { since, limit: 1000 }).catch((e) => {
@@ -90,7 +89,7 @@ async function lastEvents(api, upto) {
   return out.slice(-LOG_MAX);
 }
 
-// With `upto` (authenticated's last_seq): also the last events, and the stream goes on from it.
+// With `upto` (authenticated's last_seq) also the last events; the stream goes on from upto.
 export async function loadSnapshot(api, prev, upto) {
   const [st, h, open, done, sig, events] = await Promise.all([
     api.get("/api/trading/state"), api.get("/api/system/health"), api.get("/api/trades"),
@@ -107,9 +106,9 @@ export async function loadSnapshot(api, prev, upto) {
   };
 }
 
-// Events are applied once per frame (250 ms in a hidden tab); hold() keeps them while a snapshot loads.
+// Applies events once per frame (250 ms in a hidden tab); hold() while a snapshot loads.
 export function createStore(notice) {
-  let state = initialState(), buf = [], scheduled = false, holding = false;
+  let state = initialState(), buf = [], scheduled = false, holding = 0;
   const subs = new Set();
   const emit = () => subs.forEach((f) => f(state));
   const flush = () => {
@@ -128,8 +127,8 @@ export function createStore(notice) {
       emit();
     },
     push: (ev) => (buf.push(ev), schedule()),
-    hold: () => (holding = true),
-    release: () => ((holding = false), schedule()),
+    hold: () => holding++,
+    release: () => (holding--, schedule()),
     clearBuffer: () => (buf = []),
   };
 }

@@ -13,7 +13,7 @@ export function useToasts() {
   return [list, toast, dismiss];
 }
 
-export const Toasts = ({ list, dismiss }) => html`<div class="toasts" role="log" aria-live="polite" aria-label="Notifications">
+export const Toasts = ({ list, dismiss }) => html`<div class="toasts" role="log" aria-live="polite">
   ${list.map((t) => html`<div key=${t.id} class=${"toast toast-" + t.kind}><span>${t.message}</span>
     <button class="toast-x" aria-label="Dismiss" onClick=${() => dismiss(t.id)}>×</button></div>`)}
 </div>`;
