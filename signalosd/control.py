@@ -36,8 +36,10 @@ class Ctx:
     policy: CommandPolicy
 
 
-def _reply(tx: Tx, ctx: Ctx, changed: bool, command: dict[str, Any] | None) -> Reply:
-    body: dict[str, Any] = tx.get_state(ctx.account_id) | {"changed": changed}
+def _reply(tx: Tx, ctx: Ctx, changed: bool, command: dict[str, Any] | None, message: str) -> Reply:
+    """The state as committed, with the daemon's own words for what happened: a dashboard's
+    toast or a script's log shows them as they are, not a client's guess from `changed`."""
+    body: dict[str, Any] = tx.get_state(ctx.account_id) | {"changed": changed, "message": message}
     if command is None:
         return 200, body
     body["command"] = command
@@ -77,14 +79,20 @@ def emergency_stop(tx: Tx, ctx: Ctx, req: EmergencyStopRequest) -> Reply:
         {"close_all": req.close_all, "reason": reason},
         ctx.actor,
     )
-    return _reply(tx, ctx, move.changed, command)
+    n = len(cancelled)
+    entries = f"{n} unfinished {'entry or resume' if n == 1 else 'entries or resumes'} cancelled"
+    flatten = ", closing every position" if req.close_all else ""
+    said = "Trading halted" if move.changed else "Already halted: the stop was sent again"
+    code, body = _reply(tx, ctx, move.changed, command, f"{said}; {entries}{flatten}")
+    body["cancelled_commands"] = cancelled
+    return code, body
 
 
 def pause(tx: Tx, ctx: Ctx, req: PauseRequest) -> Reply:
     before = Mode(tx.get_state(ctx.account_id)["mode"])
     move = transition(before, ModeAction.PAUSE)
     if not move.changed:
-        return _reply(tx, ctx, False, None)
+        return _reply(tx, ctx, False, None, "Already paused: nothing changed")
     tx.set_mode(ctx.account_id, Mode.PAUSED.value, req.reason)
     tx.append_event(
         ctx.account_id,
@@ -95,14 +103,14 @@ def pause(tx: Tx, ctx: Ctx, req: PauseRequest) -> Reply:
     command = commands.enqueue(
         tx, ctx.policy, ctx.account_id, CommandType.PAUSE, {"reason": req.reason}, ctx.actor
     )
-    return _reply(tx, ctx, True, command)
+    return _reply(tx, ctx, True, command, "Trading paused: no new entries")
 
 
 def resume(tx: Tx, ctx: Ctx, req: ResumeRequest) -> Reply:
     before = Mode(tx.get_state(ctx.account_id)["mode"])
     move = transition(before, ModeAction.RESUME, confirm_halt=req.confirm_halt)
     if not move.changed:
-        return _reply(tx, ctx, False, None)
+        return _reply(tx, ctx, False, None, "Already running: nothing changed")
     tx.set_mode(ctx.account_id, Mode.RUNNING.value, req.reason)
     tx.append_event(
         ctx.account_id,
@@ -118,25 +126,30 @@ def resume(tx: Tx, ctx: Ctx, req: ResumeRequest) -> Reply:
         {"from_halt": before is Mode.HALTED},
         ctx.actor,
     )
-    return _reply(tx, ctx, True, command)
+    left = "the halt" if before is Mode.HALTED else "the pause"
+    return _reply(tx, ctx, True, command, f"Trading resumed from {left}")
 
 
 def set_stealth(tx: Tx, ctx: Ctx, req: StealthRequest) -> Reply:
     current = bool(tx.get_state(ctx.account_id)["stealth"])
     target = req.target()
     wanted = (not current) if target is None else target
+    word = "on" if wanted else "off"
     if wanted == current:
-        return _reply(tx, ctx, False, None)
+        return _reply(tx, ctx, False, None, f"Stealth already {word}: nothing changed")
     tx.set_stealth(ctx.account_id, wanted)
     tx.append_event(ctx.account_id, "stealth_changed", {"enabled": wanted}, ctx.actor)
     command = commands.enqueue(
         tx, ctx.policy, ctx.account_id, CommandType.SET_STEALTH, {"enabled": wanted}, ctx.actor
     )
-    return _reply(tx, ctx, True, command)
+    return _reply(tx, ctx, True, command, f"Stealth {word}")
 
 
 def force_sync(tx: Tx, ctx: Ctx) -> Reply:
     command = commands.enqueue(
         tx, ctx.policy, ctx.account_id, CommandType.FORCE_SYNC, {}, ctx.actor
     )
-    return 202, {"command": command}
+    return 202, {
+        "command": command,
+        "message": "Sync requested: the agent will send a full snapshot to reconcile the trades",
+    }

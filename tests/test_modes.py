@@ -126,3 +126,54 @@ async def test_emergency_stop_cancels_queued_entries_only(daemon):
     assert got["command"]["status"] == "queued"
     cancelled = [e for e in await daemon.events() if e["type"] == "command_cancelled"]
     assert [e["data"]["command_id"] for e in cancelled] == [entry["id"]]
+
+
+MESSAGES = [  # (start, action, body) -> the daemon's own words in the reply
+    ("running", "pause", {}, "Trading paused: no new entries"),
+    ("paused", "pause", {}, "Already paused: nothing changed"),
+    ("paused", "resume", {}, "Trading resumed from the pause"),
+    ("running", "resume", {}, "Already running: nothing changed"),
+    ("halted", "resume", {"confirm_halt": True}, "Trading resumed from the halt"),
+    ("running", "emergency_stop", {}, "Trading halted; 0 unfinished entries or resumes cancelled"),
+    (
+        "halted",
+        "emergency_stop",
+        {"close_all": True},
+        "Already halted: the stop was sent again; 0 unfinished entries or resumes cancelled, "
+        "closing every position",
+    ),
+]
+
+
+@pytest.mark.parametrize(("start", "action", "body", "message"), MESSAGES)
+async def test_control_replies_say_what_happened(daemon, start, action, body, message):
+    for step, step_body in SETUP[start]:
+        await daemon.request("POST", ENDPOINT[step], daemon.admin, json=step_body)
+    _, reply = await daemon.request("POST", ENDPOINT[action], daemon.admin, json=body)
+    assert reply["message"] == message
+
+
+async def test_the_stop_reply_lists_the_entries_it_cancelled(daemon):
+    """A dashboard whose stream is down still shows what the stop cancelled, from the reply."""
+    code, signal = await daemon.request(
+        "POST",
+        "/api/signals",
+        daemon.admin,
+        json={"symbol": "EURUSD", "side": "buy", "volume": 0.1},
+    )
+    assert code == 202
+    _, reply = await daemon.request("POST", ENDPOINT["emergency_stop"], daemon.admin, json={})
+    assert reply["cancelled_commands"] == [signal["command"]["id"]]
+    assert reply["message"] == "Trading halted; 1 unfinished entry or resume cancelled"
+
+
+async def test_stealth_and_sync_replies_say_what_happened(daemon):
+    url = "/api/trading/stealth-toggle"
+    _, on = await daemon.request("POST", url, daemon.admin, json={"enabled": True})
+    _, again = await daemon.request("POST", url, daemon.admin, json={"enabled": True})
+    _, sync = await daemon.request("POST", "/api/firebridge/force-sync", daemon.admin)
+    assert (on["message"], again["message"]) == (
+        "Stealth on",
+        "Stealth already on: nothing changed",
+    )
+    assert sync["message"].startswith("Sync requested")

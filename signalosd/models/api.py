@@ -268,12 +268,16 @@ class EventList(BaseModel):
 
 class CommandReply(BaseModel):
     command: Command
+    message: str | None = None  # force-sync: the daemon's words for what happens next
 
 
 class ControlReply(TradingState):
     """A mode or stealth change; `command` is present when the agent was sent one (202)."""
 
     command: Command | None = None
+    message: str  # the daemon's own words for what happened, for a toast or a log line
+    # Emergency stop only: the unfinished entries and resumes it cancelled (their ids).
+    cancelled_commands: list[str] | None = None
 
 
 class ErrorBody(BaseModel):
