@@ -1,24 +1,35 @@
-// A modal dialog: focus on its first field and kept inside, Escape closes, focus returns.
+// A modal dialog: focus on its first field and kept inside (also when its content changes),
+// Escape closes the topmost one wherever focus is, focus returns to the opener.
 import { html, useEffect, useRef } from "./lib.js";
 
 let n = 0;
 const F = "input:not([disabled]),select:not([disabled]),textarea:not([disabled])";
 const ALL = F + ",button:not([disabled]),[href],[tabindex]:not([tabindex='-1'])";
+const open = [];
 
 export function Dialog({ title, onClose, children, className = "" }) {
-  const ref = useRef(null), id = useRef("dlg" + ++n).current;
+  const ref = useRef(null), id = useRef("dlg" + ++n).current, close = useRef();
+  close.current = onClose;
   useEffect(() => {
-    const opener = document.activeElement, el = ref.current;
-    (el.querySelector(F) || el.querySelector(ALL) || el).focus();
-    return () => opener && opener.isConnected && opener.focus();
+    const opener = document.activeElement, el = ref.current, top = () => open[open.length - 1] === el;
+    const first = () => (el.querySelector(F) || el.querySelector(ALL) || el).focus();
+    const keep = () => top() && !el.contains(document.activeElement) && first();
+    const esc = (e) => e.key === "Escape" && top() && (e.preventDefault(), close.current());
+    const mo = new MutationObserver(keep);
+    open.push(el), first(), mo.observe(el, { childList: true, subtree: true, attributes: true, attributeFilter: ["disabled"] });
+    document.addEventListener("focusin", keep), document.addEventListener("keydown", esc);
+    return () => {
+      mo.disconnect(), open.splice(open.indexOf(el), 1);
+      document.removeEventListener("focusin", keep), document.removeEventListener("keydown", esc);
+      opener && opener.isConnected && opener.focus();
+    };
   }, []);
   const onKey = (e) => {
-    if (e.key === "Escape") return e.preventDefault(), e.stopPropagation(), onClose();
     if (e.key !== "Tab") return;
     const f = [...ref.current.querySelectorAll(ALL)], i = f.indexOf(document.activeElement);
     if (e.shiftKey ? i <= 0 : i === f.length - 1) e.preventDefault(), f[e.shiftKey ? f.length - 1 : 0].focus();
   };
-  return html`<div class="backdrop">
+  return html`<div class="backdrop" onMouseDown=${(e) => e.target === e.currentTarget && e.preventDefault()}>
     <div ref=${ref} class=${"dialog " + className} role="dialog" aria-modal="true" aria-labelledby=${id} tabindex="-1" onKeyDown=${onKey}>
       <h2 id=${id} class="dialog-title">${title}</h2>
       ${children}
