@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -408,7 +409,7 @@ async def main(args: argparse.Namespace) -> None:
 
     if not await asyncio.to_thread(CHROMIUM.exists):
         raise SystemExit("needs Debian's chromium package: apt-get install chromium")
-    wall = time.monotonic()
+    wall, load_before = time.monotonic(), os.getloadavg()[0]
     daemon = await start_daemon()
     base = f"http://127.0.0.1:{daemon.port}"
     try:
@@ -484,6 +485,10 @@ async def main(args: argparse.Namespace) -> None:
             "targets_met": {k: v["ok"] for k, v in targets.items()},
             "ok": all(v["ok"] for v in targets.values()),
             "wall_s": rnd(time.monotonic() - wall, 1),
+            # the machine's 1-minute load average before and after: above the core count, every
+            # figure here is stretched by other processes
+            "loadavg": [rnd(load_before, 2), rnd(os.getloadavg()[0], 2)],
+            "cpus": os.cpu_count(),
         }
     )
 
