@@ -56,7 +56,10 @@ expect.set_options(timeout=WAIT_S * 1000)
 # Reported by Chromium itself, not by the page: allowed only where a test provokes them.
 NETWORK_401 = r"status of 401"
 NETWORK_422 = r"status of 422"
-DAEMON_DOWN = r"ERR_CONNECTION_REFUSED|WebSocket connection to .* failed|ERR_EMPTY_RESPONSE"
+DAEMON_DOWN = (
+    r"ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE"
+    r"|WebSocket connection to .* failed"
+)
 
 _INIT_SCRIPT = """
 window.__dash = { csp: [] };

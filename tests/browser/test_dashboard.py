@@ -5,7 +5,7 @@ no duplicate) and, last (it halts the account), the emergency stop.
 
 One daemon (with `--dev`: the WebSocket tester is there), agent and browser serve the whole
 module; the tests run in file order and each one leaves the account as the next expects it
-(running, one open EURUSD buy until the stop).
+(running, with the EURUSD buy of `trade_id` open, until the stop).
 """
 
 from __future__ import annotations
