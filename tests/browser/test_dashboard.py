@@ -216,7 +216,7 @@ async def test_the_keyboard_alone_reaches_emergency_stop_and_escape_closes_it(
 
 
 async def test_on_a_phone_the_layout_reflows_and_emergency_stop_stays_in_reach(
-    pages: Any, stack: Stack
+    pages: Any, stack: Stack, trade_id: int
 ) -> None:
     phone = await pages.open(
         "phone",
@@ -230,9 +230,11 @@ async def test_on_a_phone_the_layout_reflows_and_emergency_stop_stays_in_reach(
     await expect(phone.button("Emergency stop")).to_be_in_viewport()
     width = await phone.page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390 + 1, f"the page scrolls sideways on a phone ({width}px wide)"
+    await expect(phone.row(trade_id)).to_be_attached()
+    await phone.shot("06-phone")
     await phone.page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
     await expect(phone.button("Emergency stop")).to_be_in_viewport()
-    await phone.shot("06-phone")
+    await phone.shot("06-phone-scrolled")
     await phone.close()
     pages.opened.remove(phone)
 
