@@ -4,6 +4,15 @@ export const LOG_MAX = 500;
 const CLOSED_MAX = 200, SIGNALS_MAX = 100, COMMANDS_MAX = 1000;
 const OPEN = new Set(["pending", "open", "closing"]);
 const DONE = new Set(["succeeded", "failed", "expired", "cancelled"]);
+const SIG = { pending: "accepted", open: "executed", closing: "executed", closed: "executed", failed: "failed" };
+
+// A signal as its trade left it (executed once opened, failed with the reason); else the daemon's.
+export function sigWith(g, t) {
+  const st = t && g.status !== "skipped" && SIG[t.status];
+  if (!st) return g;
+  const reason = st === "failed" ? t.close_reason || g.reason : g.reason;
+  return st === g.status && reason === g.reason ? g : { ...g, status: st, reason };
+}
 
 export const initialState = () => ({
   mode: null, stealth: false, mt5: null, trades: [], tradeMap: new Map(), closed: [],
@@ -21,11 +30,13 @@ export function applyEvents(s, events, notice) {
   for (const e of events) if (e.seq > last) fresh.push(e), (last = e.seq);
   if (!fresh.length) return s;
   const n = { ...s, lastSeq: last };
-  let trades, closed, cmds, signals;
+  let trades, closed, cmds, signals, bySig, byTrade;
+  const tradeOf = (id) => id != null && ((trades || s.tradeMap).get(id) || (closed || s.closed).find((x) => x.id === id));
   for (const { type: t, data: d, ts, seq } of fresh) {
     if (t === "trade_opened" || t === "trade_update" || t === "trade_closed") {
       if (d.id == null) continue;
       trades = trades || new Map(s.tradeMap);
+      if (d.signal_id != null && (trades.get(d.id) || {}).status !== d.status) (bySig ||= new Map()).set(d.signal_id, d);
       if (OPEN.has(d.status)) trades.set(d.id, d);
       else trades.delete(d.id), (closed = [d, ...(closed || s.closed).filter((x) => x.id !== d.id)].slice(0, CLOSED_MAX));
     } else if (t.startsWith("command_")) {
@@ -39,6 +50,7 @@ export function applyEvents(s, events, notice) {
       if (d.trade_id !== undefined) c.trade_id = d.trade_id;
       if (d.reason || d.error) c.reason = d.reason || d.error;
       if (d.data !== undefined) c.data = d.data;
+      if (c.type === "open_trade" && c.trade_id != null && st !== "succeeded" && DONE.has(st)) (byTrade ||= new Map()).set(c.trade_id, { status: "failed", close_reason: c.reason || st });
       cmds.delete(id), cmds.set(id, c);
     } else if (t === "trading_paused") (n.mode = "paused"), (n.reason = d.reason);
     else if (t === "trading_resumed") (n.mode = "running"), (n.reason = d.reason);
@@ -49,7 +61,7 @@ export function applyEvents(s, events, notice) {
     else if (t === "agent_disconnected") n.agent = { ...n.agent, connected: false, last_seen: ts };
     else if (t === "mt5_status_update") (n.mt5 = d), n.agent && (n.agent = { ...n.agent, last_seen: ts });
     else if (t === "signal_created" || t === "signal_skipped")
-      signals = [d, ...(signals || s.signals).filter((x) => x.id !== d.id)].slice(0, SIGNALS_MAX);
+      signals = [sigWith(d, tradeOf(d.trade_id)), ...(signals || s.signals).filter((x) => x.id !== d.id)].slice(0, SIGNALS_MAX);
     else if (t === "sync_completed" && notice)
       notice(`Sync completed: ${d.positions ?? 0} positions, ${d.adopted ?? 0} adopted, ${d.updated ?? 0} updated, ${d.closed ?? 0} closed`, "ok");
   }
@@ -58,6 +70,10 @@ export function applyEvents(s, events, notice) {
   if (cmds) {
     for (const k of cmds.keys()) if (cmds.size > COMMANDS_MAX) cmds.delete(k); else break;
     n.commands = cmds;
+  }
+  if (bySig || byTrade) {
+    const g0 = signals || s.signals, g1 = g0.map((g) => sigWith(g, (bySig && bySig.get(g.id)) || (byTrade && byTrade.get(g.trade_id))));
+    if (g1.some((g, i) => g !== g0[i])) signals = g1;
   }
   if (signals) n.signals = signals;
   n.events = s.events.concat(fresh).slice(-LOG_MAX);
@@ -96,11 +112,11 @@ export async function loadSnapshot(api, prev, upto) {
     api.get("/api/trades", { status: "closed,failed", limit: CLOSED_MAX }), api.get("/api/signals", { limit: SIGNALS_MAX }),
     upto == null ? null : lastEvents(api, upto),
   ]);
-  const tradeMap = new Map(open.trades.map((t) => [t.id, t]));
+  const tradeMap = new Map(open.trades.map((t) => [t.id, t])), all = new Map(done.trades.map((t) => [t.id, t]).concat([...tradeMap]));
   return {
     ...prev, ready: true, account: st.account, mode: st.mode, stealth: !!st.stealth, reason: st.reason, halt_gen: st.halt_gen,
     agent: h.agent || null, mt5: h.mt5 || null, devMode: !!h.dev_mode, tradeMap, trades: [...tradeMap.values()].sort(byId),
-    closed: done.trades.slice().sort((a, b) => b.id - a.id), signals: sig.signals, events: events || prev.events,
+    closed: done.trades.slice().sort((a, b) => b.id - a.id), signals: sig.signals.map((g) => sigWith(g, all.get(g.trade_id))), events: events || prev.events,
     lastStop: ((e) => (e ? { seq: e.seq, ...e.data } : prev.lastStop))(events && events.findLast((e) => e.type === "emergency_stop")),
     lastSeq: upto == null ? prev.lastSeq : upto, accountKey: prev.accountKey + 1,
   };
