@@ -39,7 +39,9 @@ function Dashboard({ token, signOut }) {
   useEffect(() => store.subscribe(setS), []);
 
   useEffect(() => {
+    // The chart fetches its history once at mount (sign-in), then once per reconnect or reset.
     let loaded = false, first = true;
+    const bump = () => store.set((x) => ({ ...x, accountKey: x.accountKey + 1 }));
     const load = async (upto) => {
       store.hold();
       try {
@@ -62,14 +64,14 @@ function Dashboard({ token, signOut }) {
       onAuthenticated: async (d) => {
         store.set({ role: d.role, account: d.account });
         if (!loaded) return await load(d.last_seq), (loaded = true), d.last_seq;
-        store.set((x) => ({ ...x, accountKey: x.accountKey + 1 }));
+        bump();
         return store.get().lastSeq; // the last seq rendered
       },
       onMessage: (m) => {
         if (m.type === "reset") {
           store.clearBuffer();
           toast(`The event log was reset (${m.data.reason}): reloading`);
-          load(m.data.last_seq).catch((e) => toast(e.message, "error"));
+          load(m.data.last_seq).then(bump, (e) => toast(e.message, "error"));
         } else if (typeof m.seq === "number") store.push(normEvent(m));
         else if (m.type === "error" && m.data) toast(`Stream error (${m.data.code}): ${m.data.message}`, "error");
       },

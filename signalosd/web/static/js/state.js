@@ -118,7 +118,7 @@ export async function loadSnapshot(api, prev, upto) {
     agent: h.agent || null, mt5: h.mt5 || null, devMode: !!h.dev_mode, tradeMap, trades: [...tradeMap.values()].sort(byId),
     closed: done.trades.slice().sort((a, b) => b.id - a.id), signals: sig.signals.map((g) => sigWith(g, all.get(g.trade_id))), events: events || prev.events,
     lastStop: ((e) => (e ? { seq: e.seq, ...e.data } : prev.lastStop))(events && events.findLast((e) => e.type === "emergency_stop")),
-    lastSeq: upto == null ? prev.lastSeq : upto, accountKey: prev.accountKey + 1,
+    lastSeq: upto == null ? prev.lastSeq : upto,
   };
 }
 
