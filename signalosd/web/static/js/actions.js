@@ -76,17 +76,17 @@ function StopDialog({ s, run, onClose }) {
   <//>`;
 }
 
-// Cancelled entries from the stop's event, positions closed/failing from its command's result.
+// Cancelled entries from the reply (else the stop's event), positions closed/failing from its command.
 function StopResult({ s, r }) {
   const id = r.command && r.command.id;
   const c = s.commands.get(id) || r.command || {};
   const ev = s.lastStop && s.lastStop.halt_gen === r.halt_gen ? s.lastStop : null;
-  const { closed = [], failed = [] } = c.data || {};
+  const { closed = [], failed = [] } = c.data || {}, cc = r.cancelled_commands ?? (ev && ev.cancelled_commands);
   const done = DONE.has(c.status);
   return html`<div class="stop-result">
     <p><strong>Trading ${s.mode || r.mode}.</strong></p>
     <ul>
-      <li data-testid="stop-cancelled">Entries cancelled: ${ev ? count(ev.cancelled_commands) : "…"}</li>
+      <li data-testid="stop-cancelled">Entries cancelled: ${cc != null ? count(cc) : "…"}</li>
       <li data-testid="stop-command">Stop command: ${c.status || "queued"}${c.reason ? " — " + c.reason : ""}</li>
       ${r.close_all && html`<li data-testid="stop-closed">Positions closed: ${done ? closed.length : "…"}${closed.length ? " (" + closed.slice(0, 8).join(", ") + (closed[8] ? ", …)" : ")") : ""}</li>
         <li data-testid="stop-failed" class=${failed.length ? "pnl-neg" : ""}>Positions failing: ${done ? failed.length : "…"}
