@@ -1,7 +1,7 @@
 """The dashboard in Debian's Chromium against a real daemon and a real paper agent (issue 10):
 sign-in, live trades, row actions, the viewer's read-only view, the keyboard, the phone layout,
 the daemon's kill -9 and restart (the event log on the page equal to `GET /api/events`, no gap,
-no duplicate) and, last (it halts the account), the emergency stop.
+no duplicate) and, last (it halts the account), the emergency stop and the resume from it.
 
 One daemon (with `--dev`: the WebSocket tester is there), agent and browser serve the whole
 module; the tests run in file order and each one leaves the account as the next expects it
@@ -239,6 +239,23 @@ async def test_on_a_phone_the_layout_reflows_and_emergency_stop_stays_in_reach(
     pages.opened.remove(phone)
 
 
+async def test_trail_then_close_a_trade_from_its_row(dash: Dash, stack: Stack) -> None:
+    trades = (await stack.api("GET", "/api/trades", params={"symbol": "GBPUSD"}))["trades"]
+    assert len(trades) == 1, trades  # the New trade form's sell
+    tid = trades[0]["id"]
+    await dash.row(tid).get_by_role("button", name="Trail", exact=True).click()
+    await dash.dialog.get_by_label("Distance").fill("0.005")
+    await dash.dialog.get_by_role("button", name="Start trailing").click()
+    await expect(dash.dialog).to_have_count(0)
+    await expect(dash.cell(tid, "command")).to_contain_text("succeeded")
+    await expect(dash.cell(tid, "trailing")).to_have_text(re.compile(r"0\.0050*"))
+
+    await dash.row(tid).get_by_role("button", name="Close", exact=True).click()
+    await dash.dialog.get_by_role("button", name="Confirm close").click()
+    await expect(dash.row(tid)).to_have_count(0)
+    assert (await stack.trade(tid))["status"] == "closed"
+
+
 async def test_stealth_pause_and_resume_follow_the_daemon(dash: Dash, stack: Stack) -> None:
     stealth = dash.button("Stealth")
     await stealth.click()
@@ -356,3 +373,11 @@ async def test_emergency_stop_halts_and_the_entry_control_says_why(
     await expect(entry).to_have_accessible_description(re.compile("halted", re.I))
     await expect(dash.button("Resume")).to_be_enabled()
     await dash.shot("10-halted")
+
+    # leaving the halt asks again
+    await dash.button("Resume").click()
+    await expect(dash.dialog).to_be_visible()
+    await dash.dialog.get_by_role("button", name="Confirm resume").click()
+    await expect(dash.mode).to_have_text("running")
+    assert (await stack.api("GET", "/api/trading/state"))["mode"] == "running"
+    await expect(entry).to_be_enabled()
