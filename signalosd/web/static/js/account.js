@@ -8,18 +8,29 @@ const FIELDS = [["balance", "Balance"], ["equity", "Equity"], ["margin", "Margin
 const H = 220;
 const show = (k, v) => (v == null ? DASH : k === "margin_level" ? money(v) + " %" : money(v));
 
-function opts(el, width) {
-  const cs = getComputedStyle(el), c = (n, d) => cs.getPropertyValue(n).trim() || d;
+const HR = 3600, DAY = 86400;
+const f = (o) => new Intl.DateTimeFormat(undefined, { hour12: false, ...o });
+const TICK = [f({ hour: "2-digit", minute: "2-digit" }), f({ month: "short", day: "numeric" })];
+const INCRS = [[HR, 2 * HR, 3 * HR, 4 * HR, 6 * HR, 12 * HR], [DAY, 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 10 * DAY]];
+// y: the data's span padded by a tenth (at least 0.01 % of the value, so a flat line sits mid-chart)
+const padY = (u, lo, hi) => (lo == null ? [0, 1] : ((p) => [lo - p, hi + p])(Math.max((hi - lo) / 10, Math.abs(hi) * 1e-4, 0.01)));
+
+// x: the selected window [now − range, now], whatever the data spans; its right edge moves with the clock
+function opts(el, width, ms) {
+  const cs = getComputedStyle(el), c = (n, d) => cs.getPropertyValue(n).trim() || d, day = ms > DAY * 1000 ? 1 : 0;
   const axis = { stroke: c("--muted", "#8b95a3"), grid: { stroke: c("--line", "#2a323d") }, ticks: { show: false } };
   const fmt = (u, v) => (v == null ? DASH : money(v));
   const band = { stroke: "transparent", width: 0, points: { show: false }, value: fmt };
+  // the newest point marked: on a long window the latest minutes are a few pixels at the right edge
+  const last = { show: true, size: 7, filter: (u) => [u.data[0].length - 1] };
   return {
     width, height: H, cursor: { drag: { x: false, y: false } },
-    scales: { x: { time: true } },
-    series: [{}, { label: "Balance", stroke: c("--warn", "#e3a008"), width: 1.5, value: fmt },
-      { label: "Equity", stroke: c("--accent", "#3b82f6"), width: 2, value: fmt }, { label: "Equity low", ...band }, { label: "Equity high", ...band }],
+    scales: { x: { time: true, range: () => ((t) => [t - ms / 1000, t])(Date.now() / 1000) }, y: { range: padY } },
+    series: [{}, { label: "Balance", stroke: c("--warn", "#e3a008"), width: 1.5, value: fmt, points: last },
+      { label: "Equity", stroke: c("--accent", "#3b82f6"), width: 2, value: fmt, points: last }, { label: "Equity low", ...band }, { label: "Equity high", ...band }],
     bands: [{ series: [4, 3], fill: "rgba(59,130,246,.18)" }],
-    axes: [axis, { ...axis, size: 72, values: (u, vs) => vs.map((v) => money(v)) }],
+    axes: [{ ...axis, space: 56, incrs: INCRS[day], values: (u, vs) => vs.map((v) => TICK[day].format(v * 1000)) },
+      { ...axis, size: 72, values: (u, vs) => vs.map((v) => money(v)) }],
   };
 }
 
@@ -32,7 +43,8 @@ export function AccountPanel({ mt5, api, accountKey }) {
   useEffect(() => {
     const ro = new ResizeObserver((es) => { const w = Math.floor(es[0].contentRect.width); w > 0 && plot.current?.setSize({ width: w, height: H }); });
     ro.observe(box.current);
-    return () => { ro.disconnect(); plot.current?.destroy(); plot.current = null; };
+    const tick = setInterval(() => plot.current?.setScale("x", {}), 3e4);
+    return () => { ro.disconnect(); clearInterval(tick); plot.current?.destroy(); plot.current = null; };
   }, []);
 
   useEffect(() => {
@@ -54,8 +66,11 @@ export function AccountPanel({ mt5, api, accountKey }) {
     data.current = ps.length ? d : null;
     liveT.current = 0;
     if (!ps.length) { plot.current?.destroy(); plot.current = null; return; }
-    if (plot.current) plot.current.setData(d);
-    else plot.current = new uPlot(opts(box.current, box.current.clientWidth || 600), d, box.current);
+    const ms = RANGES[range][1];
+    if (plot.current?.ms === ms) return plot.current.setData(d);
+    plot.current?.destroy();
+    plot.current = new uPlot(opts(box.current, box.current.clientWidth || 600, ms), d, box.current);
+    plot.current.ms = ms;
   }, [hist]);
 
   useEffect(() => {
