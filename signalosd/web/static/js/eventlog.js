@@ -54,7 +54,7 @@ export function EventLog(props) {
       <span class="muted">${shown.length}/${events.length}</span>
     </div>
     <div class="scroll" ref=${box} tabindex="0">
-      <table aria-label="Event log" class="grid">
+      <table aria-label="Event log" class="grid ev">
         <thead><tr><th>seq</th><th>time</th><th>type</th><th>actor</th><th>summary</th></tr></thead>
         <tbody>${shown.map((e) => html`<${Row} key=${e.seq} e=${e} />`)}</tbody>
       </table>
