@@ -11,8 +11,8 @@ const show = (k, v) => (v == null ? DASH : k === "margin_level" ? money(v) + " %
 const HR = 3600, DAY = 86400;
 const f = (o) => new Intl.DateTimeFormat(undefined, { hour12: false, ...o });
 const TICK = [f({ hour: "2-digit", minute: "2-digit" }), f({ month: "short", day: "numeric" })];
-const INCRS = [[HR, 2 * HR, 3 * HR, 4 * HR, 6 * HR, 12 * HR], [DAY, 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 10 * DAY]];
-// y: the data's span padded by a tenth (at least 0.01 % of the value, so a flat line sits mid-chart)
+const INCRS = [[1, 2, 3, 4, 6, 12].map((n) => n * HR), [1, 2, 3, 5, 7, 10].map((n) => n * DAY)];
+// y: the data padded by a tenth of its span (or 0.01 % of the value: a flat line sits mid-chart)
 const padY = (u, lo, hi) => (lo == null ? [0, 1] : ((p) => [lo - p, hi + p])(Math.max((hi - lo) / 10, Math.abs(hi) * 1e-4, 0.01)));
 
 // x: the selected window [now − range, now], whatever the data spans; its right edge moves with the clock
@@ -21,7 +21,7 @@ function opts(el, width, ms) {
   const axis = { stroke: c("--muted", "#8b95a3"), grid: { stroke: c("--line", "#2a323d") }, ticks: { show: false } };
   const fmt = (u, v) => (v == null ? DASH : money(v));
   const band = { stroke: "transparent", width: 0, points: { show: false }, value: fmt };
-  // the newest point marked: on a long window the latest minutes are a few pixels at the right edge
+  // the newest point marked: on 7/30 d the last minutes are a pixel at the right edge
   const last = { show: true, size: 7, filter: (u) => [u.data[0].length - 1] };
   return {
     width, height: H, cursor: { drag: { x: false, y: false } },
