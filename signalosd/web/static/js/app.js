@@ -1,8 +1,8 @@
 // The dashboard: sign-in, then the stream, the store and the panels wired together.
-import { html, render, useState, useEffect, useMemo, useRef, useCallback, memo } from "./lib.js";
+import { html, render, useState, useEffect, useLayoutEffect, useMemo, useRef, useCallback, memo } from "./lib.js";
 import { createApi, refusedMessage } from "./api.js";
 import { Stream } from "./stream.js";
-import { createStore, loadSnapshot, normEvent } from "./state.js";
+import { createStore, fetchSnapshot, withSnapshot, normEvent } from "./state.js";
 import { Header, connText } from "./header.js";
 import { Actions } from "./actions.js";
 import { EventLog } from "./eventlog.js";
@@ -20,50 +20,57 @@ const [Trades, Account, Signals] = [TradesPanel, AccountPanel, SignalsPanel].map
 function App() {
   const [token, setToken] = useState(savedToken);
   const [msg, setMsg] = useState(null);
+  const pre = useRef(null); // the snapshot whose requests sign-in started with its check
   const signOut = useCallback((m) => (forgetToken(), setMsg(m || null), setToken(null)), []);
+  const check = useCallback((t) => (pre.current = fetchSnapshot(createApi({ token: t }), null)).st, []);
   return token
-    ? html`<${Dashboard} key=${token} token=${token} signOut=${signOut} />`
-    : html`<${SignIn} message=${msg} onSignedIn=${(t) => (setMsg(null), setToken(t))} />`;
+    ? html`<${Dashboard} key=${token} token=${token} pre=${pre} signOut=${signOut} />`
+    : html`<${SignIn} message=${msg} check=${check} onSignedIn=${(t) => (setMsg(null), setToken(t))} />`;
 }
 
 const fromCommand = (c) => ({ id: c.id, type: c.type, trade_id: c.trade_id, status: c.status,
   reason: (c.result && (c.result.reason || c.result.error)) || null, data: c.result && (c.result.data || c.result) });
 
-function Dashboard({ token, signOut }) {
+function Dashboard({ token, pre, signOut }) {
   const [toasts, toast, dismiss] = useToasts();
   const store = useMemo(() => createStore(toast), []);
   const [s, setS] = useState(store.get);
-  const [conn, setConn] = useState({ status: "disconnected", attempt: 0, max: 10, queued: 0, detail: "" });
+  const [conn, setConn] = useState({ status: "connecting", attempt: 0, max: 10, queued: 0, detail: "" });
+  const [later, setLater] = useState(false); // the log and tester: once the trades painted
   const connRef = useRef(conn), streamRef = useRef(null);
   const api = useMemo(() => createApi({ token, onUnauthorized: (e) => signOut(refusedMessage(e)) }), [token]);
-  useEffect(() => store.subscribe(setS), []);
-
-  useEffect(() => {
+  // Layout effects: at mount, not after a paint. /ws (and its full snapshot) once the quick one showed.
+  const quick = useMemo(() => ((p) => ((pre.current = null), p || fetchSnapshot(api, null)))(pre.current), []);
+  useLayoutEffect(() => store.subscribe(setS), []);
+  useLayoutEffect(() => {
     // The chart fetches its history once at mount (sign-in), then once per reconnect or reset.
-    let loaded = false, first = true;
+    let loaded = false, started = false, gone = false;
+    const go = () => gone || started || ((started = true), setLater(true), st.start());
+    const t = setTimeout(go, 1500);
     const bump = () => store.set((x) => ({ ...x, accountKey: x.accountKey + 1 }));
-    const load = async (upto) => {
+    const load = async (snap) => {
       store.hold();
       try {
-        const n = await loadSnapshot(api, store.get(), upto);
-        if (upto != null || !loaded) store.set(n); // never over the full one
+        const d = await snap.all, full = snap.upto != null;
+        if (full || !loaded) store.set((x) => withSnapshot(x, d, snap.upto)), (loaded ||= full); // never over the full one
       } finally {
         store.release();
       }
     };
     // At once over HTTP: a first render before /ws answers (if it ever does).
-    load(null).catch((e) => toast(e.message, "error"));
+    load(quick).catch((e) => (e.status === 401 ? signOut(refusedMessage(e)) : toast(e.message, "error")))
+      .finally(() => requestAnimationFrame(() => setTimeout(go)));
     const st = (streamRef.current = new Stream({
       token,
       onChange: (c) => {
         const prev = connRef.current.status;
         setConn((connRef.current = c));
-        if (prev === c.status || (first && c.status === "connecting" && !(first = false))) return;
+        if (prev === c.status) return;
         toast(`Live stream ${connText(c)}${c.detail ? ": " + c.detail : ""}`, { connected: "ok", error: "error" }[c.status]);
       },
       onAuthenticated: async (d) => {
         store.set({ role: d.role, account: d.account });
-        if (!loaded) return await load(d.last_seq), (loaded = true), d.last_seq;
+        if (!loaded) return await load(fetchSnapshot(api, d.last_seq)), d.last_seq;
         bump();
         return store.get().lastSeq; // the last seq rendered
       },
@@ -71,14 +78,13 @@ function Dashboard({ token, signOut }) {
         if (m.type === "reset") {
           store.clearBuffer();
           toast(`The event log was reset (${m.data.reason}): reloading`);
-          load(m.data.last_seq).then(bump, (e) => toast(e.message, "error"));
+          load(fetchSnapshot(api, m.data.last_seq)).then(bump, (e) => toast(e.message, "error"));
         } else if (typeof m.seq === "number") store.push(normEvent(m));
         else if (m.type === "error" && m.data) toast(`Stream error (${m.data.code}): ${m.data.message}`, "error");
       },
       onSignedOut: (e) => signOut(refusedMessage({ code: e.message || e.code })),
     }));
-    st.start();
-    return () => st.stop();
+    return () => ((gone = true), clearTimeout(t), st.stop());
   }, []);
 
   // Followed over REST while /ws is down.
@@ -114,8 +120,8 @@ function Dashboard({ token, signOut }) {
         <div class="panel"><${Account} mt5=${s.mt5} api=${api} accountKey=${String(s.accountKey)} /></div>
         <div class="panel"><${Signals} signals=${s.signals} mode=${s.mode} canOperate=${canOperate} readOnlyReason=${ro} api=${api} toast=${toast} /></div>
       </div>
-      <div class="col-full"><${EventLog} events=${s.events} /></div>
-      ${s.devMode && html`<div class="col-full"><${WsTester} token=${token} /></div>`}
+      <div class="col-full">${later && html`<${EventLog} events=${s.events} />`}</div>
+      ${later && s.devMode && html`<div class="col-full"><${WsTester} token=${token} /></div>`}
     </main>
     <${Toasts} list=${toasts} dismiss=${dismiss} />
   </div>`;

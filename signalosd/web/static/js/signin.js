@@ -1,12 +1,12 @@
 // Sign-in: a pasted token, checked against the daemon, kept in sessionStorage only.
 import { html, useState } from "./lib.js";
-import { createApi, refusedMessage } from "./api.js";
+import { refusedMessage } from "./api.js";
 
 const KEY = "signalos.token";
 export const savedToken = () => sessionStorage.getItem(KEY);
 export const forgetToken = () => sessionStorage.removeItem(KEY);
 
-export function SignIn({ message, onSignedIn }) {
+export function SignIn({ message, check, onSignedIn }) {
   const [token, setToken] = useState("");
   const [err, setErr] = useState(message);
   const [busy, setBusy] = useState(false);
@@ -17,7 +17,7 @@ export function SignIn({ message, onSignedIn }) {
     setBusy(true);
     setErr(null);
     try {
-      await createApi({ token: t }).get("/api/trading/state");
+      await check(t); // the trading state: the snapshot's first request
       sessionStorage.setItem(KEY, t);
       onSignedIn(t);
     } catch (ex) {

@@ -105,18 +105,32 @@ async function lastEvents(api, upto) {
   return out.slice(-LOG_MAX);
 }
 
-// With `upto` (authenticated's last_seq) also the last events; the stream goes on from upto.
-export async function loadSnapshot(api, prev, upto) {
-  const [st, h, open, done, sig, events] = await Promise.all([
-    api.get("/api/trading/state"), api.get("/api/system/health"), api.get("/api/trades"),
+// The requests start at once; the quick snapshot's (sign-in's, `st` its token check) once the
+// token is known good (a refused one: one 401). With `upto` (authenticated's last_seq) also the last events.
+export function fetchSnapshot(api, upto) {
+  const st = api.get("/api/trading/state"), rest = () => Promise.all([api.get("/api/system/health"), api.get("/api/trades"),
     api.get("/api/trades", { status: "closed,failed", limit: CLOSED_MAX }), api.get("/api/signals", { limit: SIGNALS_MAX }),
-    upto == null ? null : lastEvents(api, upto),
-  ]);
-  const tradeMap = new Map(open.trades.map((t) => [t.id, t])), all = new Map(done.trades.map((t) => [t.id, t]).concat([...tradeMap]));
+    upto == null ? null : lastEvents(api, upto)]);
+  const all = Promise.all([st, upto == null ? st.then(rest) : rest()]).then(([s, r]) => [s, ...r]);
+  all.catch(() => {});
+  return { st, all, upto };
+}
+
+// An unchanged trade (or signal, or list) keeps its object: its row is not rendered again.
+const eq = (a, b) => a === b || (typeof a === "object" && JSON.stringify(a) === JSON.stringify(b));
+const same = (a, b) => !!a && a.updated_at === b.updated_at && Object.keys(a).length === Object.keys(b).length && Object.keys(b).every((k) => eq(a[k], b[k]));
+const ids = (l) => new Map(l.map((t) => [t.id, t]));
+const kept = (old, l) => l.map((t) => ((o) => (same(o, t) ? o : t))(old.get(t.id)));
+const keep = (l, o) => (l.length === o.length && l.every((x, i) => x === o[i]) ? o : l);
+
+// Pure: the snapshot over the state as it is when it lands.
+export function withSnapshot(prev, [st, h, open, done, sig, events], upto) {
+  const trades = kept(prev.tradeMap, open.trades).sort(byId), closed = kept(ids(prev.closed), done.trades).sort((a, b) => b.id - a.id);
+  const tradeMap = ids(trades), all = new Map([...ids(closed), ...tradeMap]);
   return {
     ...prev, ready: true, account: st.account, mode: st.mode, stealth: !!st.stealth, reason: st.reason, halt_gen: st.halt_gen,
-    agent: h.agent || null, mt5: h.mt5 || null, devMode: !!h.dev_mode, tradeMap, trades: [...tradeMap.values()].sort(byId),
-    closed: done.trades.slice().sort((a, b) => b.id - a.id), signals: sig.signals.map((g) => sigWith(g, all.get(g.trade_id))), events: events || prev.events,
+    agent: h.agent || null, mt5: h.mt5 || null, devMode: !!h.dev_mode, tradeMap, trades: keep(trades, prev.trades),
+    closed: keep(closed, prev.closed), signals: keep(kept(ids(prev.signals), sig.signals).map((g) => sigWith(g, all.get(g.trade_id))), prev.signals), events: events || prev.events,
     lastStop: ((e) => (e ? { seq: e.seq, ...e.data } : prev.lastStop))(events && events.findLast((e) => e.type === "emergency_stop")),
     lastSeq: upto == null ? prev.lastSeq : upto,
   };
