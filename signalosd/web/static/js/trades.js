@@ -1,6 +1,6 @@
 // Live trades: the open table (a memoised row per trade, so a price tick re-renders one row),
 // the closed tab, and the row actions, each followed to its command's outcome in the row.
-import { html, useState, useRef, useCallback, useEffect, memo } from "./lib.js";
+import { h, html, useState, useRef, useCallback, useEffect, memo } from "./lib.js";
 import { TradeDialog, ACTION_PATH } from "./trade_dialogs.js";
 import { digitsOf, price, lots, money, stepDigits, pnlClass, time, DASH } from "./trade_fmt.js";
 
@@ -15,7 +15,8 @@ function cmdText(c) {
 const trail = (v) => (v && typeof v === "object" ? v.distance : v);
 const LABEL = { close: "close", partial: "partial close", modify: "modify", trail: "trailing stop" };
 
-// re-rendered only when its trade object, its command or the read-only flag changed
+// re-rendered only when its trade object, its command or the read-only flag changed (made with h():
+// no template evaluated per row on each frame)
 const Row = memo(({ t, c, ro }) => {
     const d = digitsOf(t.open_price ?? t.current_price), off = ro || t.status !== "open", desc = ro ? "tp-ro" : undefined;
     const why = !ro && off ? `trade is ${t.status}` : undefined;
@@ -112,10 +113,10 @@ aria-controls="tp-panel" tabindex=${tab === k ? 0 : -1} onClick=${() => setTab(k
 ${ro && html`<p id="tp-ro" class="tp-note">Trade actions are disabled: ${readOnlyReason || "needs an operator token"}.</p>`}
 <div role="tabpanel" id="tp-panel" aria-labelledby=${"tp-tab-" + tab} class="tp-scroll">${tab === "open"
     ? html`<table aria-label="Live trades" class="grid tp-table" onClick=${onClick}>${head(OPEN_COLS)}
-<tbody>${trades.map((t) => html`<${Row} key=${t.id} t=${t} c=${cmdOf(t.id)} ro=${ro}/>`)}</tbody></table>
+<tbody>${trades.map((t) => h(Row, { key: t.id, t, c: cmdOf(t.id), ro }))}</tbody></table>
 ${trades.length === 0 && html`<p class="tp-empty">No open trades.</p>`}`
     : html`<table aria-label="Closed trades" class="grid tp-table">${head(CLOSED_COLS)}
-<tbody>${closed.map((t) => html`<${ClosedRow} key=${t.id} t=${t}/>`)}</tbody></table>
+<tbody>${closed.map((t) => h(ClosedRow, { key: t.id, t }))}</tbody></table>
 ${closed.length === 0 && html`<p class="tp-empty">No closed trades yet.</p>`}`}</div>
 ${dt && html`<${TradeDialog} kind=${dlg.kind} t=${dt} send=${send} onClose=${close}/>`}</section>`;
 }
