@@ -45,7 +45,16 @@ export function EventLog(props) {
   const box = useRef(null);
   const pred = useMemo(() => typeFilter(filter), [filter]);
   const shown = useMemo(() => (pred ? events.filter((e) => pred(e.type)) : events), [events, pred]);
-  useLayoutEffect(() => void (paused || (box.current.scrollTop = box.current.scrollHeight)), [shown, paused]);
+  // Scrolling to the end forces a layout of the whole log: only while it is on screen.
+  const on = useRef({ seen: true });
+  on.current.paused = paused;
+  const end = () => void (on.current.paused || !on.current.seen || (box.current.scrollTop = box.current.scrollHeight));
+  useEffect(() => {
+    const o = new IntersectionObserver(([x]) => ((on.current.seen = x.isIntersecting), end()));
+    o.observe(box.current);
+    return () => o.disconnect();
+  }, []);
+  useLayoutEffect(end, [shown, paused]);
   return html`<section class="panel" aria-labelledby="evlog-h">
     <div class="panel-head">
       <h2 id="evlog-h">Event log</h2>
