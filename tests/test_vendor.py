@@ -1,4 +1,4 @@
-"""The dashboard's vendored libraries are exactly what the manifest says, and the page fits its budget.
+"""The vendored libraries are exactly what the manifest says, and the page fits its budget.
 
 The files are committed (a trading host may have no internet) and only `make vendor` changes
 them; a hand edit, a file added without the manifest or a licence gone missing fails here.
