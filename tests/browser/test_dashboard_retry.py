@@ -1,4 +1,6 @@
-"""The connection's last resort, in Chromium against a real daemon: after 10 failed attempts the
+"""What the page does when the network fails it, in Chromium against a real daemon: a trading
+action whose request got no answer is retried with its own Idempotency-Key (the daemon acts
+once); after 10 failed attempts the
 page stops in `error` and offers Retry; the WebSocket tester's frames sent meanwhile are queued
 (counted, at most 100, the oldest dropped), then go out once it is connected again.
 
@@ -34,6 +36,42 @@ async def until_status(dash: Dash, word: str, step_ms: int) -> str:
         await dash.page.clock.fast_forward(step_ms)
         await asyncio.sleep(0.1)  # the refused connect is a real (loopback) network event
     raise AssertionError(f"the status never showed {word!r}: {text!r}")
+
+
+async def test_an_action_is_retried_after_no_answer_with_its_own_idempotency_key(
+    pages: Any, stack: Stack
+) -> None:
+    """The first POST is lost on the way (the browser sees a network error, as when a reply
+    never comes); the page retries with the same key, so the daemon acts exactly once."""
+    dash: Dash = await pages.open("idempotency", viewport={"width": 1400, "height": 900})
+    await dash.goto()
+    await dash.signed_in(stack.tokens["operator"])
+    await expect(dash.mode).to_have_text("running")
+    sent: list[dict[str, str]] = []
+
+    async def lose_the_first(route: Any) -> None:
+        sent.append(await route.request.all_headers())
+        await (route.abort("failed") if len(sent) == 1 else route.continue_())
+
+    await dash.page.route("**/api/trading/pause", lose_the_first)
+    before = max(e["seq"] for e in await stack.events(stack.tokens["operator"]))
+    with dash.allow(r"ERR_FAILED"):
+        await dash.button("Pause").click()
+        await expect(dash.mode).to_have_text("paused")
+    assert len(sent) == 2, sent
+    keys = {h.get("idempotency-key") for h in sent}
+    assert len(keys) == 1 and None not in keys, sent
+    assert {h.get("x-signalos-source") for h in sent} == {"dashboard"}
+    paused = [
+        e
+        for e in await stack.events(stack.tokens["operator"], since=before)
+        if e["type"] == "trading_paused"
+    ]
+    assert len(paused) == 1 and paused[0]["actor"]["source"] == "dashboard", paused
+    await dash.page.unroute("**/api/trading/pause")
+    await dash.button("Resume").click()
+    await expect(dash.mode).to_have_text("running")
+    await dash.close()
 
 
 async def test_ten_failed_attempts_stop_in_error_with_retry_and_offline_frames_queue(
