@@ -3,6 +3,7 @@ action whose request got no answer is retried with its own Idempotency-Key (the 
 once); after 10 failed attempts the page stops in `error` and offers Retry; the WebSocket
 tester's frames sent meanwhile are queued (counted, at most 100, the oldest dropped), then go
 out once it is connected again.
+
 Its own module (own daemon, agent and page): the page's clock is Playwright's, so the backoff
 of minutes (1 s, 2 s, … 30 s, with jitter) passes in a few fast-forwards, and the other
 module's page is not left in a long backoff by the daemon going down here.
