@@ -116,6 +116,9 @@ def render_state(out: Output, reply: dict[str, Any]) -> None:
     command = reply.get("command")
     if command:
         rows.append(("command", f"{command['type']} {command['id']} {command['status']}"))
+    cancelled = reply.get("cancelled_commands")
+    if cancelled is not None:  # emergency stop: the entries and resumes it fenced off
+        rows.append(("cancelled", f"{len(cancelled)} unfinished entries or resumes"))
     out.pairs(rows)
     if reply.get("changed") is False:
         out.note("nothing changed: it already was so")

@@ -4,6 +4,7 @@ modes, with and without an agent to report the result."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -56,6 +57,7 @@ def test_stop_halts_and_flattens_and_repeating_it_still_exits_0(live, run):
     assert doc["command"]["params"]["close_all"] is True
     assert again.exit_code == 0
     assert "halted" in again.stdout and "nothing changed" in again.stderr
+    assert re.search(r"cancelled\s+0 unfinished entries or resumes", again.stdout), again.stdout
     assert [c["type"] for c in live.commands()] == ["emergency_stop", "emergency_stop"]
 
 
