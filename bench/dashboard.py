@@ -310,11 +310,11 @@ async def stream(
         tickets = sorted(by_ticket)
         marker = tickets[0]
         others = tickets[1:]
-        await page.evaluate(WATCH_MARKER, [by_ticket[marker]])
-        stream_start = await page.evaluate("window.__bench.streamStart")
+        # The instruments start before the counted window: enabling them interrupts the page's
+        # main thread (a trace showed a 100 ms V8.InvokeApiInterruptCallbacks task right at
+        # their start), which is the bench's work, not the page's.
         metrics = await context.new_cdp_session(page)
         await metrics.send("Performance.enable")
-        before = await main_thread(metrics)
         if args.trace:
             await browser.start_tracing(page=page, path=args.trace, screenshots=False)
         cdp = None
@@ -323,6 +323,10 @@ async def stream(
             await cdp.send("Profiler.enable")
             await cdp.send("Profiler.setSamplingInterval", {"interval": 500})
             await cdp.send("Profiler.start")
+        await page.wait_for_function(QUIET, arg=500, timeout=WAIT_S * 1000)
+        await page.evaluate(WATCH_MARKER, [by_ticket[marker]])
+        stream_start = await page.evaluate("window.__bench.streamStart")
+        before = await main_thread(metrics)
 
         sent_at: dict[float, float] = {}
         last_profit: dict[int, float] = {}
