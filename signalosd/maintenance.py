@@ -38,12 +38,7 @@ async def run_once(db: Database, settings: Settings) -> dict[str, int]:
     cutoff = iso(now - timedelta(days=settings.event_retention_days))
     events_pruned = await _prune_events(db, cutoff, chunk)
     replies_before = iso(now - timedelta(seconds=settings.idempotency_ttl_s))
-    replies = 0
-    while True:
-        n = await db.write(lambda tx: tx.prune_idempotency(replies_before, chunk))
-        replies += n
-        if n < chunk:
-            break
+    replies = await _prune_older(db, Tx.prune_idempotency, replies_before, chunk)
     # Commands first (a trade is kept while a command names it), then trades, then signals
     # (trades.signal_id references signals).
     ago = iso(now - timedelta(days=settings.command_retention_days))
@@ -53,12 +48,7 @@ async def run_once(db: Database, settings: Settings) -> dict[str, int]:
     trades_pruned = await table("trades", history, Tx.prune_trades)
     signals_pruned = await table("signals", history, Tx.prune_signals)
     samples_before = iso(now - timedelta(days=settings.account_history_retention_days))
-    samples = 0
-    while True:
-        n = await db.write(lambda tx: tx.prune_account_history(samples_before, chunk))
-        samples += n
-        if n < chunk:
-            break
+    samples = await _prune_older(db, Tx.prune_account_history, samples_before, chunk)
     done = {
         "events_pruned": events_pruned,
         "idempotency_pruned": replies,
@@ -69,6 +59,19 @@ async def run_once(db: Database, settings: Settings) -> dict[str, int]:
     }
     log.info("event=maintenance %s", logfmt.pairs(done))
     return done
+
+
+async def _prune_older(
+    db: Database, prune: Callable[[Tx, str, int], int], before: str, chunk: int
+) -> int:
+    """Rows found by their own time (`prune` deletes at most `chunk` older than `before`),
+    one short write transaction per chunk until a chunk comes back short."""
+    total = 0
+    while True:
+        n = await db.write(lambda tx: prune(tx, before, chunk))
+        total += n
+        if n < chunk:
+            return total
 
 
 async def _prune_events(db: Database, cutoff: str, chunk: int) -> int:
