@@ -21,23 +21,28 @@ from tests.test_process import call, clean_env, daemon_pool
 SIGNAL = {"symbol": "EURUSD", "side": "buy", "volume": 0.1}
 
 
+def token_create_argv(state: Path, role: str, label: str) -> list[str]:
+    """`signalosd token create` for the default account, as an operator on the host types it."""
+    return [
+        sys.executable,
+        "-m",
+        "signalosd",
+        "token",
+        "--state-dir",
+        str(state),
+        "create",
+        "--account",
+        "default",
+        "--role",
+        role,
+        "--label",
+        label,
+    ]
+
+
 def make_agent_token(state: Path, dest: Path) -> Path:
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "signalosd",
-            "token",
-            "--state-dir",
-            str(state),
-            "create",
-            "--account",
-            "default",
-            "--role",
-            "agent",
-            "--label",
-            "desk",
-        ],
+        token_create_argv(state, "agent", "desk"),
         capture_output=True,
         text=True,
         timeout=20,

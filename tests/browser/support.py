@@ -37,7 +37,7 @@ from playwright.async_api import (
     expect,
 )
 
-from tests.test_e2e_process import make_agent_token, start_agent, stop_agent
+from tests.test_e2e_process import make_agent_token, start_agent, stop_agent, token_create_argv
 from tests.test_process import Daemon, call, clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,21 +78,7 @@ document.addEventListener("securitypolicyviolation", (e) => {
 def create_token(state: Path, role: str, label: str) -> subprocess.Popen[str]:
     """`signalosd token create` as an operator types it (started; `.communicate()` for it)."""
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "signalosd",
-            "token",
-            "--state-dir",
-            str(state),
-            "create",
-            "--account",
-            "default",
-            "--role",
-            role,
-            "--label",
-            label,
-        ],
+        token_create_argv(state, role, label),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
