@@ -246,16 +246,27 @@ async def wait_trades(session: Any, base: str, token: str, n: int) -> list[dict[
         await asyncio.sleep(0.05)
 
 
-async def first_render(browser: Any, base: str, token: str, rows: int) -> dict[str, Any]:
-    """One fresh context: load, type the token, click Sign in, time until all is shown."""
+async def open_page(browser: Any, base: str, token: str) -> tuple[Any, Any, list[str]]:
+    """A fresh context (its own sessionStorage) on the sign-in screen with the token typed,
+    the bench's init script armed, and the page's console errors collected."""
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
     try:
         await context.add_init_script(INIT_SCRIPT)
         page = await context.new_page()
-        errors: list[str] = []
         page.on("console", lambda m: m.type == "error" and errors.append(m.text))
         await page.goto(base + "/")
         await page.get_by_label("Token").fill(token)
+    except BaseException:
+        await context.close()
+        raise
+    return context, page, errors
+
+
+async def first_render(browser: Any, base: str, token: str, rows: int) -> dict[str, Any]:
+    """One fresh context: load, type the token, click Sign in, time until all is shown."""
+    context, page, errors = await open_page(browser, base, token)
+    try:
         await page.evaluate(ARM_AND_SIGN_IN, [rows])
         await page.wait_for_function(
             "() => window.__bench.rendered !== null", timeout=WAIT_S * 1000
@@ -284,14 +295,8 @@ async def stream(
     trades: list[dict[str, Any]],
     args: argparse.Namespace,
 ) -> dict[str, Any]:
-    context = await browser.new_context(viewport={"width": 1400, "height": 900})
+    context, page, errors = await open_page(browser, base, token)
     try:
-        await context.add_init_script(INIT_SCRIPT)
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        await page.goto(base + "/")
-        await page.get_by_label("Token").fill(token)
         await page.get_by_role("button", name="Sign in").click()
         rows = 'table[aria-label="Live trades"] tr[data-trade-id]'
         await page.wait_for_function(
