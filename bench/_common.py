@@ -26,12 +26,13 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType, web
 
-from signalosd import accounts, keys
+from signalosd import keys
 from signalosd.app import create_app
 from signalosd.config import Settings
-from signalosd.guard import ConnectionGuard
-from signalosd.listeners import GuardedSite
+from signalosd.domain import accounts
 from signalosd.models import Role
+from signalosd.ops.guard import ConnectionGuard
+from signalosd.ops.listeners import GuardedSite
 
 HOST = "127.0.0.1"
 PYTHON = sys.executable

@@ -82,8 +82,8 @@ from aiohttp import WSMsgType, web
 from estop_attacks import RARE_TYPE, attacker_main
 
 from signalosd import keys
-from signalosd.guard import ConnectionGuard
 from signalosd.models import Role
+from signalosd.ops.guard import ConnectionGuard
 
 TARGET_P50_VS_FLOOR = 1.3
 TARGET_IDLE_MAX_MS = 20.0

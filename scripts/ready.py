@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from signalos_cli.client import UnixHTTPConnection
-from signalosd.control_socket import MAX_PATH_BYTES
+from signalosd.ops.control_socket import MAX_PATH_BYTES
 
 
 def _socket_ready(path: Path) -> bool:

@@ -1,5 +1,5 @@
 """`python -m signalos_cli` is `signalos`."""
 
-from .cli import main
+from signalos_cli.cli import main
 
 main()

@@ -13,32 +13,31 @@ from typing import Any
 
 import click
 
+from signalos_cli.context import App
+from signalos_cli.errors import ExitCode, Failed, SettingsError, TimedOut
 from signalosd import __version__
-
-from .context import App
-from .errors import ExitCode, Failed, SettingsError, TimedOut
 
 # name -> "module:attribute", in the order `signalos --help` lists them
 COMMANDS: dict[str, str] = {
-    "status": "commands_control:status",
-    "health": "commands_control:health",
-    "stop": "commands_control:stop",
-    "pause": "commands_control:pause",
-    "resume": "commands_control:resume",
-    "stealth": "commands_control:stealth",
-    "sync": "commands_control:sync",
-    "trades": "commands_trades:trades",
-    "trade": "commands_trades:trade",
-    "close": "commands_trades:close",
-    "partial-close": "commands_trades:partial_close",
-    "modify": "commands_trades:modify",
-    "trail": "commands_trades:trail",
-    "signals": "commands_signals:signals",
-    "signal": "commands_signals:signal",
-    "commands": "commands_outbox:commands",
-    "tail": "commands_stream:tail",
-    "ws": "commands_stream:ws",
-    "agent": "commands_agent:agent",
+    "status": "commands.control:status",
+    "health": "commands.control:health",
+    "stop": "commands.control:stop",
+    "pause": "commands.control:pause",
+    "resume": "commands.control:resume",
+    "stealth": "commands.control:stealth",
+    "sync": "commands.control:sync",
+    "trades": "commands.trades:trades",
+    "trade": "commands.trades:trade",
+    "close": "commands.trades:close",
+    "partial-close": "commands.trades:partial_close",
+    "modify": "commands.trades:modify",
+    "trail": "commands.trades:trail",
+    "signals": "commands.signals:signals",
+    "signal": "commands.signals:signal",
+    "commands": "commands.outbox:commands",
+    "tail": "commands.stream:tail",
+    "ws": "commands.stream:ws",
+    "agent": "commands.agent:agent",
 }
 
 EXIT_CODES = """\b
@@ -99,7 +98,7 @@ class SignalosGroup(click.Group):
 
 def describe(exc: Exception) -> tuple[int, str]:
     """The exit code and message for an exception raised by a command."""
-    from .client import RETRY_STATUSES, ClientError
+    from signalos_cli.client import RETRY_STATUSES, ClientError
 
     if isinstance(exc, ClientError):
         if exc.status is None or exc.status in RETRY_STATUSES:

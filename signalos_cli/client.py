@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from .socket_trust import DEFAULT_SERVICE_USER, peer_problem
+from signalos_cli.socket_trust import DEFAULT_SERVICE_USER, peer_problem
 
 RETRY_STATUSES = frozenset({502, 503, 504})
 # Connection failures after which the request certainly did not reach the daemon.

@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 
 import click
 
-from . import settings as settings_mod
-from .client import Client
-from .output import Output, color_allowed
-from .settings import Settings
+from signalos_cli import settings as settings_mod
+from signalos_cli.client import Client
+from signalos_cli.output import Output, color_allowed
+from signalos_cli.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 

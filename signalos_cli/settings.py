@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import SettingsError
-from .socket_trust import DEFAULT_SERVICE_USER
-from .socket_trust import problem as socket_problem
+from signalos_cli.errors import SettingsError
+from signalos_cli.socket_trust import DEFAULT_SERVICE_USER
+from signalos_cli.socket_trust import problem as socket_problem
 
 DEFAULT_URL = "http://127.0.0.1:8787"
 # The daemon's local control socket, tried in this order when no URL is configured: the

@@ -21,9 +21,9 @@ from typing import Any
 
 import click
 
-from . import __version__
-from .config import ConfigError, Settings
-from .db_commands import (
+from signalosd import __version__
+from signalosd.config import ConfigError, Settings
+from signalosd.ops.admin_cli import (
     EXIT_CONFIG,
     EXIT_FAILURE,
     EXIT_LISTEN,
@@ -33,10 +33,10 @@ from .db_commands import (
     settings_or_exit,
     token,
 )
-from .logs import setup as setup_logging
-from .notify import Notifier
-from .state_lock import StateDirBusy
-from .tls import in_clear_beyond_loopback, server_context
+from signalosd.ops.logs import setup as setup_logging
+from signalosd.ops.notify import Notifier
+from signalosd.ops.state_lock import StateDirBusy
+from signalosd.ops.tls import in_clear_beyond_loopback, server_context
 
 log = logging.getLogger("signalosd")
 
@@ -69,9 +69,10 @@ async def _serve(settings: Settings, notifier: Notifier, tls: ssl.SSLContext | N
     # Imported here so that `signalosd token …` starts without loading the server stack.
     from aiohttp import web
 
-    from . import control_socket, keys, listeners
-    from .app import create_app
-    from .notify import StatusReporter
+    from signalosd import keys
+    from signalosd.app import create_app
+    from signalosd.ops import control_socket, listeners
+    from signalosd.ops.notify import StatusReporter
 
     listeners.raise_file_limit()
     app = create_app(settings)

@@ -16,21 +16,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import WSCloseCode, web
 
-from . import accounts, agent_ws, keys, maintenance, middleware, revocation, state_lock, ws
-from .agents import AgentHub
-from .api.routes import add_routes, build_routes
-from .auth import TokenAuth
-from .bus import EventBus
-from .clock import Clock, SystemClock
-from .commands import CommandPolicy, CommandWaiters
-from .config import Settings
-from .guard import ConnectionGuard
-from .metrics import Metrics
-from .pacing import Pacer
-from .store import Database
-from .web import cors, headers
-from .web.files import StaticFiles
-from .ws_common import close_with_deadline
+from signalosd import keys
+from signalosd.auth.tokens import TokenAuth
+from signalosd.clock import Clock, SystemClock
+from signalosd.config import Settings
+from signalosd.domain import accounts
+from signalosd.http import middleware
+from signalosd.http.pacing import Pacer
+from signalosd.http.routes import add_routes, build_routes
+from signalosd.live.agent_hub import AgentHub
+from signalosd.live.bus import EventBus
+from signalosd.ops import maintenance, state_lock
+from signalosd.ops.guard import ConnectionGuard
+from signalosd.ops.metrics import Metrics
+from signalosd.outbox.commands import CommandPolicy, CommandWaiters
+from signalosd.store import Database
+from signalosd.web import cors, headers
+from signalosd.web.files import StaticFiles
+from signalosd.ws import agent_session, revocation, stream
+from signalosd.ws.session import close_with_deadline
 
 log = logging.getLogger("signalosd")
 
@@ -165,7 +169,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     bus.listen(metrics.on_event)
     app[keys.METRICS] = metrics
     app[keys.STATIC] = StaticFiles()
-    app[keys.ROUTES] = add_routes(app, build_routes(ws.stream, agent_ws.agent_stream))
+    app[keys.ROUTES] = add_routes(app, build_routes(stream.stream, agent_session.agent_stream))
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_release_waiters)

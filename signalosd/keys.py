@@ -8,17 +8,17 @@ from typing import Any
 
 from aiohttp import web
 
-from .agents import AgentHub
-from .auth import Principal, TokenAuth
-from .bus import EventBus
-from .clock import Clock
-from .commands import CommandPolicy, CommandWaiters
-from .config import Settings
-from .guard import ConnectionGuard
-from .metrics import Metrics
-from .pacing import Pacer
-from .store import Database
-from .web.files import StaticFiles
+from signalosd.auth.tokens import Principal, TokenAuth
+from signalosd.clock import Clock
+from signalosd.config import Settings
+from signalosd.http.pacing import Pacer
+from signalosd.live.agent_hub import AgentHub
+from signalosd.live.bus import EventBus
+from signalosd.ops.guard import ConnectionGuard
+from signalosd.ops.metrics import Metrics
+from signalosd.outbox.commands import CommandPolicy, CommandWaiters
+from signalosd.store import Database
+from signalosd.web.files import StaticFiles
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)

@@ -26,8 +26,9 @@ from click.testing import CliRunner, Result
 from signalos_cli import settings as cli_settings
 from signalos_cli.agent.runner import Options, run_agent
 from signalos_cli.cli import cli
-from signalosd import accounts, keys
+from signalosd import keys
 from signalosd.app import create_app
+from signalosd.domain import accounts
 from signalosd.models import Role
 from tests.conftest import make_settings
 from tests.test_agent_support import CountingBroker

@@ -11,10 +11,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from signalosd import accounts, keys
+from signalosd import keys
 from signalosd.app import create_app
 from signalosd.clock import ManualClock
 from signalosd.config import Settings
+from signalosd.domain import accounts
 from signalosd.models import Role
 
 _TICKETS = itertools.count(500_001)

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from signalosd import account_history, maintenance
 from signalosd.clock import iso
 from signalosd.config import Settings
+from signalosd.domain import account_history
 from signalosd.models import AccountHistory, Role
+from signalosd.ops import maintenance
 from tests.agent_support import WireAgent, connect_agent, until
 from tests.conftest import make_settings
 

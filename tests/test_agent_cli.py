@@ -67,7 +67,7 @@ async def test_no_token_is_a_usage_error(tmp_path):
 
 
 def test_the_default_state_dir_is_one_absolute_place_per_user(tmp_path, monkeypatch):
-    from signalos_cli.commands_agent import default_state_dir
+    from signalos_cli.commands.agent import default_state_dir
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     home = tmp_path / "home"

@@ -362,8 +362,8 @@ async def test_bad_signals_are_refused_and_change_nothing(daemon, body):
 
 
 async def test_expiry_sweep_expires_entries_without_an_agent(aiohttp_client, tmp_path, clock):
-    from signalosd import maintenance
     from signalosd.app import create_app
+    from signalosd.ops import maintenance
     from tests.conftest import Harness
 
     app = create_app(make_settings(tmp_path), clock)

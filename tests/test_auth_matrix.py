@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from signalosd import accounts
-from signalosd.api.routes import Route, build_routes
+from signalosd.domain import accounts
+from signalosd.http.routes import Route, build_routes
 from signalosd.models import Role
 
 
@@ -162,7 +162,7 @@ async def test_a_token_never_sees_another_accounts_events(daemon):
 
 
 def test_the_roles_apart_open_only_their_own_door():
-    from signalosd.auth import Principal
+    from signalosd.auth.tokens import Principal
 
     def who(role: Role) -> Principal:
         return Principal("tok_x", 1, "default", role, "")

@@ -23,10 +23,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from signalosd.backup import BackupError, backup
 from signalosd.clock import SystemClock
+from signalosd.ops.backup import BackupError, backup
 from signalosd.store import sync_transaction
-from signalosd.store.migrations import MIGRATIONS
+from signalosd.store.sqlite.migrations import MIGRATIONS
 from tests.test_process import call, clean_env, daemon_pool, events
 
 CLI_TIMEOUT_S = 60

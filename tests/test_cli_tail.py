@@ -1,4 +1,4 @@
-"""`signalos tail` (signalos_cli.tail): what it prints, where it starts, and that it neither
+"""`signalos tail` (signalos_cli.stream.tail): what it prints, where it starts, and that it neither
 misses nor repeats an event across dropped connections, dead connections (heartbeat) and
 daemon restarts. Real sockets throughout; backoffs and heartbeats are injected tiny."""
 
@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from signalos_cli.tail import (
+from signalos_cli.stream.tail import (
     EXIT_AUTH,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -30,9 +30,10 @@ from signalos_cli.tail import (
     stream_url,
     tail,
 )
-from signalosd import keys, maintenance
+from signalosd import keys
 from signalosd.models import Role
-from signalosd.ws_common import close_with_deadline
+from signalosd.ops import maintenance
+from signalosd.ws.session import close_with_deadline
 from tests.conftest import Harness
 from tests.test_process import call, daemon_pool
 from tests.test_ws_support import append_events, head_seq, until
@@ -566,7 +567,7 @@ async def test_since_and_last_together_is_a_usage_error(daemon: Harness) -> None
 _TAIL_PROCESS = """
 import asyncio, sys
 from pathlib import Path
-from signalos_cli.tail import TailOptions, tail
+from signalos_cli.stream.tail import TailOptions, tail
 code = asyncio.run(tail(sys.argv[1], sys.stdin.readline().strip(), since=0,
     cursor_file=Path(sys.argv[2]), out=sys.stdout, err=sys.stderr,
     options=TailOptions(flush_interval_s=0.05)))

@@ -1,4 +1,4 @@
-"""`signalos ws` (signalos_cli.wstester): the seed's WebSocket tester against the real /ws."""
+"""`signalos ws` (signalos_cli.stream.wstester): the seed's WebSocket tester on the real /ws."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import os
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from signalos_cli.wstester import WsTesterOptions, endpoint, ws_tester
+from signalos_cli.stream.wstester import WsTesterOptions, endpoint, ws_tester
 from signalosd import keys
-from signalosd.ws_common import close_with_deadline
+from signalosd.ws.session import close_with_deadline
 from tests.conftest import Harness
 from tests.test_ws_support import append_events, until
 

@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 from signalos_cli.client import UnixHTTPConnection
-from signalosd import control_socket, local_auth
+from signalosd.auth import local
 from signalosd.config import Settings, load_settings
+from signalosd.ops import control_socket
 from tests.test_process import Daemon, daemon_pool, run_cli
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_PEERCRED"), reason="Linux only")
@@ -206,10 +207,10 @@ def test_without_the_configured_group_only_root_and_the_daemon_get_in(
 
 def test_without_a_group_only_root_and_the_daemons_own_uid_are_allowed() -> None:
     own, gid = os.geteuid(), os.getgid()
-    assert local_auth.allowed(local_auth.Peer(1, 0, NOBODY), None)
-    assert local_auth.allowed(local_auth.Peer(1, own, NOBODY), None)
-    assert not local_auth.allowed(local_auth.Peer(1, NOBODY, gid), None)  # the daemon's group
-    assert local_auth.allowed(local_auth.Peer(1, NOBODY, gid), gid)  # ... when it is the group
+    assert local.allowed(local.Peer(1, 0, NOBODY), None)
+    assert local.allowed(local.Peer(1, own, NOBODY), None)
+    assert not local.allowed(local.Peer(1, NOBODY, gid), None)  # the daemon's group
+    assert local.allowed(local.Peer(1, NOBODY, gid), gid)  # ... when it is the group
 
 
 def test_socket_removed_on_shutdown(daemon: Daemon) -> None:

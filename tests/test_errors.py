@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from signalosd.api.routes import build_routes
 from signalosd.errors import STATUS, ErrorCode
+from signalosd.http.routes import build_routes
 
 
 async def _placeholder(request):

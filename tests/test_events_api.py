@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from signalosd import maintenance
+from signalosd.ops import maintenance
 
 
 async def _seqs(daemon, **query) -> tuple[list[int], int]:

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from signalosd import maintenance
 from signalosd.clock import ManualClock
+from signalosd.ops import maintenance
 from signalosd.store import Database
 from tests.test_maintenance import Rows, exists, no_foreign_key_violations
 from tests.test_ws_support import append_events, head_seq, start_daemon, until

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from signalosd import logfmt
-from signalosd.logs import (
+from signalosd.ops import logfmt
+from signalosd.ops.logs import (
     JournalFormatter,
     JsonFormatter,
     TextFormatter,

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from signalosd import keys, maintenance
+from signalosd import keys
 from signalosd.clock import iso
 from signalosd.config import Settings
+from signalosd.ops import maintenance
 from signalosd.store import Tx
 from tests.conftest import make_settings
 
@@ -293,9 +294,9 @@ async def test_one_log_line_with_every_count(daemon, caplog) -> None:
     await rows.command("succeeded", 40)
     await rows.trade("closed", 400)
     await rows.signal("skipped", 400)
-    with caplog.at_level(logging.INFO, logger="signalosd.maintenance"):
+    with caplog.at_level(logging.INFO, logger="signalosd.ops.maintenance"):
         await maintenance.run_once(daemon.db, daemon.settings)
-    lines = [r.getMessage() for r in caplog.records if r.name == "signalosd.maintenance"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "signalosd.ops.maintenance"]
     assert lines == [
         "event=maintenance events_pruned=0 idempotency_pruned=0 commands_pruned=1 "
         "trades_pruned=1 signals_pruned=1 account_history_pruned=0"

@@ -8,8 +8,9 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from signalosd import keys, maintenance
+from signalosd import keys
 from signalosd.app import create_app
+from signalosd.ops import maintenance
 from tests.agent_support import command_status, connect_agent, until
 from tests.conftest import make_settings
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from signalosd import commands, keys
+from signalosd import keys
+from signalosd.domain.rules import ModeAction, transition
 from signalosd.errors import ApiError, ErrorCode
 from signalosd.models import CommandType, Mode
-from signalosd.state import ModeAction, transition
+from signalosd.outbox import commands
 
 ENDPOINT = {
     "pause": "/api/trading/pause",

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from signalosd import keys
-from signalosd.pacing import Pacer
+from signalosd.http.pacing import Pacer
 from tests.conftest import Harness, make_settings
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from signalosd import accounts
+from signalosd.domain import accounts
 from signalosd.models import Role
 from signalosd.store import Database
-from signalosd.store.db import SCAN_THREADS
+from signalosd.store.sqlite.db import SCAN_THREADS
 from tests.conftest import Harness
 from tests.test_ws_support import append_events, open_stream, seqs, start_daemon, until
 

@@ -9,7 +9,7 @@ import pytest
 
 from signalosd.clock import ManualClock
 from signalosd.store import Database, EventRecord, sync_transaction
-from signalosd.store.migrations import MIGRATIONS
+from signalosd.store.sqlite.migrations import MIGRATIONS
 
 SYSTEM = {"kind": "system"}
 

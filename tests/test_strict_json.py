@@ -12,7 +12,7 @@ import pytest
 from aiohttp import WSMsgType
 
 from signalosd import strict_json
-from signalosd.api.routes import build_routes
+from signalosd.http.routes import build_routes
 from tests.agent_support import connect_agent, position, until
 from tests.conftest import Harness
 from tests.test_ws_support import open_stream

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from signalosd.api.routes import build_routes
+from signalosd.http.routes import build_routes
 from signalosd.models import Health
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from signalosd.config import load_settings
-from signalosd.notify import Notifier, StatusReporter
+from signalosd.ops.notify import Notifier, StatusReporter
 from signalosd.store import EventRecord
 from tests.test_process import Daemon
 

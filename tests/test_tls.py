@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from signalosd.tls import in_clear_beyond_loopback
+from signalosd.ops.tls import in_clear_beyond_loopback
 from tests.test_e2e_process import make_agent_token, start_agent, stop_agent
 from tests.test_process import Daemon, clean_env, daemon_pool, run_cli
 

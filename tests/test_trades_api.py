@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
-from signalosd import commands, keys
+from signalosd import keys
 from signalosd.models import CommandType
+from signalosd.outbox import commands
 from tests.agent_support import until
 
 

@@ -11,8 +11,8 @@ import sqlite3
 
 import pytest
 
-from signalosd import type_filter
-from signalosd.type_filter import MAX_PATTERN_LENGTH, MAX_PATTERNS, TypeFilter, glob_match
+from signalosd.models import type_filter
+from signalosd.models.type_filter import MAX_PATTERN_LENGTH, MAX_PATTERNS, TypeFilter, glob_match
 from tests.test_ws_support import append_events, kinds, open_stream
 
 

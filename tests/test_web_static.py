@@ -21,7 +21,7 @@ from aiohttp import web
 from signalosd import keys, strict_json
 from signalosd.app import create_app
 from signalosd.clock import ManualClock
-from signalosd.listeners import GuardedSite
+from signalosd.ops.listeners import GuardedSite
 from signalosd.web.files import ROOT, StaticFiles
 from signalosd.web.headers import CSP
 from tests.conftest import make_settings

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from signalosd import accounts, keys
+from signalosd import keys
+from signalosd.domain import accounts
 from signalosd.models import Role
 from tests.test_ws_support import Stream, open_stream, start_daemon
 
@@ -159,7 +160,7 @@ async def test_the_token_is_not_taken_from_the_url(daemon):
 
 
 async def test_revoking_a_token_closes_its_open_streams_with_4401(daemon):
-    from signalosd import accounts
+    from signalosd.domain import accounts
     from tests.test_ws_support import open_stream
 
     token = await daemon.token("viewer", label="to revoke")

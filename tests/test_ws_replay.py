@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from signalosd import keys, maintenance
-from signalosd.accounts import write_secret
-from signalosd.auth import issue_token
+from signalosd import keys
+from signalosd.auth.tokens import issue_token
+from signalosd.domain.accounts import write_secret
 from signalosd.models import Role
+from signalosd.ops import maintenance
 from signalosd.store import sync_transaction
 from tests.conftest import make_settings
 from tests.test_ws_support import (

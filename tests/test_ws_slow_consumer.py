@@ -15,7 +15,7 @@ import aiohttp
 from aiohttp import WSMsgType
 
 from signalosd import keys
-from signalosd.bus import Outbox, Subscription
+from signalosd.live.bus import Outbox, Subscription
 from tests.conftest import Harness
 from tests.test_ws_support import (
     Stream,

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 
-from signalosd.models import Side
-
-from .broker import (
+from signalos_cli.agent.broker import (
     RETCODE_INVALID_STOPS,
     RETCODE_INVALID_VOLUME,
     BrokerError,
     SymbolSpec,
 )
+from signalosd.models import Side
 
 
 def fmt_price(spec: SymbolSpec, price: float) -> str:

@@ -19,7 +19,7 @@ import aiohttp
 from aiohttp import WSMsgType
 from yarl import URL
 
-from .queues import Outbox
+from signalos_cli.agent.queues import Outbox
 
 log = logging.getLogger("signalos.agent")
 

@@ -36,10 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from signalosd.clock import iso
-from signalosd.models import CommandType, Mode, Side
-
-from .broker import (
+from signalos_cli.agent.broker import (
     RETCODE_INVALID,
     RETCODE_INVALID_VOLUME,
     RETCODE_POSITION_CLOSED,
@@ -48,8 +45,10 @@ from .broker import (
     BrokerPosition,
     ClosedPosition,
 )
-from .broker_checks import check_close_volume, check_stops, fmt_lots
-from .journal import Journal, Trailing, failed_result
+from signalos_cli.agent.broker_checks import check_close_volume, check_stops, fmt_lots
+from signalos_cli.agent.journal import Journal, Trailing, failed_result
+from signalosd.clock import iso
+from signalosd.models import CommandType, Mode, Side
 
 log = logging.getLogger("signalos.agent.executor")
 

@@ -16,10 +16,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from signalosd.clock import iso
-from signalosd.models import Side
-
-from .broker import (
+from signalos_cli.agent.broker import (
     RETCODE_DONE,
     RETCODE_INVALID,
     RETCODE_POSITION_CLOSED,
@@ -32,8 +29,8 @@ from .broker import (
     Quote,
     SymbolSpec,
 )
-from .broker_checks import check_close_volume, check_stops, check_volume
-from .mt5_codes import (
+from signalos_cli.agent.broker_checks import check_close_volume, check_stops, check_volume
+from signalos_cli.agent.mt5_codes import (
     CONSTANTS,
     DEFAULT_MAGIC,
     MISSING_PACKAGE,
@@ -52,6 +49,8 @@ from .mt5_codes import (
     spec_of,
     unusable,
 )
+from signalosd.clock import iso
+from signalosd.models import Side
 
 log = logging.getLogger(__name__)
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from signalosd.models import Side
-
-from .broker import (
+from signalos_cli.agent.broker import (
     RETCODE_TRADE_DISABLED,
     AccountInfo,
     BrokerPosition,
     ClosedPosition,
     SymbolSpec,
 )
+from signalosd.models import Side
 
 MISSING_PACKAGE = (
     "the MetaTrader5 package is not installed: it exists for Windows only; run the agent on "

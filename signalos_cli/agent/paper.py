@@ -22,10 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from signalosd.clock import iso
-from signalosd.models import Side
-
-from .broker import (
+from signalos_cli.agent.broker import (
     RETCODE_NO_MONEY,
     RETCODE_POSITION_CLOSED,
     AccountInfo,
@@ -36,8 +33,16 @@ from .broker import (
     Quote,
     SymbolSpec,
 )
-from .broker_checks import check_close_volume, check_stops, check_volume, fmt_lots, fmt_price
-from .paper_market import DEFAULT_SYMBOLS, Market, PaperSymbol
+from signalos_cli.agent.broker_checks import (
+    check_close_volume,
+    check_stops,
+    check_volume,
+    fmt_lots,
+    fmt_price,
+)
+from signalos_cli.agent.paper_market import DEFAULT_SYMBOLS, Market, PaperSymbol
+from signalosd.clock import iso
+from signalosd.models import Side
 
 log = logging.getLogger(__name__)
 

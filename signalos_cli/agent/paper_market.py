@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .broker import RETCODE_INVALID, BrokerError, Quote, SymbolSpec
+from signalos_cli.agent.broker import RETCODE_INVALID, BrokerError, Quote, SymbolSpec
 
 
 @dataclass(frozen=True)

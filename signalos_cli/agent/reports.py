@@ -16,11 +16,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from typing import Any
 
+from signalos_cli.agent import stops
+from signalos_cli.agent.broker import (
+    AccountInfo,
+    Broker,
+    BrokerError,
+    BrokerPosition,
+    ClosedPosition,
+)
+from signalos_cli.agent.journal import Journal
 from signalosd.models import AccountStatus, Position, SyncSnapshot, TradeUpdate
-
-from . import stops
-from .broker import AccountInfo, Broker, BrokerError, BrokerPosition, ClosedPosition
-from .journal import Journal
 
 log = logging.getLogger("signalos.agent.reports")
 

@@ -41,13 +41,9 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from signalosd import __version__
-from signalosd.clock import iso
-from signalosd.models import CommandType, Mode
-
-from . import reports
-from .broker import Broker, BrokerError
-from .connection import (
+from signalos_cli.agent import reports
+from signalos_cli.agent.broker import Broker, BrokerError
+from signalos_cli.agent.connection import (
     MAX_MESSAGE,
     AgentStopped,
     AuthFailed,
@@ -58,9 +54,12 @@ from .connection import (
     receive,
     write,
 )
-from .executor import Executor
-from .journal import KEEP_EXECUTED, Journal
-from .queues import CommandQueue, Kind, Outbox
+from signalos_cli.agent.executor import Executor
+from signalos_cli.agent.journal import KEEP_EXECUTED, Journal
+from signalos_cli.agent.queues import CommandQueue, Kind, Outbox
+from signalosd import __version__
+from signalosd.clock import iso
+from signalosd.models import CommandType, Mode
 
 __all__ = ["Agent", "AgentStopped", "AuthFailed", "Options", "Replaced", "backoff", "run_agent"]
 

@@ -20,10 +20,9 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from signalos_cli.agent.broker import Broker, BrokerError, BrokerPosition, Deal, Quote
+from signalos_cli.agent.journal import Journal, Levels, Trailing
 from signalosd.models import Side
-
-from .broker import Broker, BrokerError, BrokerPosition, Deal, Quote
-from .journal import Journal, Levels, Trailing
 
 log = logging.getLogger("signalos.agent.stops")
 

@@ -3,5 +3,5 @@
 `api` holds the REST and /ws shapes; `agent` the /ws/agent protocol and signals.
 """
 
-from .agent import *  # noqa: F403
-from .api import *  # noqa: F403
+from signalosd.models.agent import *  # noqa: F403
+from signalosd.models.api import *  # noqa: F403

@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from ..strict_json import is_finite_tree
-from .api import REQUEST_CONFIG, Mode, Side
+from signalosd.models.api import REQUEST_CONFIG, Mode, Side
+from signalosd.strict_json import is_finite_tree
 
 # Newer agents may send more fields. No float field of a report takes NaN or Infinity (a JSON
 # `1e999` included): they would be stored, then served as JSON that browsers refuse.

@@ -8,7 +8,7 @@ from typing import Any
 
 # One encoder made once (json.dumps with arguments builds a new one per call, ~0.7 us), strict:
 # a NaN that got past validation fails its transaction instead of being stored and served.
-from ..strict_json import dumps as dumps
+from signalosd.strict_json import dumps as dumps
 
 
 @dataclass(slots=True)

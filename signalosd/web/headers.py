@@ -19,7 +19,7 @@ from collections.abc import MutableMapping
 
 from aiohttp import web
 
-from .. import keys
+from signalosd import keys
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "

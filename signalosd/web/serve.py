@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import keys
-from ..errors import ApiError, ErrorCode
-from .files import INDEX, Asset
+from signalosd import keys
+from signalosd.errors import ApiError, ErrorCode
+from signalosd.web.files import INDEX, Asset
 
 CACHE_CONTROL = "no-cache"
 

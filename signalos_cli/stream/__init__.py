@@ -1,0 +1,2 @@
+"""Reading the event stream from the shell: `signalos tail`, the `signalos ws` tester and
+what they share."""

@@ -1,0 +1,1 @@
+"""Tokens and roles, and the control socket's local peer credentials."""

@@ -1,0 +1,1 @@
+"""REST: the route table, OpenAPI, middleware, request parsing, idempotency and the handlers."""

@@ -1,0 +1,64 @@
+"""The event log over REST, and command status (with long-poll)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from signalosd import keys
+from signalosd.domain.event_log import page_json, read_page, reset_error, reset_reason
+from signalosd.errors import ApiError, ErrorCode, not_found
+from signalosd.http.common import float_param, int_param, json_response, list_param, long_read
+from signalosd.models import Role, type_filter
+from signalosd.models.type_filter import TypeFilter
+from signalosd.store import Tx
+
+
+def visible_accounts(request: web.Request) -> list[int] | None:
+    """Accounts whose events this request may read: an admin sees all unless it names one."""
+    principal = request[keys.PRINCIPAL]
+    if principal.role is Role.ADMIN and "account" not in request.query:
+        return None
+    return [request[keys.ACCOUNT_ID]]
+
+
+async def list_events(request: web.Request) -> web.Response:
+    since = int_param(request, "since", 0, 0, 2**62)
+    limit = int_param(request, "limit", 100, 1, 1000)
+    types = type_param(request)
+    accounts = visible_accounts(request)
+    scan_max = request.app[keys.SETTINGS].scan_max_rows
+
+    def read(tx: Tx) -> bytes:
+        reason = reset_reason(tx, since)
+        if reason is not None:
+            raise reset_error(tx, since, reason)
+        return page_json(*read_page(tx, accounts, since, limit, types, scan_max))
+
+    body = await long_read(request, read)
+    return web.Response(body=body, content_type="application/json")
+
+
+def type_param(request: web.Request) -> TypeFilter | None:
+    """`?type=` as a checked filter; a bad one is a 422 naming it."""
+    try:
+        return type_filter.parse(list_param(request, "type"))
+    except type_filter.FilterError as exc:
+        raise ApiError(
+            ErrorCode.VALIDATION_ERROR,
+            f"query parameter 'type': {exc}",
+            {"fields": [{"field": "type", "message": str(exc), "type": "type_filter"}]},
+        ) from None
+
+
+async def get_command(request: web.Request) -> web.Response:
+    account_id = request[keys.ACCOUNT_ID]
+    command_id = request.match_info["id"]
+    settings = request.app[keys.SETTINGS]
+    wait = float_param(request, "wait", 0.0, 0.0, settings.command_wait_max_s)
+    if wait > 0:
+        command = await request.app[keys.WAITERS].wait(account_id, command_id, wait)
+    else:
+        command = await request.app[keys.DB].read(lambda tx: tx.get_command(account_id, command_id))
+    if command is None:
+        raise not_found("command", command_id)
+    return json_response({"command": command})

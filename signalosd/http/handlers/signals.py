@@ -1,0 +1,33 @@
+"""Signals: POST from a signal source (operator or agent token), GET for people."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from signalosd import keys
+from signalosd.domain import signals
+from signalosd.errors import ApiError, ErrorCode
+from signalosd.http.common import int_param, json_response, long_read, mutate, parse_body
+from signalosd.models import SignalRequest
+
+
+async def create(request: web.Request) -> web.Response:
+    req = await parse_body(request, SignalRequest)
+    return await mutate(request, lambda tx, c: signals.ingest(tx, c, req))
+
+
+async def list_signals(request: web.Request) -> web.Response:
+    account_id = request[keys.ACCOUNT_ID]
+    status = request.query.get("status") or None
+    if status not in (None, "accepted", "skipped"):
+        raise ApiError(
+            ErrorCode.VALIDATION_ERROR,
+            f"unknown signal status {status!r}; use accepted or skipped",
+            {"fields": [{"field": "status", "message": "unknown status", "type": "enum"}]},
+        )
+    limit = int_param(request, "limit", 100, 1, 1000)
+    rows = await long_read(
+        request,
+        lambda tx: tx.list_signals(account_id, status, limit),
+    )
+    return json_response({"signals": rows})

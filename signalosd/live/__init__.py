@@ -1,0 +1,1 @@
+"""In-process fan-out: the event bus, the per-client queues and the agent hub."""

@@ -1,0 +1,1 @@
+"""WebSocket sessions: the shared base, the /ws event stream and the /ws/agent session."""
