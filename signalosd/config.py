@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from signalosd.web.origin import parse_origin
+from signalosd.models.origin import parse_origin
 
 CONFIG_FILE_NAME = "signalosd.toml"
 DEFAULT_CONFIG_PATH = Path("/etc/signalos") / CONFIG_FILE_NAME

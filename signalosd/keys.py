@@ -1,56 +1,61 @@
-"""Typed application and request keys: the daemon's only shared state hangs off the app."""
+"""Typed application and request keys: the daemon's only shared state hangs off the app.
+
+The types are imported for the type checker only: this module is imported by nearly every other
+one, so importing their modules at run time would tie them all into import cycles.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from signalosd.auth.tokens import Principal, TokenAuth
-from signalosd.clock import Clock
-from signalosd.config import Settings
-from signalosd.http.pacing import Pacer
-from signalosd.live.agent_hub import AgentHub
-from signalosd.live.bus import EventBus
-from signalosd.ops.guard import ConnectionGuard
-from signalosd.ops.metrics import Metrics
-from signalosd.outbox.commands import CommandPolicy, CommandWaiters
-from signalosd.store import Database
-from signalosd.web.files import StaticFiles
+if TYPE_CHECKING:
+    from signalosd.auth.tokens import Principal, TokenAuth
+    from signalosd.clock import Clock
+    from signalosd.config import Settings
+    from signalosd.http.pacing import Pacer
+    from signalosd.live.agent_hub import AgentHub
+    from signalosd.live.bus import EventBus
+    from signalosd.ops.guard import ConnectionGuard
+    from signalosd.ops.metrics import Metrics
+    from signalosd.outbox.commands import CommandPolicy, CommandWaiters
+    from signalosd.store import Database
+    from signalosd.web.files import StaticFiles
 
-SETTINGS = web.AppKey("settings", Settings)
-CLOCK = web.AppKey("clock", Clock)
-DB = web.AppKey("db", Database)
-BUS = web.AppKey("bus", EventBus)
-AUTH = web.AppKey("auth", TokenAuth)
-WAITERS = web.AppKey("waiters", CommandWaiters)
-AGENTS = web.AppKey("agents", AgentHub)
-POLICY = web.AppKey("policy", CommandPolicy)
-WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet[web.WebSocketResponse])
-STARTED_AT = web.AppKey("started_at", float)
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+DB: web.AppKey[Database] = web.AppKey("db")
+BUS: web.AppKey[EventBus] = web.AppKey("bus")
+AUTH: web.AppKey[TokenAuth] = web.AppKey("auth")
+WAITERS: web.AppKey[CommandWaiters] = web.AppKey("waiters")
+AGENTS: web.AppKey[AgentHub] = web.AppKey("agents")
+POLICY: web.AppKey[CommandPolicy] = web.AppKey("policy")
+WEBSOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("websockets")
+STARTED_AT: web.AppKey[float] = web.AppKey("started_at")
 # The pace of each token's long REST reads (pacing.py).
-PACER = web.AppKey("pacer", Pacer)
+PACER: web.AppKey[Pacer] = web.AppKey("pacer")
 # The connections that have not shown a valid token yet (listeners.py feeds it).
-GUARD = web.AppKey("guard", ConnectionGuard)
+GUARD: web.AppKey[ConnectionGuard] = web.AppKey("guard")
 # Prometheus series, on a registry of this app's own (see metrics.py).
-METRICS = web.AppKey("metrics", Metrics)
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 
 # The dashboard's files (web/serve.py); tests put a StaticFiles of their own here.
-STATIC = web.AppKey("static", StaticFiles)
+STATIC: web.AppKey[StaticFiles] = web.AppKey("static")
 
-PRINCIPAL = web.RequestKey("principal", Principal)
-ACCOUNT_ID = web.RequestKey("account_id", int)
-REQUEST_ID = web.RequestKey("request_id", str)
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
+ACCOUNT_ID: web.RequestKey[int] = web.RequestKey("account_id")
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 # A listed browser origin other than the daemon's own (web/cors.py): its replies carry CORS.
-CORS_ORIGIN = web.RequestKey("cors_origin", str)
+CORS_ORIGIN: web.RequestKey[str] = web.RequestKey("cors_origin")
 
-# The route lookup built from api/routes.py (typed loosely here to avoid an import cycle).
-ROUTES = web.AppKey("routes", dict[tuple[str, str], Any])
+# The route lookup built from http/routes.py (typed loosely here to avoid an import cycle).
+ROUTES: web.AppKey[dict[tuple[str, str], Any]] = web.AppKey("routes")
 
 # Open /ws sessions by token id (to close them when their token is revoked).
-STREAMS = web.AppKey("streams", dict[str, set[Any]])
+STREAMS: web.AppKey[dict[str, set[Any]]] = web.AppKey("streams")
 
 # Fire-and-forget tasks (closing slow clients…), kept referenced and awaited at shutdown.
-BACKGROUND = web.AppKey("background", set[asyncio.Task[None]])
+BACKGROUND: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("background")

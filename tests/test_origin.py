@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from signalosd.config import ConfigError, Settings, load_settings
-from signalosd.web.origin import own_origin, parse_origin
+from signalosd.models.origin import own_origin, parse_origin
 from tests.conftest import make_settings
 
 LISTED = "https://desk.example.com"
