@@ -23,7 +23,6 @@ from typing import Any
 
 from signalosd.ops import logfmt
 
-FORMATS = ("auto", "text", "json", "journal")
 # syslog priorities journald understands in a `<N>` prefix
 _PRIORITY = {
     logging.DEBUG: 7,

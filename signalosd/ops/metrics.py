@@ -31,10 +31,18 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from signalosd.clock import Clock
 from signalosd.live.agent_hub import AgentHub
 from signalosd.live.bus import EventBus
-from signalosd.models import CommandType, Mode
+from signalosd.models import COMMAND_EVENTS, CommandStatus, CommandType, EventType, Mode
 from signalosd.store import EventRecord, Tx
 
-OUTCOMES = ("succeeded", "failed", "expired", "cancelled")
+OUTCOMES = tuple(
+    s.value
+    for s in (
+        CommandStatus.SUCCEEDED,
+        CommandStatus.FAILED,
+        CommandStatus.EXPIRED,
+        CommandStatus.CANCELLED,
+    )
+)
 # Anything else (aiohttp accepts any token as a method) is "other": unauthenticated clients
 # must not be able to add label values at will.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -246,13 +254,13 @@ class Metrics:
         if counter is None:  # labels() costs ~1 us; this runs once per event
             counter = self._event_counters[kind] = self.events.labels(kind)
         counter.inc()
-        if not kind.startswith("command_"):
+        if kind not in COMMAND_EVENTS:
             return
         data = json.loads(event.data_json)
         command_id = data.get("command_id")
         if not isinstance(command_id, str):
             return
-        if kind == "command_queued":
+        if kind == EventType.COMMAND_QUEUED:
             if len(self._pending) >= PENDING_MAX:
                 del self._pending[next(iter(self._pending))]
             self._pending[command_id] = _Pending(str(data.get("type")), _parse(event.ts))
@@ -265,10 +273,10 @@ class Metrics:
         pending = self._pending.get(command_id)
         if pending is None:
             return  # queued before this process started
-        if kind == "command_sent" and not pending.sent:  # the first send, not redeliveries
+        if kind == EventType.COMMAND_SENT and not pending.sent:  # the first send, not redeliveries
             pending.sent = True
             self._observe(pending, "sent", event.ts)
-        elif kind == "command_acked" and not pending.acked:
+        elif kind == EventType.COMMAND_ACKED and not pending.acked:
             pending.acked = True
             self._observe(pending, "acked", event.ts)
 

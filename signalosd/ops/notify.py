@@ -19,14 +19,19 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 
+from signalosd.models import EventType, Mode
 from signalosd.store import EventRecord
 
 log = logging.getLogger("signalosd")
 
 SEND_TIMEOUT_S = 1.0
 # Events after which the STATUS= line is rebuilt, and the mode each one leaves the account in.
-MODE_EVENTS = {"trading_paused": "paused", "trading_resumed": "running", "emergency_stop": "halted"}
-AGENT_EVENTS = frozenset({"agent_connected", "agent_disconnected"})
+MODE_EVENTS = {
+    EventType.TRADING_PAUSED: Mode.PAUSED,
+    EventType.TRADING_RESUMED: Mode.RUNNING,
+    EventType.EMERGENCY_STOP: Mode.HALTED,
+}
+AGENT_EVENTS = frozenset({EventType.AGENT_CONNECTED, EventType.AGENT_DISCONNECTED})
 STATUS_MAX_ACCOUNTS = 5
 
 
