@@ -26,12 +26,12 @@ log = logging.getLogger("signalosd")
 
 SEND_TIMEOUT_S = 1.0
 # Events after which the STATUS= line is rebuilt, and the mode each one leaves the account in.
-MODE_EVENTS = {
+MODE_EVENTS: dict[str, Mode] = {
     EventType.TRADING_PAUSED: Mode.PAUSED,
     EventType.TRADING_RESUMED: Mode.RUNNING,
     EventType.EMERGENCY_STOP: Mode.HALTED,
 }
-AGENT_EVENTS = frozenset({EventType.AGENT_CONNECTED, EventType.AGENT_DISCONNECTED})
+AGENT_EVENTS: frozenset[str] = frozenset({EventType.AGENT_CONNECTED, EventType.AGENT_DISCONNECTED})
 STATUS_MAX_ACCOUNTS = 5
 
 
