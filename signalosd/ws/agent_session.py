@@ -29,6 +29,7 @@ from signalosd.models import (
     AgentHello,
     CloseCode,
     CommandType,
+    Source,
 )
 from signalosd.outbox.delivery import Delivery
 from signalosd.store import EventRecord
@@ -80,7 +81,7 @@ class AgentSession(Session):
         self.account_id = principal.account_id
         self.hello = hello
         self.connected_at = iso(self.app[keys.CLOCK].now())
-        self.actor = principal.actor("ws") | {"session": self.id}
+        self.actor = principal.actor(Source.WS) | {"session": self.id}
         settings = self.app[keys.SETTINGS]
         self.inbox = AgentInbox(
             self.app[keys.DB],
