@@ -9,6 +9,7 @@ by group commit, is `agent_inbox.py`.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
@@ -24,12 +25,13 @@ from signalosd.models import (
     AgentState,
     CloseCode,
     CommandResult,
+    CommandType,
     EventType,
     Role,
     SyncSnapshot,
     TradeUpdate,
 )
-from signalosd.store import Tx
+from signalosd.store import EventRecord, Tx
 from signalosd.ws.session import frame
 
 if TYPE_CHECKING:
@@ -74,9 +76,15 @@ def command_frame(command: Mapping[str, Any], ts: str) -> str:
     return frame("command", data, command["id"], ts)
 
 
-def queued_stop(data: Mapping[str, Any]) -> dict[str, Any]:
-    """An emergency stop as its `command_queued` event tells it, shaped as stored and never sent
-    yet: it goes out straight from its commit, in the same frame as from a read."""
+def queued_stop(event: EventRecord) -> dict[str, Any] | None:
+    """The emergency stop a `command_queued` event queued, shaped as stored and never sent yet
+    (it goes out straight from its commit, in the same frame as from a read); None for any other
+    command. Only a stop's data is parsed: the text test is cheap, the type is sure."""
+    if CommandType.EMERGENCY_STOP.value not in event.data_json:
+        return None
+    data = json.loads(event.data_json)
+    if data["type"] != CommandType.EMERGENCY_STOP.value:
+        return None
     return {
         "id": data["command_id"],
         "type": data["type"],

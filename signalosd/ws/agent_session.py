@@ -9,7 +9,6 @@ applies by group commit.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -63,6 +62,8 @@ class DeliveryFactory(Protocol):
 
 
 class AgentSession(Session):
+    """One authenticated /ws/agent connection: the account's agent, once its `hello` is in."""
+
     INVALID_JSON = "not valid JSON ({exc})"
     BAD_MESSAGE = 'a message is {"type": ..., "data": {...}}'
     BINARY = "send JSON text"
@@ -136,11 +137,10 @@ class AgentSession(Session):
     def command_queued(self, event: EventRecord) -> None:
         """A command was queued for the account (the hub tells at its commit): the delivery
         runs a round now, and an emergency stop is sent straight from its event, without
-        waiting for that round's read. Only a stop's data is parsed: most commands are not."""
-        if CommandType.EMERGENCY_STOP.value in event.data_json:
-            data = json.loads(event.data_json)
-            if data["type"] == CommandType.EMERGENCY_STOP.value:
-                self.delivery.send_now(queued_stop(data))
+        waiting for that round's read."""
+        stop = queued_stop(event)
+        if stop is not None:
+            self.delivery.send_now(stop)
         self.delivery.wake()
 
     def revoke(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
@@ -146,7 +147,7 @@ async def authenticate(
     return principal
 
 
-class Session:
+class Session(ABC):
     """One authenticated WebSocket connection: every frame it is sent goes through its bounded
     queue to its single writer task (so a slow client only hurts itself, invariant 6), and it is
     closed from outside its own tasks, once. Each endpoint keeps its own wording of the envelope
@@ -182,9 +183,9 @@ class Session:
             return
         self.queue.put(seq, text, first=first)
 
+    @abstractmethod
     def fell_behind(self) -> None:
         """The queue is full: give up on the client (each endpoint says how)."""
-        raise NotImplementedError
 
     def send(self, type_: str, data: dict[str, Any]) -> None:
         self.put(CONTROL, self.control(type_, data))
@@ -210,11 +211,13 @@ class Session:
             elif msg.type is WSMsgType.BINARY:
                 self.error("bad_message", self.BINARY)
 
+    @abstractmethod
     def receive(self, raw: str) -> None:
-        raise NotImplementedError
+        """One text message from the client (never awaits: see `room`)."""
 
     async def room(self) -> None:
         """Wait before reading on while what was received is still being worked off."""
+        return None  # by default nothing is: /ws handles each message as it comes
 
     def envelope(self, raw: str) -> dict[str, Any] | None:
         """The message as `{"type": str, ...}`, or None once the client was told what is wrong."""
