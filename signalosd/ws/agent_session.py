@@ -225,7 +225,7 @@ class AgentSession(Session):
 
 
 async def agent_stream(request: web.Request) -> web.StreamResponse:
-    return await serve(request, role_problem, lambda ws, principal: _run(request, ws, principal))
+    return await serve(request, role_problem, _run)
 
 
 async def _run(request: web.Request, ws: web.WebSocketResponse, principal: Principal) -> None:

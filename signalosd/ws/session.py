@@ -235,7 +235,7 @@ class Session(ABC):
 async def serve(
     request: web.Request,
     role_problem: Callable[[Principal], str | None],
-    run: Callable[[web.WebSocketResponse, Principal], Awaitable[None]],
+    run: Callable[[web.Request, web.WebSocketResponse, Principal], Awaitable[None]],
 ) -> web.StreamResponse:
     """An endpoint's handler: upgrade, authenticate, then `run` the session."""
     ws = await upgrade(request)
@@ -243,5 +243,5 @@ async def serve(
         return web.Response(status=400)  # never sent: the client is gone
     principal = await authenticate(request, ws, role_problem)
     if principal is not None:
-        await run(ws, principal)
+        await run(request, ws, principal)
     return ws

@@ -224,9 +224,7 @@ def _watch_writer(session: StreamSession, writer: asyncio.Task[None]) -> None:
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    return await serve(
-        request, _stream_role_problem, lambda ws, principal: _run(request, ws, principal)
-    )
+    return await serve(request, _stream_role_problem, _run)
 
 
 async def _run(request: web.Request, ws: web.WebSocketResponse, principal: Principal) -> None:
