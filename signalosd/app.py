@@ -13,8 +13,9 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import web
 
 from signalosd import keys
 from signalosd.auth.tokens import TokenAuth
@@ -26,14 +27,17 @@ from signalosd.http.pacing import Pacer
 from signalosd.http.routes import add_routes, build_routes
 from signalosd.live.agent_hub import AgentHub
 from signalosd.live.bus import EventBus
+from signalosd.models import CloseCode
 from signalosd.ops import maintenance, state_lock
 from signalosd.ops.guard import ConnectionGuard
 from signalosd.ops.metrics import Metrics
 from signalosd.outbox.commands import CommandPolicy, CommandWaiters
+from signalosd.outbox.delivery import DELIVERY_ACTOR, Delivery
 from signalosd.store import Database
 from signalosd.web import cors, headers
 from signalosd.web.files import StaticFiles
 from signalosd.ws import agent_session, revocation, stream
+from signalosd.ws.agent_session import DeliveryFactory
 from signalosd.ws.session import close_with_deadline
 
 log = logging.getLogger("signalosd")
@@ -121,11 +125,39 @@ async def _close_websockets(app: web.Application) -> None:
     log.info("event=closing_websockets count=%d deadline_s=%g", len(sockets), deadline)
     await asyncio.gather(
         *(
-            close_with_deadline(s, WSCloseCode.GOING_AWAY, "server shutting down", deadline)
+            close_with_deadline(s, CloseCode.GOING_AWAY, "server shutting down", deadline)
             for s in sockets
         ),
         return_exceptions=True,
     )
+
+
+def _deliveries(
+    db: Database, clock: Clock, settings: Settings, policy: CommandPolicy
+) -> DeliveryFactory:
+    """What each agent session sends its commands with."""
+
+    def delivery(
+        account_id: int,
+        send: Callable[[dict[str, Any]], None],
+        token_id: str,
+        journal_keep_s: float,
+        on_revoked: Callable[[], None],
+    ) -> Delivery:
+        return Delivery(
+            account_id,
+            db,
+            clock,
+            settings,
+            policy,
+            send,
+            DELIVERY_ACTOR,
+            token_id,
+            journal_keep_s,
+            on_revoked,
+        )
+
+    return delivery
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
@@ -158,6 +190,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[keys.POLICY] = CommandPolicy(
         settings.open_trade_ttl_s, settings.command_ttl_s, settings.command_expiry_grace_s
     )
+    app[keys.DELIVERIES] = _deliveries(db, clock, settings, app[keys.POLICY])
     app[keys.WEBSOCKETS] = weakref.WeakSet()
     app[keys.BACKGROUND] = set()
     app[keys.STREAMS] = {}

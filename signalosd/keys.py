@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from signalosd.outbox.commands import CommandPolicy, CommandWaiters
     from signalosd.store import Database
     from signalosd.web.files import StaticFiles
+    from signalosd.ws.agent_session import DeliveryFactory
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
@@ -33,6 +34,8 @@ AUTH: web.AppKey[TokenAuth] = web.AppKey("auth")
 WAITERS: web.AppKey[CommandWaiters] = web.AppKey("waiters")
 AGENTS: web.AppKey[AgentHub] = web.AppKey("agents")
 POLICY: web.AppKey[CommandPolicy] = web.AppKey("policy")
+# Makes each agent session's outbox delivery (app.py binds what it needs).
+DELIVERIES: web.AppKey[DeliveryFactory] = web.AppKey("deliveries")
 WEBSOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("websockets")
 STARTED_AT: web.AppKey[float] = web.AppKey("started_at")
 # The pace of each token's long REST reads (pacing.py).

@@ -15,7 +15,7 @@ import aiohttp
 from aiohttp import WSMsgType
 
 from signalosd import keys
-from signalosd.live.bus import Outbox, Subscription
+from signalosd.live.bus import ClientQueue, Subscription
 from tests.conftest import Harness
 from tests.test_ws_support import (
     Stream,
@@ -63,7 +63,7 @@ class Overflow:
 
     daemon: Harness
     stuck: aiohttp.ClientWebSocketResponse
-    stuck_queue: Outbox  # the stuck client's server-side outbox
+    stuck_queue: ClientQueue  # the stuck client's server-side queue
     longest_queue: int  # its length, sampled after every commit
     start: int  # the head when both subscribed
     head: int  # the head after the last commit
@@ -91,7 +91,7 @@ async def overflow(aiohttp_client, tmp_path, clock, monkeypatch) -> AsyncIterato
     async with stuck_client(daemon) as stuck, open_stream(daemon, daemon.admin) as reader:
         await reader.subscribe()
         await reader.sync()
-        stuck_queue = subscriptions[0].outbox
+        stuck_queue = subscriptions[0].queue
         reading = asyncio.create_task(read())
         longest_queue = commits = 0
         while bus.slow_consumer_closes == 0 and commits < MAX_COMMITS:

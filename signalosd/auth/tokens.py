@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from signalosd.errors import ApiError, ErrorCode
-from signalosd.models import Role
+from signalosd.models import Actor, ActorKind, Role
 from signalosd.store import Database, Tx
 
 TOKEN_PREFIX = "sos_"
@@ -62,21 +62,14 @@ class Principal:
         return self.token_id.startswith(LOCAL_TOKEN_PREFIX)
 
     def actor(self, source: str) -> dict[str, Any]:
+        """Who acted, as events record it (`source`: the client's kind, a `Source` value)."""
         if self.is_local:
-            return {
-                "kind": "local",
-                "id": self.token_id.removeprefix(LOCAL_TOKEN_PREFIX),
-                "label": self.label,
-                "role": self.role.value,
-                "source": source,
-            }
-        return {
-            "kind": "token",
-            "id": self.token_id,
-            "label": self.label,
-            "role": self.role.value,
-            "source": source,
-        }
+            kind, id_ = ActorKind.LOCAL, self.token_id.removeprefix(LOCAL_TOKEN_PREFIX)
+        else:
+            kind, id_ = ActorKind.TOKEN, self.token_id
+        return Actor(
+            kind=kind, id=id_, label=self.label, role=self.role.value, source=source
+        ).model_dump()
 
 
 def unauthorized(message: str) -> ApiError:

@@ -1,17 +1,17 @@
 """Which desktop agent is connected for which account, and what it last said.
 
 One live agent session per account: a newer one replaces the older (closed with 4409). The
-hub wakes a session's delivery when a command is queued for its account, and keeps the latest
-MT5 status (for health) with the throttle that stops a chatty agent flooding subscribers.
+hub tells a session when a command is queued for its account, and keeps the latest MT5 status
+(for health) with the throttle that stops a chatty agent flooding subscribers.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from signalosd.clock import Clock, iso
+from signalosd.models import EventType
 from signalosd.store import EventRecord
 
 if TYPE_CHECKING:
@@ -59,27 +59,13 @@ class AgentHub:
         return self._last_seen.get(account_id)
 
     def on_event(self, event: EventRecord) -> None:
-        """Bus listener: a queued command wakes its account's delivery at once; an emergency
-        stop is sent straight from its event, without waiting for the delivery's next read."""
-        if event.type != "command_queued" or event.account_id is None:
+        """Bus listener: a queued command reaches its account's session at its commit (which
+        wakes its delivery, and sends an emergency stop straight from the event)."""
+        if event.type != EventType.COMMAND_QUEUED or event.account_id is None:
             return
         session = self._sessions.get(event.account_id)
-        if session is None:
-            return
-        if '"type":"emergency_stop"' in event.data_json:
-            data = json.loads(event.data_json)
-            session.delivery.send_now(
-                {
-                    "id": data["command_id"],
-                    "type": data["type"],
-                    "trade_id": data["trade_id"],
-                    "params": data["params"],
-                    "expires_at": None,
-                    "halt_gen": data["halt_gen"],
-                    "attempts": 0,
-                }
-            )
-        session.delivery.wake()
+        if session is not None:
+            session.command_queued(event)
 
     def status_event_due(self, account_id: int, status: dict[str, Any]) -> bool:
         """Store the latest status; True when it is worth an event (the throttle)."""

@@ -1,7 +1,7 @@
 """Event fan-out. Publishing never awaits a client.
 
-Each subscriber owns a bounded `Outbox`; `publish` appends the event's once-encoded message to
-the outbox of every subscriber that may see it and returns. The bound is checked per published
+Each subscriber owns a bounded `ClientQueue`; `publish` appends the event's once-encoded message
+to the queue of every subscriber that may see it and returns. The bound is checked per published
 batch: a subscriber that still has `maxlen` messages waiting when the next commit is published
 has fallen behind, is told once (`on_overflow`) and gets nothing more; its connection is closed
 with 4008 and the client resumes from the last seq it received. A single large commit (a bulk
@@ -15,7 +15,6 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 from signalosd.models.type_filter import TypeFilter
 from signalosd.store import EventRecord
@@ -25,8 +24,9 @@ log = logging.getLogger("signalosd.live.bus")
 CONTROL = 0  # seq used for messages that are not events (pong, error, reset, …)
 
 
-class Outbox:
-    """A bounded FIFO of (seq, text) with an awaitable "not empty"."""
+class ClientQueue:
+    """One WebSocket client's frames waiting for its writer: a bounded FIFO of (seq, text) with
+    an awaitable "not empty". (Not the command outbox: that is the durable queue in outbox/.)"""
 
     __slots__ = ("_items", "_maxlen", "_waiter", "overflowed")
 
@@ -78,18 +78,18 @@ class Subscription:
     """What one client sees: its accounts (None: all) and event types (None: all; a
     `TypeFilter`, linear-time, the same one its replay reads with), and where it goes."""
 
-    __slots__ = ("account_ids", "matches", "on_overflow", "outbox")
+    __slots__ = ("account_ids", "matches", "on_overflow", "queue")
 
     def __init__(
         self,
         account_ids: frozenset[int] | None,
         matches: TypeFilter | None,
-        outbox: Outbox,
+        queue: ClientQueue,
         on_overflow: Callable[[], None],
     ) -> None:
         self.account_ids = account_ids
         self.matches = matches
-        self.outbox = outbox
+        self.queue = queue
         self.on_overflow = on_overflow
 
     def wants(self, event: EventRecord) -> bool:
@@ -127,7 +127,7 @@ class EventBus:
 
     def publish(self, events: list[EventRecord]) -> None:
         """Called by the store after COMMIT, in commit order. Never awaits."""
-        behind = [sub for sub in self._subs if sub.outbox.full]
+        behind = [sub for sub in self._subs if sub.queue.full]
         for sub in behind:
             self.drop_slow(sub)
         for event in events:
@@ -145,19 +145,12 @@ class EventBus:
             text = event.message()
             for sub in self._subs:
                 if sub.wants(event):
-                    sub.outbox.put(event.seq, text)
+                    sub.queue.put(event.seq, text)
 
     def drop_slow(self, sub: Subscription) -> None:
         """Unsubscribe a client that fell behind and tell its connection (once)."""
         self._subs.discard(sub)
-        if not sub.outbox.overflowed:
-            sub.outbox.overflow()
+        if not sub.queue.overflowed:
+            sub.queue.overflow()
             self.slow_consumer_closes += 1
             sub.on_overflow()
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "subscribers": len(self._subs),
-            "published_seq": self.published_seq,
-            "slow_consumer_closes": self.slow_consumer_closes,
-        }

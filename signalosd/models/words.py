@@ -67,6 +67,7 @@ class CloseCode(IntEnum):
 
     GOING_AWAY = 1001  # the daemon is shutting down: reconnect
     POLICY = 1008  # a protocol violation the session cannot survive
+    INTERNAL_ERROR = 1011  # the daemon failed the session (a stream resumes from its last seq)
     SLOW_CONSUMER = 4008  # fell behind: resume from the last seq received
     AUTH_FAILED = 4401  # token refused or revoked: do not retry with it
     REPLACED = 4409  # a newer agent session for the account took over

@@ -1,12 +1,16 @@
 """The /ws/agent protocol's fixed parts: what an agent may send (validated in one pass), who
-may connect, the `hello` handshake, and the records of a session's start and end.
+may connect, the `hello` handshake, the `command` frame, and the records of a session's start
+and end.
 
-The session itself (sending, receiving, group commit) is `agent_ws.py`.
+The session itself (sending, receiving) is `agent_session.py`; applying what the agent sent,
+by group commit, is `agent_inbox.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from aiohttp import WSMsgType, web
@@ -19,19 +23,20 @@ from signalosd.models import (
     AgentAck,
     AgentHello,
     AgentState,
+    CloseCode,
     CommandResult,
+    CommandType,
+    EventType,
     Role,
     SyncSnapshot,
     TradeUpdate,
 )
-from signalosd.store import Tx
+from signalosd.store import EventRecord, Tx
+from signalosd.ws.session import frame
 
 if TYPE_CHECKING:
     from signalosd.ws.agent_session import AgentSession
 
-CLOSE_REPLACED = 4409
-CLOSE_POLICY = 1008
-CLOSE_INTERNAL_ERROR = 1011
 REPORTS: dict[str, type[BaseModel]] = {
     "ack": AgentAck,
     "command_result": CommandResult,
@@ -58,6 +63,37 @@ ENVELOPE: TypeAdapter[Any] = TypeAdapter(
         Field(discriminator="type"),
     ]
 )
+
+
+# What a `command` frame's data carries of the command, besides `attempt` (docs/agent.md).
+COMMAND_FIELDS = ("id", "type", "trade_id", "params", "expires_at", "halt_gen")
+
+
+def command_frame(command: Mapping[str, Any], ts: str) -> str:
+    """The `command` frame for a command as stored (`attempts`: how often it was sent before)."""
+    data = {k: command[k] for k in COMMAND_FIELDS}
+    data["attempt"] = command["attempts"] + 1
+    return frame("command", data, command["id"], ts)
+
+
+def queued_stop(event: EventRecord) -> dict[str, Any] | None:
+    """The emergency stop a `command_queued` event queued, shaped as stored and never sent yet
+    (it goes out straight from its commit, in the same frame as from a read); None for any other
+    command. Only a stop's data is parsed: the text test is cheap, the type is sure."""
+    if CommandType.EMERGENCY_STOP.value not in event.data_json:
+        return None
+    data = json.loads(event.data_json)
+    if data["type"] != CommandType.EMERGENCY_STOP.value:
+        return None
+    return {
+        "id": data["command_id"],
+        "type": data["type"],
+        "trade_id": data["trade_id"],
+        "params": data["params"],
+        "expires_at": None,  # a stop has no deadline (invariant 10)
+        "halt_gen": data["halt_gen"],
+        "attempts": 0,
+    }
 
 
 def role_problem(principal: Principal) -> str | None:
@@ -87,7 +123,7 @@ async def receive_hello(ws: web.WebSocketResponse, within: float) -> AgentHello 
                 {"type": "error", "data": {"code": "bad_hello", "message": problem[:500]}}
             )
         )
-        await ws.close(code=CLOSE_POLICY, message=problem.encode()[:120])
+        await ws.close(code=CloseCode.POLICY, message=problem.encode()[:120])
     return None
 
 
@@ -110,7 +146,7 @@ def record_connected(tx: Tx, session: AgentSession, replaced: str | None) -> dic
         },
     )
     tx.append_event(
-        session.account_id, "agent_connected", info | {"replaced": replaced}, session.actor
+        session.account_id, EventType.AGENT_CONNECTED, info | {"replaced": replaced}, session.actor
     )
     return tx.get_state(session.account_id)
 
@@ -123,7 +159,7 @@ def record_disconnected(tx: Tx, session: AgentSession, reason: str, current: boo
         tx.save_agent_status(session.account_id, {"connected": 0, "last_seen": tx.now})
     tx.append_event(
         session.account_id,
-        "agent_disconnected",
+        EventType.AGENT_DISCONNECTED,
         {"session_id": session.id, "reason": reason},
         session.actor,
     )

@@ -1,82 +1,107 @@
 """/ws/agent: the desktop agent's session (protocol in docs/agent.md).
 
-Sending: commands come from `Delivery`, control replies from the receive loop; every frame goes
-through the session's bounded outbox and its single writer task. Receiving: each valid message
-goes into an ordered inbox; one applier task applies everything waiting in one transaction
-(group commit), each message under its own savepoint, in the order the agent sent them.
+Sending: commands come from the session's `Delivery` (which app.py makes), control replies
+from the receive loop; every frame goes through the session's bounded queue and its single
+writer task. Receiving: each valid message goes into the ordered inbox that `agent_inbox.py`
+applies by group commit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
-from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from pydantic import ValidationError
 
-from signalosd import keys, strict_json
+from signalosd import keys
 from signalosd.auth.tokens import Principal
 from signalosd.clock import iso
-from signalosd.domain import account_history, agent_reports
-from signalosd.live.bus import CONTROL, Outbox
-from signalosd.models import DEFAULT_JOURNAL_KEEP_S, AccountStatus, AgentHello, CommandType
-from signalosd.outbox.delivery import DELIVERY_ACTOR, Delivery
-from signalosd.store import Tx
+from signalosd.domain import account_history
+from signalosd.live.bus import CONTROL
+from signalosd.models import (
+    DEFAULT_JOURNAL_KEEP_S,
+    AccountStatus,
+    AgentHello,
+    CloseCode,
+    CommandType,
+    Source,
+)
+from signalosd.outbox.delivery import Delivery
+from signalosd.store import EventRecord
+from signalosd.ws.agent_inbox import AgentInbox
 from signalosd.ws.agent_protocol import (
-    CLOSE_INTERNAL_ERROR,
-    CLOSE_REPLACED,
     ENVELOPE,
     REPORTS,
+    command_frame,
+    queued_stop,
     receive_hello,
     record_connected,
     record_disconnected,
     role_problem,
 )
-from signalosd.ws.session import CLOSE_AUTH_FAILED, authenticate, close_soon, closed, frame, upgrade
+from signalosd.ws.session import Session, closed, frame, serve
 
 log = logging.getLogger("signalosd.agent")
 
 
-class AgentSession:
+class DeliveryFactory(Protocol):
+    """Makes a session's `Delivery` (app.py binds the database, clock, settings and policy)."""
+
+    def __call__(
+        self,
+        account_id: int,
+        send: Callable[[dict[str, Any]], None],
+        token_id: str,
+        journal_keep_s: float,
+        on_revoked: Callable[[], None],
+    ) -> Delivery: ...
+
+
+class AgentSession(Session):
+    """One authenticated /ws/agent connection: the account's agent, once its `hello` is in."""
+
+    INVALID_JSON = "not valid JSON ({exc})"
+    BAD_MESSAGE = 'a message is {"type": ..., "data": {...}}'
+    BINARY = "send JSON text"
+    NAN_FOR_MODELS = True  # the models refuse NaN, naming the field
+
     def __init__(
         self,
         request: web.Request,
         ws: web.WebSocketResponse,
         principal: Principal,
         hello: AgentHello,
+        deliveries: DeliveryFactory,
     ) -> None:
-        self.app = request.app
-        self.ws = ws
+        super().__init__(request.app, ws, principal)
         self.id = secrets.token_hex(6)
         self.account_id = principal.account_id
-        self.principal = principal
         self.hello = hello
         self.connected_at = iso(self.app[keys.CLOCK].now())
-        self.actor = principal.actor("ws") | {"session": self.id}
+        self.actor = principal.actor(Source.WS) | {"session": self.id}
         settings = self.app[keys.SETTINGS]
-        self.outbox = Outbox(settings.ws_queue_max)
-        self.inbox: deque[tuple[str, Any]] = deque()
-        self._inbox_ready = asyncio.Event()
-        # Backpressure: past this many waiting messages the receive loop stops reading, so an
-        # agent that sends faster than we commit waits in TCP instead of in our memory.
-        self._inbox_max = 2 * settings.agent_batch_max
-        self._inbox_room = asyncio.Event()
-        self._inbox_room.set()
+        self.inbox = AgentInbox(
+            self.app[keys.DB],
+            account_id=self.account_id,
+            session_id=self.id,
+            token_id=principal.token_id,
+            actor=self.actor,
+            batch_max=settings.agent_batch_max,
+            history_interval_s=settings.account_history_interval_s,
+            on_revoked=self.revoke,
+            on_failed=lambda: self.close(
+                CloseCode.INTERNAL_ERROR, "could not store the agent's reports"
+            ),
+        )
         # How long the agent keeps the ids of commands it executed: nothing older is sent.
         self.journal_keep_s = hello.journal_keep_s or DEFAULT_JOURNAL_KEEP_S
-        self.delivery = Delivery(
+        self.delivery = deliveries(
             self.account_id,
-            self.app[keys.DB],
-            self.app[keys.CLOCK],
-            settings,
-            self.app[keys.POLICY],
             self.send_command,
-            DELIVERY_ACTOR,
             principal.token_id,
             self.journal_keep_s,
             self.revoke,
@@ -85,11 +110,6 @@ class AgentSession:
         # between still reaches the history's min/max (account_history.py).
         self.equity_seen = account_history.EquityRange()
         self.revoked = False  # the token was revoked: nothing more is sent or applied
-        self._revoked_in_tx = False  # set on the writer thread by a batch that found it so
-        self.closing = False
-        self.close_task: asyncio.Task[None] | None = None
-        self._stopping = False
-        self._msg_no = 0
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -103,27 +123,25 @@ class AgentSession:
 
     # ---- outgoing -------------------------------------------------------------------------
 
-    def _put(self, text: str, *, first: bool = False) -> None:
-        if self.outbox.full:
-            self.outbox.overflow()
-            self.close(4008, "slow consumer: reconnect")
-            return
-        self.outbox.put(CONTROL, text, first=first)
-
-    def send(self, type_: str, data: dict[str, Any]) -> None:
-        self._msg_no += 1
-        self._put(frame(type_, data, f"msg_{self._msg_no}", iso(self.app[keys.CLOCK].now())))
+    def fell_behind(self) -> None:
+        self.queue.overflow()
+        self.close(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect")
 
     def send_command(self, command: dict[str, Any]) -> None:
         """A command frame; an emergency stop goes ahead of every frame still waiting."""
         if self.revoked:
             return
-        data = {
-            k: command[k] for k in ("id", "type", "trade_id", "params", "expires_at", "halt_gen")
-        }
-        data["attempt"] = command["attempts"] + 1
-        text = frame("command", data, command["id"], iso(self.app[keys.CLOCK].now()))
-        self._put(text, first=command["type"] == CommandType.EMERGENCY_STOP.value)
+        text = command_frame(command, iso(self.app[keys.CLOCK].now()))
+        self.put(CONTROL, text, first=command["type"] == CommandType.EMERGENCY_STOP.value)
+
+    def command_queued(self, event: EventRecord) -> None:
+        """A command was queued for the account (the hub tells at its commit): the delivery
+        runs a round now, and an emergency stop is sent straight from its event, without
+        waiting for that round's read."""
+        stop = queued_stop(event)
+        if stop is not None:
+            self.delivery.send_now(stop)
+        self.delivery.wake()
 
     def revoke(self) -> None:
         """The session's token was revoked: apply nothing more it sent, send it nothing, close
@@ -131,9 +149,7 @@ class AgentSession:
         if self.revoked:
             return
         self.revoked = True
-        dropped = len(self.inbox)
-        self.inbox.clear()
-        self._inbox_room.set()
+        dropped = self.inbox.clear()
         log.warning(
             "event=agent_token_revoked account_id=%d session=%s token_id=%s dropped_messages=%d",
             self.account_id,
@@ -141,18 +157,12 @@ class AgentSession:
             self.principal.token_id,
             dropped,
         )
-        self.close(CLOSE_AUTH_FAILED, "token revoked")
+        self.close(CloseCode.AUTH_FAILED, "token revoked")
 
     async def writer(self) -> None:
         while True:
-            for _, text in await self.outbox.take():
+            for _, text in await self.queue.take():
                 await self.ws.send_str(text)
-
-    def close(self, code: int, reason: str) -> None:
-        if self.closing:
-            return
-        self.closing = True
-        self.close_task = close_soon(self.app, self.ws, code, reason)
 
     # ---- incoming -------------------------------------------------------------------------
 
@@ -168,16 +178,8 @@ class AgentSession:
         self._accept(envelope.type, envelope.data)
 
     def _receive_slowly(self, raw: str) -> None:
-        try:
-            msg = strict_json.loads(raw, nan_for_models=True)  # the models refuse NaN
-        except ValueError as exc:
-            self.send("error", {"code": "invalid_json", "message": f"not valid JSON ({exc})"})
-            return
-        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
-            self.send(
-                "error",
-                {"code": "bad_message", "message": 'a message is {"type": ..., "data": {...}}'},
-            )
+        msg = self.envelope(raw)
+        if msg is None:
             return
         kind, data = msg["type"], msg.get("data")
         if kind == "ping":
@@ -188,13 +190,9 @@ class AgentSession:
             return
         model = REPORTS.get(kind)
         if model is None:
-            self.send(
-                "error",
-                {
-                    "code": "unknown_type",
-                    "message": f"unknown message type "
-                    f"{kind!r}; expected one of {', '.join(REPORTS)} or ping",
-                },
+            self.error(
+                "unknown_type",
+                f"unknown message type {kind!r}; expected one of {', '.join(REPORTS)} or ping",
             )
             return
         try:
@@ -220,125 +218,18 @@ class AgentSession:
                 self.equity_seen.see(item.equity)
                 return  # kept for health; not worth an event yet
             item = (item, self.equity_seen.take(item.equity))
-        self.inbox.append((kind, item))
-        self._inbox_ready.set()
-        if len(self.inbox) >= self._inbox_max:
-            self._inbox_room.clear()
+        self.inbox.append(kind, item)
 
     async def room(self) -> None:
-        """Wait while the inbox is full (the applier makes room, or ends)."""
-        await self._inbox_room.wait()
-
-    async def applier(self) -> None:
-        """Apply what the agent sent, in order, many messages per durable commit.
-
-        A batch that cannot be committed (the database locked past the busy timeout, the disk
-        full…) ends the session with 1011: applying later messages would skip it. The agent
-        reconnects, sends a snapshot and gets every unfinished command again (re-sending the
-        results it stored), so nothing is lost for good."""
-        db, limit = self.app[keys.DB], self.app[keys.SETTINGS].agent_batch_max
-        try:
-            while True:
-                if not self.inbox:
-                    if self._stopping:
-                        return
-                    self._inbox_ready.clear()
-                    await self._inbox_ready.wait()
-                    continue
-                batch = [self.inbox.popleft() for _ in range(min(limit, len(self.inbox)))]
-                if len(self.inbox) < self._inbox_max:
-                    self._inbox_room.set()
-                try:
-                    await db.write(self._batch(batch))
-                    if self._revoked_in_tx:
-                        self.revoke()
-                        return
-                except Exception:
-                    log.exception(
-                        "event=agent_batch_failed account_id=%d session=%s messages=%d",
-                        self.account_id,
-                        self.id,
-                        len(batch),
-                    )
-                    self.close(CLOSE_INTERNAL_ERROR, "could not store the agent's reports")
-                    return
-        finally:
-            self._inbox_room.set()  # never leave the receive loop waiting on a stopped applier
-
-    async def drain(self, applier: asyncio.Task[None], deadline: float) -> None:
-        """Before the session ends: everything already received is applied (nothing the
-        agent sent is lost because the connection dropped right after)."""
-        self._stopping = True
-        self._inbox_ready.set()
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            async with asyncio.timeout(deadline):
-                await asyncio.shield(applier)
-
-    def _batch(self, items: list[tuple[str, Any]]) -> Callable[[Tx], None]:
-        return lambda tx: self._apply(tx, items)
-
-    def _apply(self, tx: Tx, items: list[tuple[str, Any]]) -> None:
-        # Checked in the batch's own transaction: nothing the agent sends after its token's
-        # revocation committed (here or by `signalosd token revoke`) is applied.
-        if not tx.token_active(self.principal.token_id):
-            self._revoked_in_tx = True
-            return
-        try:
-            with tx.savepoint():  # the common case: the whole batch applies cleanly
-                for kind, item in items:
-                    self._apply_one(tx, kind, item)
-            return
-        except Exception:
-            pass  # one message is bad: redo them one by one, so that only it is skipped
-        for kind, item in items:
-            try:
-                with tx.savepoint():
-                    self._apply_one(tx, kind, item)
-            except Exception:
-                log.exception(
-                    "event=agent_message_failed kind=%s account_id=%d session=%s",
-                    kind,
-                    self.account_id,
-                    self.id,
-                )
-
-    def _apply_one(self, tx: Tx, kind: str, item: Any) -> None:
-        account_id, actor = self.account_id, self.actor
-        if kind == "ack":
-            agent_reports.apply_ack(tx, account_id, item.messageId, actor)
-        elif kind == "command_result":
-            agent_reports.apply_result(tx, account_id, item, actor)
-        elif kind == "trade_update":
-            agent_reports.apply_position(tx, account_id, item, actor, adopted_by="trade_update")
-        elif kind == "sync_snapshot":
-            agent_reports.apply_snapshot(tx, account_id, item, actor)
-            if item.account is not None:
-                self._status(tx, item.account.model_dump())
-        elif kind == "mt5_status_update":
-            status, seen = item
-            self._status(tx, status.model_dump(), seen)
-        elif kind == "agent_state":
-            agent_reports.apply_agent_state(tx, account_id, item, actor)
-
-    def _status(
-        self, tx: Tx, status: dict[str, Any], seen: tuple[float, float] | None = None
-    ) -> None:
-        tx.save_agent_status(
-            self.account_id, {"mt5": status, "mt5_at": tx.now, "last_seen": tx.now}
-        )
-        tx.append_event(self.account_id, "mt5_status_update", status, self.actor)
-        interval = self.app[keys.SETTINGS].account_history_interval_s
-        account_history.record(tx, self.account_id, status, interval, seen)
+        await self.inbox.room()
 
 
 async def agent_stream(request: web.Request) -> web.StreamResponse:
+    return await serve(request, role_problem, _run)
+
+
+async def _run(request: web.Request, ws: web.WebSocketResponse, principal: Principal) -> None:
     app, settings = request.app, request.app[keys.SETTINGS]
-    ws = await upgrade(request)
-    if ws is None:
-        return web.Response(status=400)  # never sent: the client is gone
-    principal = await authenticate(request, ws, role_problem)
-    if principal is None:
-        return ws
     await ws.send_str(
         frame(
             "authenticated",
@@ -349,8 +240,8 @@ async def agent_stream(request: web.Request) -> web.StreamResponse:
     )
     hello = await receive_hello(ws, settings.ws_auth_timeout_s)
     if hello is None:
-        return ws
-    session = AgentSession(request, ws, principal, hello)
+        return
+    session = AgentSession(request, ws, principal, hello, app[keys.DELIVERIES])
     hub, db = app[keys.AGENTS], app[keys.DB]
     previous = hub.session(principal.account_id)
     state = await db.write(
@@ -370,7 +261,7 @@ async def agent_stream(request: web.Request) -> web.StreamResponse:
     )
     old = hub.attach(session)
     if old is not None:
-        old.close(CLOSE_REPLACED, "replaced by a newer agent session for this account")
+        old.close(CloseCode.REPLACED, "replaced by a newer agent session for this account")
     log.info(
         "event=agent_connected account=%s session=%s broker=%s version=%s",
         principal.account,
@@ -381,21 +272,16 @@ async def agent_stream(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     tasks = [
         loop.create_task(session.writer()),
-        loop.create_task(session.applier()),
+        loop.create_task(session.inbox.applier()),
         loop.create_task(session.delivery.run()),
     ]
     reason = "connection closed"
     try:
-        async for msg in ws:
-            if msg.type is WSMsgType.TEXT:
-                session.receive(msg.data)
-                await session.room()
-            elif msg.type is WSMsgType.BINARY:
-                session.send("error", {"code": "bad_message", "message": "send JSON text"})
+        await session.read()
         reason = f"closed with {ws.close_code}"
     finally:
         tasks[2].cancel()
-        await session.drain(tasks[1], settings.shutdown_timeout_s)
+        await session.inbox.drain(tasks[1], settings.shutdown_timeout_s)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -410,4 +296,3 @@ async def agent_stream(request: web.Request) -> web.StreamResponse:
             session.id,
             reason,
         )
-    return ws

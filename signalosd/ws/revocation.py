@@ -4,7 +4,7 @@ A bus listener: a `token_revoked` event (from the daemon's own API, or committed
 `signalosd token revoke` on the database file, which the daemon picks up within
 `external_poll_interval_s`) closes the token's `/ws` streams and `/ws/agent` session with
 4401. An agent session also stops being sent commands and having its reports applied: its
-next batch finds the revocation in its own transaction (see agent_ws.py).
+next batch finds the revocation in its own transaction (see agent_inbox.py).
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from collections.abc import Callable
 from aiohttp import web
 
 from signalosd import keys
+from signalosd.models import CloseCode, EventType
 from signalosd.store import EventRecord
-from signalosd.ws.session import CLOSE_AUTH_FAILED
 
 
 def close_revoked(app: web.Application) -> Callable[[EventRecord], None]:
     def on_event(event: EventRecord) -> None:
-        if event.type != "token_revoked":
+        if event.type != EventType.TOKEN_REVOKED:
             return
         token_id = json.loads(event.data_json).get("token_id")
         for stream in list(app[keys.STREAMS].get(token_id, ())):
-            stream.close(CLOSE_AUTH_FAILED, "token revoked")
+            stream.close(CloseCode.AUTH_FAILED, "token revoked")
         for session in app[keys.AGENTS].sessions():
             if session.principal.token_id == token_id:
                 session.revoke()

@@ -1,11 +1,15 @@
-"""What /ws and /ws/agent share: the envelope, the authenticate handshake, closing."""
+"""What /ws and /ws/agent share: the envelope, the authenticate handshake, the session base
+(its bounded queue of frames, closing from outside, the envelope checks, the receive loop) and
+the handler's set-up around it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
 
 from aiohttp import WSMsgType, web
 
@@ -14,8 +18,8 @@ from signalosd.auth import local
 from signalosd.auth.tokens import Principal
 from signalosd.clock import iso
 from signalosd.errors import ApiError
-
-CLOSE_AUTH_FAILED = 4401
+from signalosd.live.bus import CONTROL, ClientQueue
+from signalosd.models import CloseCode
 
 
 def frame(type_: str, data: dict[str, Any], msg_id: str, ts: str) -> str:
@@ -99,7 +103,7 @@ async def authenticate(
                 iso(request.app[keys.CLOCK].now()),
             )
         )
-        await close_with_deadline(ws, CLOSE_AUTH_FAILED, message, deadline)
+        await close_with_deadline(ws, CloseCode.AUTH_FAILED, message, deadline)
 
     try:
         # An absolute deadline: receive(timeout=) restarts on every ping or pong frame, so a
@@ -141,3 +145,103 @@ async def authenticate(
     request[keys.PRINCIPAL] = principal  # the request log names who held the connection
     request.app[keys.GUARD].admit(request.protocol)  # no longer counts as unauthenticated
     return principal
+
+
+class Session(ABC):
+    """One authenticated WebSocket connection: every frame it is sent goes through its bounded
+    queue to its single writer task (so a slow client only hurts itself, invariant 6), and it is
+    closed from outside its own tasks, once. Each endpoint keeps its own wording of the envelope
+    errors (clients read them)."""
+
+    INVALID_JSON: ClassVar[str]  # "{exc}" stands for the parser's complaint
+    BAD_MESSAGE: ClassVar[str]
+    BINARY: ClassVar[str]
+    NAN_FOR_MODELS: ClassVar[bool] = False
+
+    def __init__(
+        self, app: web.Application, ws: web.WebSocketResponse, principal: Principal
+    ) -> None:
+        self.app = app
+        self.ws = ws
+        self.principal = principal
+        self.queue = ClientQueue(app[keys.SETTINGS].ws_queue_max)
+        self.closing = False
+        self.close_task: asyncio.Task[None] | None = None
+        self._msg_no = 0
+
+    # ---- outgoing -------------------------------------------------------------------------
+
+    def control(self, type_: str, data: dict[str, Any]) -> str:
+        """A frame that is not an event (pong, error, reset, ...), numbered `msg_N`."""
+        self._msg_no += 1
+        return frame(type_, data, f"msg_{self._msg_no}", iso(self.app[keys.CLOCK].now()))
+
+    def put(self, seq: int, text: str, *, first: bool = False) -> None:
+        """Queue a frame for the writer; a full queue means the client fell behind."""
+        if self.queue.full:
+            self.fell_behind()
+            return
+        self.queue.put(seq, text, first=first)
+
+    @abstractmethod
+    def fell_behind(self) -> None:
+        """The queue is full: give up on the client (each endpoint says how)."""
+
+    def send(self, type_: str, data: dict[str, Any]) -> None:
+        self.put(CONTROL, self.control(type_, data))
+
+    def error(self, code: str, message: str) -> None:
+        self.send("error", {"code": code, "message": message})
+
+    def close(self, code: int, reason: str) -> None:
+        """Close from outside the connection's own tasks (never awaits the client)."""
+        if self.closing:
+            return
+        self.closing = True
+        self.close_task = close_soon(self.app, self.ws, code, reason)
+
+    # ---- incoming -------------------------------------------------------------------------
+
+    async def read(self) -> None:
+        """Hand each text message to `receive`, in order, until the connection closes."""
+        async for msg in self.ws:
+            if msg.type is WSMsgType.TEXT:
+                self.receive(msg.data)
+                await self.room()
+            elif msg.type is WSMsgType.BINARY:
+                self.error("bad_message", self.BINARY)
+
+    @abstractmethod
+    def receive(self, raw: str) -> None:
+        """One text message from the client (never awaits: see `room`)."""
+
+    async def room(self) -> None:
+        """Wait before reading on while what was received is still being worked off."""
+        return None  # by default nothing is: /ws handles each message as it comes
+
+    def envelope(self, raw: str) -> dict[str, Any] | None:
+        """The message as `{"type": str, ...}`, or None once the client was told what is wrong."""
+        try:
+            msg = strict_json.loads(raw, nan_for_models=self.NAN_FOR_MODELS)
+        except ValueError as exc:
+            self.error("invalid_json", self.INVALID_JSON.format(exc=exc))
+            return None
+        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+            self.error("bad_message", self.BAD_MESSAGE)
+            return None
+        return msg
+
+
+async def serve(
+    request: web.Request,
+    role_problem: Callable[[Principal], str | None],
+    run: Callable[[web.Request, web.WebSocketResponse, Principal], Awaitable[None]],
+) -> web.StreamResponse:
+    """An endpoint's handler: upgrade, authenticate, then `run` the session."""
+    ws = await upgrade(request)
+    if ws is None:
+        return web.Response(status=400)  # never sent: the client is gone
+    principal = await authenticate(request, ws, role_problem)
+    if principal is not None:
+        await run(request, ws, principal)
+    return ws

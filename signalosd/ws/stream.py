@@ -3,7 +3,7 @@
 Protocol: the first message must be `authenticate {token}` within the auth timeout (else close
 4401). `subscribe {since?, types?}` replays the log after `since` and then goes live with no gap
 and no duplicate; without `since` it is live only. Every outgoing frame goes through the
-connection's bounded outbox and its single writer task, so a slow client only hurts itself.
+connection's bounded queue and its single writer task, so a slow client only hurts itself.
 """
 
 from __future__ import annotations
@@ -13,23 +13,22 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from signalosd import keys, strict_json
+from signalosd import keys
 from signalosd.auth.tokens import Principal
 from signalosd.clock import iso
 from signalosd.domain.event_log import ReplayStep, replay_step
-from signalosd.live.bus import CONTROL, Outbox, Subscription
-from signalosd.models import Role, type_filter
+from signalosd.live.bus import CONTROL, Subscription
+from signalosd.models import CloseCode, Role, type_filter
 from signalosd.store import Tx
-from signalosd.ws.session import authenticate, close_soon, closed, frame, upgrade
+from signalosd.ws.session import Session, closed, serve
 
 log = logging.getLogger("signalosd.ws.stream")
 
-CLOSE_SLOW_CONSUMER = 4008
 REPLAY_PAGE = 1000
-_SUBSCRIBE = -1  # outbox marker: run the replay in the writer task
+_SUBSCRIBE = -1  # queue marker: run the replay in the writer task
 
 
 class SubscribeData(BaseModel):
@@ -39,51 +38,38 @@ class SubscribeData(BaseModel):
     types: list[str] | None = None
 
 
-class StreamSession:
+class StreamSession(Session):
     """One authenticated /ws connection."""
 
+    INVALID_JSON = "message is not valid JSON ({exc}); send a JSON object"
+    BAD_MESSAGE = 'a message is a JSON object {"type": ..., "data": {...}}'
+    BINARY = "send JSON text frames, not binary"
+
     def __init__(self, request: web.Request, ws: web.WebSocketResponse, principal: Principal):
-        self.app = request.app
-        self.ws = ws
-        self.principal = principal
+        super().__init__(request.app, ws, principal)
         self.account_ids = None if principal.role is Role.ADMIN else [principal.account_id]
-        self.outbox = Outbox(self.app[keys.SETTINGS].ws_queue_max)
         # Registered with the bus only once the replay has caught up (see _replay_then_live).
         self.subscription = Subscription(
             frozenset(self.account_ids) if self.account_ids is not None else None,
             None,
-            self.outbox,
+            self.queue,
             self.close_slow,
         )
         self.subscribe_params: SubscribeData | None = None
         self.floor = 0  # events with seq <= floor were already sent (or skipped by the replay)
         self.last_sent = 0
-        self.closing = False
-        self.close_task: asyncio.Task[None] | None = None
-        self._msg_no = 0
 
     # ---- outgoing -------------------------------------------------------------------------
 
-    def _control(self, type_: str, data: dict[str, Any]) -> str:
-        self._msg_no += 1
-        return frame(type_, data, f"msg_{self._msg_no}", iso(self.app[keys.CLOCK].now()))
-
-    def _queue(self, seq: int, text: str) -> None:
-        if self.outbox.full:  # e.g. a ping flood from a client that does not read
-            self.app[keys.BUS].drop_slow(self.subscription)
-            return
-        self.outbox.put(seq, text)
-
-    def send(self, type_: str, data: dict[str, Any]) -> None:
-        self._queue(CONTROL, self._control(type_, data))
-
-    def error(self, code: str, message: str) -> None:
-        self.send("error", {"code": code, "message": message})
+    def fell_behind(self) -> None:
+        # A frame of our own found the queue full (e.g. a ping flood from a client that does
+        # not read): the bus drops the client as it would for events (once, 4008).
+        self.app[keys.BUS].drop_slow(self.subscription)
 
     async def writer(self) -> None:
         ws = self.ws
         while True:
-            for seq, text in await self.outbox.take():
+            for seq, text in await self.queue.take():
                 if seq == _SUBSCRIBE:
                     await self._replay_then_live()
                 elif seq == CONTROL:
@@ -119,7 +105,7 @@ class StreamSession:
                 step_after(cursor), owner=self.principal.token_id
             )
             if reset is not None:
-                await self.ws.send_str(self._control("reset", reset))
+                await self.ws.send_str(self.control("reset", reset))
             for event in page:
                 self.last_sent = event.seq  # before the await, as in writer()
                 await self.ws.send_str(event.message())
@@ -144,26 +130,17 @@ class StreamSession:
             self.principal.token_id,
             self.last_sent,
         )
-        self.close(CLOSE_SLOW_CONSUMER, f"slow consumer: resume from seq {self.last_sent}")
+        self.close(CloseCode.SLOW_CONSUMER, f"slow consumer: resume from seq {self.last_sent}")
 
     def close(self, code: int, reason: str) -> None:
-        """Close from outside the connection's own tasks (never awaits the client)."""
-        if self.closing:
-            return
-        self.closing = True
-        self.app[keys.BUS].unsubscribe(self.subscription)
-        self.close_task = close_soon(self.app, self.ws, code, reason)
+        self.app[keys.BUS].unsubscribe(self.subscription)  # nothing more is queued for it
+        super().close(code, reason)
 
     # ---- incoming -------------------------------------------------------------------------
 
-    def handle(self, raw: str) -> None:
-        try:
-            msg = strict_json.loads(raw)
-        except ValueError as exc:
-            self.error("invalid_json", f"message is not valid JSON ({exc}); send a JSON object")
-            return
-        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
-            self.error("bad_message", 'a message is a JSON object {"type": ..., "data": {...}}')
+    def receive(self, raw: str) -> None:
+        msg = self.envelope(raw)
+        if msg is None:
             return
         data = msg.get("data")
         if data is None:
@@ -212,7 +189,7 @@ class StreamSession:
             return
         self.subscribe_params = params
         self.subscription.matches = matches
-        self._queue(_SUBSCRIBE, "")
+        self.put(_SUBSCRIBE, "")
 
 
 def _stream_role_problem(principal: Principal) -> str | None:
@@ -240,19 +217,17 @@ def _watch_writer(session: StreamSession, writer: asyncio.Task[None]) -> None:
             exc,
         )
         session.close(
-            WSCloseCode.INTERNAL_ERROR, f"internal error: resume from seq {session.last_sent}"
+            CloseCode.INTERNAL_ERROR, f"internal error: resume from seq {session.last_sent}"
         )
 
     writer.add_done_callback(done)
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    ws = await upgrade(request)
-    if ws is None:
-        return web.Response(status=400)  # never sent: the client is gone
-    principal = await authenticate(request, ws, _stream_role_problem)
-    if principal is None:
-        return ws
+    return await serve(request, _stream_role_problem, _run)
+
+
+async def _run(request: web.Request, ws: web.WebSocketResponse, principal: Principal) -> None:
     session = StreamSession(request, ws, principal)
     streams = request.app[keys.STREAMS]
     streams.setdefault(principal.token_id, set()).add(session)
@@ -268,11 +243,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     writer = asyncio.get_running_loop().create_task(session.writer())
     _watch_writer(session, writer)
     try:
-        async for msg in ws:
-            if msg.type is WSMsgType.TEXT:
-                session.handle(msg.data)
-            elif msg.type is WSMsgType.BINARY:
-                session.error("bad_message", "send JSON text frames, not binary")
+        await session.read()
     finally:
         request.app[keys.BUS].unsubscribe(session.subscription)
         mine = streams.get(principal.token_id)
@@ -288,4 +259,3 @@ async def stream(request: web.Request) -> web.StreamResponse:
         except Exception as exc:  # already logged by _watch_writer when it mattered
             log.debug("event=ws_writer_stopped error=%r", exc)
         await closed(session.close_task)
-    return ws
