@@ -73,5 +73,6 @@ class CommandQueries(Protocol):
     def agent_status(self, account_id: int) -> dict[str, Any] | None: ...
 
     def save_agent_status(self, account_id: int, fields: dict[str, Any]) -> None:
-        """Create or update the account's agent status row with these columns."""
+        """Create or update the account's agent status row with these columns (a key that is
+        not a column of agent_status is refused: ValueError)."""
         ...

@@ -1,7 +1,7 @@
 """Trade mirror and signal queries of the store interface (Tx).
 
-`fields` dicts name columns of the trade or signal row (the names of the rows these queries
-return); a name that is not one is refused with an error, never written into SQL.
+The keys of a `fields` dict are columns of the trades or signals table: a key that is not one
+is refused (ValueError) and never reaches SQL.
 """
 
 from __future__ import annotations
