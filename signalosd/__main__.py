@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import signal
-import sqlite3
 import ssl
 import sys
 from pathlib import Path
@@ -37,6 +36,7 @@ from signalosd.ops.logs import setup as setup_logging
 from signalosd.ops.notify import Notifier
 from signalosd.ops.state_lock import StateDirBusy
 from signalosd.ops.tls import in_clear_beyond_loopback, server_context
+from signalosd.store import StoreError
 
 log = logging.getLogger("signalosd")
 
@@ -88,7 +88,7 @@ async def _serve(settings: Settings, notifier: Notifier, tls: ssl.SSLContext | N
         log.error("event=startup_failed state_dir=%s error=%r", settings.state_dir, str(exc))
         notifier.status(f"failed: {exc}")
         return EXIT_FAILURE
-    except (sqlite3.Error, OSError) as exc:
+    except (StoreError, OSError) as exc:
         log.error(
             "event=startup_failed state_dir=%s error=%r hint=%r",
             settings.state_dir,
@@ -171,7 +171,7 @@ async def _serve(settings: Settings, notifier: Notifier, tls: ssl.SSLContext | N
             ]
         )
         reporter.load(modes)
-    except sqlite3.Error as exc:  # only the STATUS= text suffers; serving goes on
+    except StoreError as exc:  # only the STATUS= text suffers; serving goes on
         log.warning("event=status_modes_unreadable error=%r", exc)
     reporter.start()
     notifier.ready(reporter.text())

@@ -34,6 +34,7 @@ from signalosd.ops.metrics import Metrics
 from signalosd.outbox.commands import CommandPolicy, CommandWaiters
 from signalosd.outbox.delivery import DELIVERY_ACTOR, Delivery
 from signalosd.store import Database
+from signalosd.store.open import open_store
 from signalosd.web import cors, headers
 from signalosd.web.files import StaticFiles
 from signalosd.ws import agent_session, revocation, stream
@@ -174,7 +175,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         ],
     )
     app.on_response_prepare.append(headers.on_prepare)  # every reply, a WebSocket's 101 too
-    db = Database(settings.db_path, clock, scans_per_owner=settings.heavy_reads_per_token)
+    db = open_store(settings, clock)
     bus = EventBus()
     waiters = CommandWaiters(db)
     bus.listen(waiters.on_event)

@@ -24,8 +24,9 @@ import aiohttp
 import pytest
 
 from signalosd.clock import SystemClock
+from signalosd.config import Settings
 from signalosd.ops.backup import BackupError, backup
-from signalosd.store import sync_transaction
+from signalosd.store.open import sync_transaction
 from signalosd.store.sqlite.migrations import MIGRATIONS
 from tests.test_process import call, clean_env, daemon_pool, events
 
@@ -52,9 +53,16 @@ def backup_cli(state_dir: Path, dest: Path, *args: str) -> subprocess.CompletedP
     )
 
 
+def store_at(db_path: Path) -> Settings:
+    """Settings whose store is the database file at `db_path`."""
+    settings = Settings(state_dir=db_path.parent)
+    assert settings.db_path == db_path
+    return settings
+
+
 def seed(db_path: Path, events: int, padding: int = 400) -> None:
     """A database with some bulk, so that a paged copy takes many steps."""
-    with sync_transaction(db_path, SystemClock()) as tx:
+    with sync_transaction(store_at(db_path), SystemClock()) as tx:
         for n in range(events):
             tx.append_event(None, "backup_test_seed", {"n": n, "pad": "x" * padding}, ACTOR)
 
@@ -99,7 +107,7 @@ class Writer(threading.Thread):
         try:
             n = 0
             while not self.stop.is_set():
-                with sync_transaction(self.db_path, SystemClock()) as tx:
+                with sync_transaction(store_at(self.db_path), SystemClock()) as tx:
                     seq = tx.append_event(None, "backup_test_tick", {"n": n}, ACTOR).seq
                 with self.progress:
                     self.committed.append(seq)

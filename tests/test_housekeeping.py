@@ -15,6 +15,7 @@ import pytest
 from signalosd.clock import ManualClock
 from signalosd.ops import maintenance
 from signalosd.store import Database
+from signalosd.store.sqlite.db import SqliteDatabase
 from tests.test_maintenance import Rows, exists, no_foreign_key_violations
 from tests.test_ws_support import append_events, head_seq, start_daemon, until
 
@@ -52,7 +53,7 @@ async def write_pages(db: Database, pages: int) -> None:
 
 @pytest.fixture
 async def db(tmp_path):
-    database = Database(tmp_path / "s.db", ManualClock())
+    database = SqliteDatabase(tmp_path / "s.db", ManualClock())
     await database.open()
     yield database
     await database.close()

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -28,6 +27,9 @@ import aiohttp
 import pytest
 from aiohttp import WSCloseCode, WSMsgType
 
+from signalosd.clock import SystemClock
+from signalosd.config import Settings
+from signalosd.store.open import sync_transaction
 from tests.uid_support import other_uid_python
 
 START_TIMEOUT_S = 15.0
@@ -322,18 +324,19 @@ async def open_ws(
 
 def insert_open_trade(db_path: Path, account_id: int = 1, ticket: int = 5001) -> int:
     """A trade in the mirror as the agent would have reported it (written by another process
-    while the daemon runs, exactly as the store allows: WAL plus a busy timeout)."""
-    conn = sqlite3.connect(db_path, timeout=5, isolation_level=None)
-    try:
-        cur = conn.execute(
-            "INSERT INTO trades (account_id, ticket, symbol, side, volume, open_price, "
-            "current_price, status, opened_at, updated_at) "
-            "VALUES (?, ?, 'EURUSD', 'buy', 0.1, 1.1, 1.101, 'open', ?, ?)",
-            (account_id, ticket, "2026-01-05T09:00:00.000Z", "2026-01-05T09:00:00.000Z"),
-        )
-        return int(cur.lastrowid or 0)
-    finally:
-        conn.close()
+    while the daemon runs, exactly as the store allows)."""
+    fields = {
+        "ticket": ticket,
+        "symbol": "EURUSD",
+        "side": "buy",
+        "volume": 0.1,
+        "open_price": 1.1,
+        "current_price": 1.101,
+        "status": "open",
+        "opened_at": "2026-01-05T09:00:00.000Z",
+    }
+    with sync_transaction(Settings(state_dir=db_path.parent), SystemClock()) as tx:
+        return tx.insert_trade(account_id, fields)
 
 
 # ---- first start -----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from aiohttp import WSMsgType
 from signalosd.clock import SystemClock
 from signalosd.domain import accounts
 from signalosd.models import Role
-from signalosd.store import sync_transaction
+from signalosd.store.open import sync_transaction
 from tests.agent_support import WireAgent, connect_agent
 from tests.conftest import Harness
 from tests.fence_support import command_of
@@ -79,7 +79,7 @@ async def test_nothing_a_revoked_agent_reports_is_applied(daemon: Harness) -> No
     )
     command = await agent.command()
     # Revoked by another connection to the database file, as `signalosd token revoke` does.
-    with sync_transaction(daemon.settings.db_path, SystemClock()) as tx:
+    with sync_transaction(daemon.settings, SystemClock()) as tx:
         accounts.revoke_token(tx, made["id"], accounts.local_actor())
     await agent.result(command["id"], data={"mode": "halted", "closed": [], "failed": []})
 

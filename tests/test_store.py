@@ -8,15 +8,17 @@ import sqlite3
 import pytest
 
 from signalosd.clock import ManualClock
-from signalosd.store import Database, EventRecord, sync_transaction
+from signalosd.store import EventRecord, StoreError
+from signalosd.store.open import open_store, sync_transaction
 from signalosd.store.sqlite.migrations import MIGRATIONS
+from tests.conftest import make_settings
 
 SYSTEM = {"kind": "system"}
 
 
 @pytest.fixture
 async def db(tmp_path):
-    database = Database(tmp_path / "s.db", ManualClock())
+    database = open_store(make_settings(tmp_path), ManualClock())
     published: list[EventRecord] = []
     database.on_commit = published.extend
     await database.open()
@@ -33,12 +35,14 @@ async def test_writer_connection_is_wal_with_full_sync(db):
 
 
 async def test_migrations_are_recorded_and_not_applied_twice(tmp_path):
-    path = tmp_path / "m.db"
+    settings = make_settings(tmp_path)
     for _ in range(2):
-        database = Database(path, ManualClock())
+        database = open_store(settings, ManualClock())
         await database.open()
         await database.close()
-    names = [r[0] for r in sqlite3.connect(path).execute("SELECT name FROM _migrations")]
+    names = [
+        r[0] for r in sqlite3.connect(settings.db_path).execute("SELECT name FROM _migrations")
+    ]
     assert names == [name for name, _ in MIGRATIONS]
 
 
@@ -73,7 +77,7 @@ async def test_concurrent_writes_publish_in_seq_order_without_gaps(db):
 async def test_events_of_another_process_are_published_in_order_even_after_a_failed_write(
     db, tmp_path
 ):
-    with sync_transaction(db.path, ManualClock()) as tx:
+    with sync_transaction(make_settings(tmp_path), ManualClock()) as tx:
         outside = tx.append_event(1, "from_cli", {}, SYSTEM).seq
 
     def fails(tx):
@@ -132,3 +136,70 @@ async def test_a_failing_publisher_never_leaves_a_committed_write_unanswered(db)
     db.on_commit = broken
     seq = await asyncio.wait_for(db.write(lambda tx: tx.append_event(1, "x", {}, SYSTEM).seq), 5)
     assert await db.read(lambda tx: tx.head_seq()) == seq
+
+
+async def test_cached_trade_rows_keep_every_real_column_a_float(db):
+    """Which columns come back as floats is read from the schema, not kept by hand: every
+    REAL column of trades, set from an int, reads back from the cache as SQLite returns it."""
+
+    def work(tx):
+        real = sorted(tx.schema.real["trades"])
+        trade_id = tx.insert_trade(
+            1, {"ticket": 11, "symbol": "EURUSD", "side": "buy", "volume": 1, "status": "open"}
+        )
+        tx.trade_by_ticket(1, 11)
+        tx.update_trade(trade_id, dict.fromkeys(real, 2))
+        cached = tx.trade_by_ticket(1, 11)
+        tx._rows.clear()
+        return real, cached, tx.trade_by_ticket(1, 11)
+
+    real, cached, fresh = await db.write(work)
+    assert {"volume", "open_price", "sl", "tp", "trailing", "volume_step"} <= set(real)
+    assert cached == fresh
+    assert all(type(cached[name]) is float for name in real)
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda tx: tx.insert_trade(1, {"symbol": "EURUSD", "side": "buy", "volume": 1, "x": 1}),
+        lambda tx: tx.update_trade(1, {"status = 'closed', sl": 1}),
+        lambda tx: tx.insert_signal(1, {"symbol": "EURUSD", "bogus": 1}),
+        lambda tx: tx.update_signal(1, {"status": "x", "id = 0 --": 1}),
+        lambda tx: tx.save_agent_status(1, {"connected": 1, "evil)": 1}),
+    ],
+)
+async def test_column_names_outside_the_schema_are_refused_and_change_nothing(db, write):
+    head = await db.read(lambda tx: tx.head_seq())
+
+    def attempt(tx):
+        tx.append_event(1, "before_the_bad_write", {}, SYSTEM)
+        write(tx)
+
+    with pytest.raises(ValueError, match="has no column"):
+        await db.write(attempt)
+    assert await db.read(lambda tx: tx.head_seq()) == head
+
+
+async def test_storage_failures_are_store_errors_that_read_as_sqlite_s(db):
+    def duplicate(tx):
+        tx.insert_token("t1", 1, "viewer", "", "hash")
+        tx.insert_token("t2", 1, "viewer", "", "hash")  # the hash is UNIQUE
+
+    with pytest.raises(StoreError) as caught:
+        await db.write(duplicate)
+    cause = caught.value.__cause__
+    assert isinstance(cause, sqlite3.IntegrityError)
+    assert (str(caught.value), repr(caught.value)) == (str(cause), repr(cause))
+
+
+async def test_a_store_that_cannot_be_opened_raises_a_store_error(tmp_path):
+    settings = make_settings(tmp_path)
+    settings.db_path.mkdir(parents=True)  # a directory where the file should be
+    with pytest.raises(StoreError, match="unable to open database file"):
+        await open_store(settings, ManualClock()).open()
+    with (
+        pytest.raises(StoreError, match="unable to open database file"),
+        sync_transaction(settings, ManualClock()),
+    ):
+        pass

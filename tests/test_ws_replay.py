@@ -13,7 +13,7 @@ from signalosd.auth.tokens import issue_token
 from signalosd.domain.accounts import write_secret
 from signalosd.models import Role
 from signalosd.ops import maintenance
-from signalosd.store import sync_transaction
+from signalosd.store.open import sync_transaction
 from tests.conftest import make_settings
 from tests.test_ws_support import (
     append_events,
@@ -30,7 +30,7 @@ DAY = 86_400.0
 
 def seed_database_without_events(settings, clock) -> None:  # type: ignore[no-untyped-def]
     """An account and an admin token, but not one event in the log yet."""
-    with sync_transaction(settings.db_path, clock) as tx:
+    with sync_transaction(settings, clock) as tx:
         account_id = tx.conn.execute(
             "INSERT INTO accounts (name, created_at) VALUES ('default', ?)", (tx.now,)
         ).lastrowid
@@ -251,7 +251,7 @@ async def test_an_event_committed_by_another_process_reaches_a_live_subscriber(d
     async with open_stream(daemon, daemon.admin) as stream:
         await stream.subscribe()
         await stream.sync()
-        with sync_transaction(daemon.settings.db_path, daemon.clock) as tx:
+        with sync_transaction(daemon.settings, daemon.clock) as tx:
             external = tx.append_event(
                 account_id, "external_event", {"by": "cli"}, {"kind": "local"}
             ).seq
@@ -269,7 +269,7 @@ async def test_the_daemons_next_commit_publishes_pending_external_events_first(d
         await stream.subscribe()
         start = await head_seq(daemon)
         await stream.sync()
-        with sync_transaction(daemon.settings.db_path, daemon.clock) as tx:
+        with sync_transaction(daemon.settings, daemon.clock) as tx:
             for i in range(3):
                 tx.append_event(account_id, "external_event", {"i": i}, {"kind": "local"})
         own = await append_events(daemon, 2)  # no poll in between: the write itself catches up
@@ -283,7 +283,7 @@ async def test_the_daemons_next_commit_publishes_pending_external_events_first(d
 async def test_a_replay_includes_external_events_the_daemon_has_not_published_yet(daemon):
     account_id = await daemon.account_id()
     start = await head_seq(daemon)
-    with sync_transaction(daemon.settings.db_path, daemon.clock) as tx:
+    with sync_transaction(daemon.settings, daemon.clock) as tx:
         tx.append_event(account_id, "external_event", {}, {"kind": "local"})
     async with open_stream(daemon, daemon.admin) as stream:
         await stream.subscribe(since=start)

@@ -4,7 +4,6 @@ whether the daemon runs or not (restore: only when it does not)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -16,7 +15,8 @@ from signalosd.config import ConfigError, Settings, load_settings
 from signalosd.domain import accounts
 from signalosd.errors import ApiError
 from signalosd.models import Role
-from signalosd.store import sync_transaction
+from signalosd.store import StoreError
+from signalosd.store.open import sync_transaction
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_LISTEN = 0, 1, 2, 3
 
@@ -54,11 +54,11 @@ def _fail(message: str) -> NoReturn:
     sys.exit(EXIT_FAILURE)
 
 
-def _existing_db(settings: Settings) -> Path:
+def _existing_store(settings: Settings) -> Settings:
     """List and revoke must not quietly create an empty database in a mistyped --state-dir."""
     if not settings.db_path.exists():
         _fail(f"no database at {settings.db_path}; check --state-dir (or --config)")
-    return settings.db_path
+    return settings
 
 
 @token.command("create")
@@ -76,11 +76,11 @@ def _existing_db(settings: Settings) -> Path:
 def token_create(settings: Settings, account: str, role: str, label: str, as_json: bool) -> None:
     """Create a token and print it once (it is stored only as a hash)."""
     try:
-        with sync_transaction(settings.db_path, SystemClock()) as tx:
+        with sync_transaction(settings, SystemClock()) as tx:
             made = accounts.create_token(tx, account, Role(role), label, accounts.local_actor())
     except ApiError as exc:
         _fail(exc.message)
-    except (sqlite3.Error, OSError) as exc:
+    except (StoreError, OSError) as exc:
         _fail(f"cannot write {settings.db_path}: {exc} (check --state-dir and permissions)")
     if as_json:
         click.echo(json.dumps(made))
@@ -102,7 +102,7 @@ def token_create(settings: Settings, account: str, role: str, label: str, as_jso
 def token_list(settings: Settings, account: str | None, as_json: bool) -> None:
     """List tokens (never their secrets)."""
     try:
-        with sync_transaction(_existing_db(settings), SystemClock()) as tx:
+        with sync_transaction(_existing_store(settings), SystemClock()) as tx:
             account_id = None
             if account is not None:
                 row = tx.account_by_name(account)
@@ -110,7 +110,7 @@ def token_list(settings: Settings, account: str | None, as_json: bool) -> None:
                     _fail(f"account {account} not found")
                 account_id = int(row["id"]) if row else None
             rows = tx.list_tokens(account_id)
-    except (sqlite3.Error, OSError) as exc:
+    except (StoreError, OSError) as exc:
         _fail(f"cannot read {settings.db_path}: {exc} (check --state-dir and permissions)")
     if as_json:
         click.echo(json.dumps(rows))
@@ -128,11 +128,11 @@ def token_list(settings: Settings, account: str | None, as_json: bool) -> None:
 def token_revoke(settings: Settings, token_id: str) -> None:
     """Revoke a token by id; it stops working at once, also in a running daemon."""
     try:
-        with sync_transaction(_existing_db(settings), SystemClock()) as tx:
+        with sync_transaction(_existing_store(settings), SystemClock()) as tx:
             done = accounts.revoke_token(tx, token_id, accounts.local_actor())
     except ApiError as exc:
         _fail(exc.message)
-    except (sqlite3.Error, OSError) as exc:
+    except (StoreError, OSError) as exc:
         _fail(f"cannot write {settings.db_path}: {exc} (check --state-dir and permissions)")
     click.echo(
         f"revoked token {token_id}" if done["changed"] else f"token {token_id} was already revoked",
@@ -193,7 +193,7 @@ def restore_command(
             done = restore(src, settings.db_path)
     except (BackupError, StateDirBusy) as exc:
         _fail(str(exc))
-    except (sqlite3.Error, OSError) as exc:
+    except (StoreError, OSError) as exc:
         _fail(f"restore into {settings.db_path} failed: {exc}")
     click.echo(f"signalosd: {done.summary()}", err=True)
     for line in done.warnings():

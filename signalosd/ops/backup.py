@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,16 +19,9 @@ from pathlib import Path
 
 from signalosd.models import CommandType, Mode
 from signalosd.outbox import commands
-from signalosd.store import Tx
-from signalosd.store.sqlite.backup import (
-    PAGES_PER_STEP,
-    Inspection,
-    copy_database,
-    head_seq_of,
-    inspect,
-    modes_of,
-    restart_numbering,
-)
+from signalosd.store import StoreError, Tx
+from signalosd.store.backups import Inspection
+from signalosd.store.open import file_backup
 
 RESTORE_ACTOR = {"kind": "local", "id": f"uid:{os.getuid()}", "label": "signalosd restore"}
 
@@ -73,10 +65,12 @@ def backup(
     dest: Path,
     *,
     force: bool = False,
-    pages: int = PAGES_PER_STEP,
+    pages: int | None = None,
     progress: Callable[[int, int, int], object] | None = None,
 ) -> BackupResult:
-    """Copy the database at `db_path` to `dest`, with the daemon running or not."""
+    """Copy the database at `db_path` to `dest`, with the daemon running or not (`pages` per
+    step: None, the store's default)."""
+    files = file_backup()
     if not db_path.is_file():
         raise BackupError(f"no database at {db_path}; check --state-dir (or --config)")
     if dest.is_dir():
@@ -93,9 +87,9 @@ def backup(
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             os.chmod(tmp, 0o600)
-            snapshot = copy_database(db_path, tmp, pages=pages, progress=progress)
-            found = inspect(tmp)
-        except (sqlite3.Error, OSError) as exc:
+            snapshot = files.copy(db_path, tmp, pages=pages, progress=progress)
+            found = files.inspect(tmp)
+        except (StoreError, OSError) as exc:
             raise BackupError(f"backup of {db_path} to {dest} failed: {exc}") from exc
         if found.integrity != "ok":
             raise BackupError(f"the copy failed its integrity check: {found.integrity}")
@@ -212,16 +206,17 @@ def restore(src: Path, db_path: Path) -> RestoreResult:
     an explicit reset instead of silently missing events whose seqs would be reused."""
     if not src.is_file():
         raise BackupError(f"no backup file at {src}")
+    files = file_backup()
     try:
-        found = inspect(src)
-    except sqlite3.Error as exc:
+        found = files.inspect(src)
+    except StoreError as exc:
         raise BackupError(f"{src} is not a readable signalosd database: {exc}") from None
     if found.integrity != "ok":
         raise BackupError(f"{src} fails its integrity check: {found.integrity}")
     if "001_initial" not in found.migrations:
         raise BackupError(f"{src} is not a signalosd database (no schema migrations)")
-    old_head = head_seq_of(db_path) if db_path.exists() else None
-    old_modes = modes_of(db_path) if db_path.exists() else {}
+    old_head = files.head_seq_of(db_path) if db_path.exists() else None
+    old_modes = files.modes_of(db_path) if db_path.exists() else {}
     aside = None
     if db_path.exists():
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -254,11 +249,11 @@ def restore(src: Path, db_path: Path) -> RestoreResult:
         "previous_last_seq": old_head,
         "continues_after": base,
     }
-    kept = _stricter(old_modes, modes_of(db_path))
+    kept = _stricter(old_modes, files.modes_of(db_path))
 
     def restored(tx: Tx) -> None:
         tx.append_event(None, "database_restored", data, RESTORE_ACTOR)
         _fail_closed(tx, old_modes, kept)
 
-    restart_numbering(db_path, base, restored)
+    files.restart_numbering(db_path, base, restored)
     return RestoreResult(db_path, aside, found.head_seq, base, kept)

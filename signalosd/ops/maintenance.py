@@ -39,17 +39,21 @@ async def run_once(db: Database, settings: Settings) -> dict[str, int]:
     cutoff = iso(now - timedelta(days=settings.event_retention_days))
     events_pruned = await _prune_events(db, cutoff, chunk)
     replies_before = iso(now - timedelta(seconds=settings.idempotency_ttl_s))
-    replies = await _prune_older(db, Tx.prune_idempotency, replies_before, chunk)
+    replies = await _prune_older(
+        db, lambda tx, b, n: tx.prune_idempotency(b, n), replies_before, chunk
+    )
     # Commands first (a trade is kept while a command names it), then trades, then signals
     # (trades.signal_id references signals).
     ago = iso(now - timedelta(days=settings.command_retention_days))
     table = functools.partial(_prune_table, db, chunk=chunk, window=settings.scan_max_rows)
-    commands_pruned = await table("commands", ago, Tx.prune_commands)
+    commands_pruned = await table("commands", ago, lambda tx, keys, b: tx.prune_commands(keys, b))
     history = iso(now - timedelta(days=settings.trade_retention_days))
-    trades_pruned = await table("trades", history, Tx.prune_trades)
-    signals_pruned = await table("signals", history, Tx.prune_signals)
+    trades_pruned = await table("trades", history, lambda tx, keys, b: tx.prune_trades(keys, b))
+    signals_pruned = await table("signals", history, lambda tx, keys, b: tx.prune_signals(keys, b))
     samples_before = iso(now - timedelta(days=settings.account_history_retention_days))
-    samples = await _prune_older(db, Tx.prune_account_history, samples_before, chunk)
+    samples = await _prune_older(
+        db, lambda tx, b, n: tx.prune_account_history(b, n), samples_before, chunk
+    )
     done = {
         "events_pruned": events_pruned,
         "idempotency_pruned": replies,

@@ -1,7 +1,10 @@
-"""The only place with SQL. Handlers and services hand it whole-transaction functions."""
+"""The storage interface: the only way the daemon reaches its data. Domain code hands the
+store whole-transaction functions over `Tx`; `open.py` makes the store the settings choose
+(its SQLite implementation lives in `sqlite/`, which nothing above this interface imports)."""
 
+from signalosd.store.database import Database
+from signalosd.store.errors import StoreError
 from signalosd.store.records import EventRecord
-from signalosd.store.sqlite.db import Database, connect_sync, sync_transaction
-from signalosd.store.sqlite.tx import Tx
+from signalosd.store.tx import Tx
 
-__all__ = ["Database", "EventRecord", "Tx", "connect_sync", "sync_transaction"]
+__all__ = ["Database", "EventRecord", "StoreError", "Tx"]

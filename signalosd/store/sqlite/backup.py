@@ -11,33 +11,16 @@ from __future__ import annotations
 import sqlite3
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from signalosd.clock import iso
-from signalosd.store.sqlite.db import BUSY_TIMEOUT_MS, connect_sync
-from signalosd.store.sqlite.migrations import apply_migrations
-from signalosd.store.sqlite.tx import Tx
+from signalosd.clock import SystemClock
+from signalosd.store.backups import Inspection, Snapshot
+from signalosd.store.sqlite.connect import BUSY_TIMEOUT_MS
+from signalosd.store.sqlite.errors import store_errors
+from signalosd.store.sqlite.sync import sync_transaction
+from signalosd.store.tx import Tx
 
 PAGES_PER_STEP = 1024  # 4 MiB at the default page size
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What the copy holds: the event log's head when the snapshot was taken."""
-
-    head_seq: int
-
-
-@dataclass(frozen=True)
-class Inspection:
-    integrity: str  # "ok", or SQLite's first complaints
-    head_seq: int  # the highest event seq ever assigned (sqlite_sequence)
-    events: int
-    first_seq: int | None
-    last_seq: int | None
-    migrations: list[str]
 
 
 def _open_existing(path: Path) -> sqlite3.Connection:
@@ -144,26 +127,47 @@ def modes_of(path: Path) -> dict[str, tuple[str, int]]:
 def restart_numbering(path: Path, base: int, event: Callable[[Tx], object]) -> None:
     """After a restore: continue the event log at `base` and mark everything up to it as gone,
     so every cursor a client kept from before the restore gets an explicit reset, never a
-    silent gap (new events would otherwise reuse seqs those clients have already seen)."""
-    conn = connect_sync(path, writer=True)
-    try:
-        # A backup from an older version: bring its schema up first (the daemon would do so
-        # at its next start anyway), so that `event` can use today's columns.
-        apply_migrations(conn, iso(datetime.now(UTC)))
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("DELETE FROM sqlite_sequence WHERE name = 'events'")
-            conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", (base,))
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('events_pruned_through', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(base),),
+    silent gap (new events would otherwise reuse seqs those clients have already seen).
+
+    A backup from an older version has its schema brought up first (the daemon would do so at
+    its next start anyway), so that `event` can use today's columns."""
+    with sync_transaction(path, SystemClock()) as tx:
+        tx.conn.execute("DELETE FROM sqlite_sequence WHERE name = 'events'")
+        tx.conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", (base,))
+        tx.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('events_pruned_through', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(base),),
+        )
+        event(tx)
+
+
+class SqliteFileBackup:
+    """The store interface's FileBackup (store/backups.py) for SQLite files: the functions
+    above, with sqlite3 errors raised as StoreError."""
+
+    def copy(
+        self,
+        source: Path,
+        target: Path,
+        *,
+        pages: int | None = None,
+        progress: Callable[[int, int, int], object] | None = None,
+    ) -> Snapshot:
+        with store_errors():
+            return copy_database(
+                source, target, pages=PAGES_PER_STEP if pages is None else pages, progress=progress
             )
-            event(Tx(conn, datetime.now(UTC)))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.close()
+
+    def inspect(self, path: Path) -> Inspection:
+        with store_errors():
+            return inspect(path)
+
+    def head_seq_of(self, path: Path) -> int | None:
+        return head_seq_of(path)
+
+    def modes_of(self, path: Path) -> dict[str, tuple[str, int]]:
+        return modes_of(path)
+
+    def restart_numbering(self, path: Path, base: int, event: Callable[[Tx], object]) -> None:
+        restart_numbering(path, base, event)  # sync_transaction raises StoreError already

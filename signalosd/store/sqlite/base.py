@@ -1,9 +1,5 @@
-"""TxBase: one SQLite transaction and its event log queries (the other queries build on it).
-
-A Tx is handed to a whole-transaction function that runs on the store's thread, so domain code
-reads the row, decides (with the pure rules in `state.py`) and writes, atomically, without
-writing SQL. Events appended here are published by the Database only after COMMIT.
-"""
+"""TxBase: one SQLite transaction and its event log queries (the other queries build on it;
+tx.py puts them together)."""
 
 from __future__ import annotations
 
@@ -17,6 +13,7 @@ from typing import Any
 from signalosd.clock import iso
 from signalosd.models.type_filter import TypeFilter
 from signalosd.store.records import EventRecord, dumps
+from signalosd.store.sqlite.schema import Schema
 
 _EVENT_COLUMNS = "e.seq, e.account_id, a.name AS account, e.type, e.data, e.ts, e.actor"
 
@@ -34,16 +31,18 @@ def _event(row: sqlite3.Row) -> EventRecord:
 
 
 class TxBase:
-    """One transaction. `now` is fixed for the whole transaction."""
+    """One transaction. `now` is fixed for the whole transaction; `schema` is the database's
+    as read when its connection was opened."""
 
-    def __init__(self, conn: sqlite3.Connection, now: datetime) -> None:
+    def __init__(self, conn: sqlite3.Connection, now: datetime, schema: Schema) -> None:
         self.conn = conn
+        self.schema = schema
         self.now_dt = now
         self.now = iso(now)
         self.events: list[EventRecord] = []
         self._names: dict[int, str] = {}  # account names (they never change)
         self._actors: dict[int, tuple[dict[str, Any], str]] = {}
-        # Rows read in this transaction and kept in step with its writes (see trades_sql.py);
+        # Rows read in this transaction and kept in step with its writes (see trades.py);
         # dropped whenever a savepoint rolls back.
         self._rows: dict[Any, dict[str, Any]] = {}
         self._row_keys: dict[Any, Any] = {}

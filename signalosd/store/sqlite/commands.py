@@ -176,6 +176,7 @@ class CommandsSql(TxBase):
 
     def save_agent_status(self, account_id: int, fields: dict[str, Any]) -> None:
         cols = dict(fields)
+        self.schema.check("agent_status", cols)
         if "mt5" in cols:
             cols["mt5"] = dumps(cols["mt5"])
         names = ", ".join(cols)

@@ -21,103 +21,34 @@ database file first), and `checkpoint()` runs PASSIVE checkpoints on a connectio
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import queue
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from signalosd.clock import Clock, iso
 from signalosd.store.records import EventRecord
+from signalosd.store.sqlite.connect import connect_sync, create_private
+from signalosd.store.sqlite.errors import as_store_error, store_errors
+from signalosd.store.sqlite.lanes import Job, Owner, Worker
 from signalosd.store.sqlite.migrations import apply_migrations
-from signalosd.store.sqlite.tx import Tx
+from signalosd.store.sqlite.schema import Schema
+from signalosd.store.sqlite.tx import SqliteTx
 
 T = TypeVar("T")
 log = logging.getLogger("signalosd.store")
 
-BUSY_TIMEOUT_MS = 5000
-
-
-def create_private(path: Path) -> None:
-    """Create the state directory (0700) and database file (0600) if missing: the database
-    holds token hashes and the trade history. SQLite gives its -wal and -shm files the
-    database file's permissions."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not path.exists():
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-
-
-def connect_sync(path: Path, *, writer: bool) -> sqlite3.Connection:
-    """Open a connection with the pragmas every connection of ours must have."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    if writer:
-        conn.execute("PRAGMA journal_mode = WAL")
-        # synchronous is per connection: FULL makes a 2xx reply survive power loss.
-        conn.execute("PRAGMA synchronous = FULL")
-    return conn
-
-
 SCAN_THREADS = 2  # the long-read pool (the machine this targets has 2 cores)
-BACKGROUND_NICE = 10  # long reads and checkpoints (see Database.open)
-WAL_RESTART_FRAMES = 100_000  # ~400 MiB of WAL: see Database.checkpoint
-
-Job = Callable[[sqlite3.Connection], None]
+BACKGROUND_NICE = 10  # long reads and checkpoints (see SqliteDatabase.open)
+WAL_RESTART_FRAMES = 100_000  # ~400 MiB of WAL: see SqliteDatabase.checkpoint
 
 
-class _Worker(threading.Thread):
-    """A thread that owns one connection and runs jobs from a queue on it, one at a time (the
-    scan pool's threads share one queue)."""
-
-    def __init__(
-        self,
-        name: str,
-        conn: sqlite3.Connection,
-        jobs: queue.SimpleQueue[Job | None],
-        niceness: int = 0,
-    ):
-        super().__init__(name=name, daemon=True)
-        self.conn = conn
-        self.jobs = jobs
-        self.niceness = niceness
-
-    def run(self) -> None:
-        if self.niceness:
-            _lower_priority(self.niceness)
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                break
-            job(self.conn)
-        self.conn.close()
-
-
-def _lower_priority(niceness: int) -> None:
-    """Give this thread a lower CPU priority than the event loop's and the writer's (Linux
-    schedules threads one by one: setpriority on the thread id affects this thread alone)."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-
-
-class _Owner:
-    """The long reads of one owner (a token): a semaphore and how many hold or wait for it."""
-
-    __slots__ = ("slots", "users")
-
-    def __init__(self, size: int) -> None:
-        self.slots = asyncio.Semaphore(size)
-        self.users = 0
-
-
-class Database:
-    """Async face of the store. `on_commit` receives each committed batch of events, in order."""
+class SqliteDatabase:
+    """The store interface's Database (store/database.py) over one SQLite file. `on_commit`
+    receives each committed batch of events, in order; sqlite3 errors reach callers as
+    StoreError."""
 
     def __init__(self, path: Path, clock: Clock, *, scans_per_owner: int = 2) -> None:
         self.path = path
@@ -127,27 +58,33 @@ class Database:
         self.scans_waiting = 0  # long reads waiting for their owner's turn (observability)
         self.scans_pending = 0  # long reads handed to the pool and not finished yet
         self.checkpoints = 0  # background checkpoints run
-        self._workers: list[_Worker] = []
+        self._workers: list[Worker] = []
         self._writer: queue.SimpleQueue[Job | None] | None = None
         self._reader: queue.SimpleQueue[Job | None] | None = None
         self._scanner: queue.SimpleQueue[Job | None] | None = None
         self._checkpointer: queue.SimpleQueue[Job | None] | None = None
-        self._owners: dict[str, _Owner] = {}
+        self._owners: dict[str, Owner] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._seen_seq = 0  # highest event seq published (or known) by this process
         self._commits = 0  # writes committed; compared with the last complete checkpoint
         self._checkpointed = 0
+        self._schema = Schema({}, {})  # read from the database itself once it is open
 
     async def open(self) -> None:
+        with store_errors():
+            self._open()
+
+    def _open(self) -> None:
         self._loop = asyncio.get_running_loop()
         create_private(self.path)
         writer_conn = connect_sync(self.path, writer=True)
         applied = apply_migrations(writer_conn, iso(self.clock.now()))
         for name in applied:
             log.info("event=migration_applied name=%s db=%s", name, self.path)
+        self._schema = Schema.read(writer_conn)
         # Checkpoints run in the background (checkpoint()), never inside one of our COMMITs.
         writer_conn.execute("PRAGMA wal_autocheckpoint = 0")
-        self._seen_seq = Tx(writer_conn, self.clock.now()).head_seq()
+        self._seen_seq = self._tx(writer_conn).head_seq()
         self._writer = self._lane("sqlite-writer", [writer_conn])
         self._reader = self._lane("sqlite-reader", [self._reader_conn()])
         # Long reads and checkpoints run at a lower CPU priority: on a busy machine the event
@@ -157,6 +94,9 @@ class Database:
         )
         self._checkpointer = self._lane("sqlite-checkpoint", [self._reader_conn()], BACKGROUND_NICE)
 
+    def _tx(self, conn: sqlite3.Connection) -> SqliteTx:
+        return SqliteTx(conn, self.clock.now(), self._schema)
+
     def _reader_conn(self) -> sqlite3.Connection:
         return connect_sync(self.path, writer=False)
 
@@ -165,7 +105,7 @@ class Database:
     ) -> queue.SimpleQueue[Job | None]:
         jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         for i, conn in enumerate(conns):
-            worker = _Worker(name if len(conns) == 1 else f"{name}-{i}", conn, jobs, niceness)
+            worker = Worker(name if len(conns) == 1 else f"{name}-{i}", conn, jobs, niceness)
             self._workers.append(worker)
             worker.start()
         return jobs
@@ -202,7 +142,7 @@ class Database:
                 try:
                     outcome = ("ok", job(conn))
                 except BaseException as exc:  # handed to the awaiting coroutine
-                    outcome = ("err", exc)
+                    outcome = ("err", as_store_error(exc))
             loop.call_soon_threadsafe(deliver, fut, outcome)
 
         jobs.put(run)
@@ -217,13 +157,13 @@ class Database:
         else:
             fut.set_exception(outcome[1])
 
-    async def write(self, fn: Callable[[Tx], T]) -> T:
+    async def write(self, fn: Callable[[SqliteTx], T]) -> T:
         """Run `fn` in one BEGIN IMMEDIATE transaction; publish its events after COMMIT."""
 
         def job(conn: sqlite3.Connection) -> tuple[T, list[EventRecord]]:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                tx = Tx(conn, self.clock.now())
+                tx = self._tx(conn)
                 external = self._external_events(tx)
                 result = fn(tx)
                 conn.execute("COMMIT")
@@ -253,7 +193,7 @@ class Database:
         result: T = await self._submit(self._writer, job, deliver)
         return result
 
-    def _external_events(self, tx: Tx) -> list[EventRecord]:
+    def _external_events(self, tx: SqliteTx) -> list[EventRecord]:
         """Events another process (e.g. `signalosd token create`) committed since we last looked.
 
         Runs on the writer thread, so it is ordered with our own commits and the stream that
@@ -267,7 +207,7 @@ class Database:
         """Publish events committed by other processes while this one was idle."""
 
         def job(conn: sqlite3.Connection) -> list[EventRecord]:
-            events = self._external_events(Tx(conn, self.clock.now()))
+            events = self._external_events(self._tx(conn))
             if events:
                 self._seen_seq = events[-1].seq
             return events
@@ -279,17 +219,17 @@ class Database:
 
         await self._submit(self._writer, job, deliver)
 
-    def _read_job(self, fn: Callable[[Tx], T]) -> Callable[[sqlite3.Connection], T]:
+    def _read_job(self, fn: Callable[[SqliteTx], T]) -> Callable[[sqlite3.Connection], T]:
         def job(conn: sqlite3.Connection) -> T:
             conn.execute("BEGIN")
             try:
-                return fn(Tx(conn, self.clock.now()))
+                return fn(self._tx(conn))
             finally:
                 conn.execute("COMMIT")
 
         return job
 
-    async def read(self, fn: Callable[[Tx], T]) -> T:
+    async def read(self, fn: Callable[[SqliteTx], T]) -> T:
         """A short point read (a token, an account, the trading state, a command's status) in
         one read transaction (a consistent view), on the point-read lane. Long reads must use
         `scan`: anything slow here would delay every token check."""
@@ -297,7 +237,7 @@ class Database:
         result: T = await fut
         return result
 
-    async def scan(self, fn: Callable[[Tx], T], *, owner: str | None = None) -> T:
+    async def scan(self, fn: Callable[[SqliteTx], T], *, owner: str | None = None) -> T:
         """A long read (a page of events, a snapshot, a list) in one read transaction, on the
         scan pool. At most `scans_per_owner` run at once per `owner` (a token id); the others
         wait here, in order, until one of the owner's reads has finished on its thread (not
@@ -310,7 +250,7 @@ class Database:
             return result
         slot = self._owners.get(owner)
         if slot is None:
-            slot = self._owners[owner] = _Owner(self.scans_per_owner)
+            slot = self._owners[owner] = Owner(self.scans_per_owner)
         slot.users += 1
         self.scans_waiting += 1
         try:
@@ -338,7 +278,7 @@ class Database:
         self.scans_pending -= 1
         self._resolve(fut, outcome)
 
-    def _leave(self, owner: str, slot: _Owner, *, holding: bool) -> None:
+    def _leave(self, owner: str, slot: Owner, *, holding: bool) -> None:
         if holding:
             slot.slots.release()
         slot.users -= 1
@@ -376,24 +316,3 @@ class Database:
         if not busy and copied >= frames:
             self._checkpointed = mark  # else a reader still needed old frames: next time
         return True
-
-
-@contextmanager
-def sync_transaction(path: Path, clock: Clock) -> Iterator[Tx]:
-    """A write transaction without the daemon (the `signalosd token` commands).
-
-    Safe while the daemon runs: WAL plus BEGIN IMMEDIATE with a busy timeout; the daemon's
-    writer notices the events appended here and publishes them in order."""
-    create_private(path)
-    conn = connect_sync(path, writer=True)
-    try:
-        apply_migrations(conn, iso(clock.now()))
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield Tx(conn, clock.now())
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.close()

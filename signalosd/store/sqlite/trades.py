@@ -22,23 +22,6 @@ _SIGNAL_COLUMNS = (
 )
 
 
-# Columns of REAL affinity: SQLite hands them back as floats, so a cached row must too.
-_REAL = frozenset(
-    {
-        "volume",
-        "open_price",
-        "current_price",
-        "sl",
-        "tp",
-        "profit",
-        "swap",
-        "trailing",
-        "volume_min",
-        "volume_step",
-    }
-)
-
-
 def _trade_dict(row: sqlite3.Row) -> dict[str, Any]:
     # dict(row) looks every column up by name (~2.8 us for a trade row, once per agent update);
     # zipping the names with the values builds the same dict, in the same order, in ~1 us.
@@ -83,6 +66,7 @@ class TradesSql(TxBase):
 
     def insert_trade(self, account_id: int, fields: dict[str, Any]) -> int:
         cols = dict(fields, account_id=account_id, updated_at=self.now)
+        self.schema.check("trades", cols)
         names = ", ".join(cols)
         cur = self.conn.execute(
             f"INSERT INTO trades ({names}) VALUES ({', '.join('?' * len(cols))})",
@@ -92,6 +76,7 @@ class TradesSql(TxBase):
 
     def update_trade(self, trade_id: int, fields: dict[str, Any]) -> None:
         cols = dict(fields, updated_at=self.now)
+        self.schema.check("trades", cols)
         assign = ", ".join(f"{name} = ?" for name in cols)
         self.conn.execute(f"UPDATE trades SET {assign} WHERE id = ?", (*cols.values(), trade_id))
         key = self._row_keys.get(("trade", trade_id))
@@ -100,8 +85,10 @@ class TradesSql(TxBase):
             if cached.get("ticket") != cols.get("ticket", cached.get("ticket")):
                 self._forget_trade(trade_id)  # re-keyed: read it again next time
                 return
+            # SQLite hands REAL columns back as floats, so the cached row must hold them so too.
+            real = self.schema.real["trades"]
             for name, value in cols.items():
-                cached[name] = float(value) if name in _REAL and isinstance(value, int) else value
+                cached[name] = float(value) if name in real and isinstance(value, int) else value
 
     def _forget_trade(self, trade_id: int) -> None:
         key = self._row_keys.pop(("trade", trade_id), None)
@@ -141,6 +128,7 @@ class TradesSql(TxBase):
     def insert_signal(self, account_id: int, fields: dict[str, Any]) -> int:
         cols = dict(fields, account_id=account_id, created_at=self.now)
         cols["tp"] = dumps(cols.get("tp") or [])
+        self.schema.check("signals", cols)
         cur = self.conn.execute(
             f"INSERT INTO signals ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
             tuple(cols.values()),
@@ -148,6 +136,7 @@ class TradesSql(TxBase):
         return int(cur.lastrowid or 0)
 
     def update_signal(self, signal_id: int, fields: dict[str, Any]) -> None:
+        self.schema.check("signals", fields)
         assign = ", ".join(f"{name} = ?" for name in fields)
         self.conn.execute(
             f"UPDATE signals SET {assign} WHERE id = ?", (*fields.values(), signal_id)

@@ -1,8 +1,9 @@
-"""Tx: one SQLite transaction with the daemon's queries as methods.
+"""SqliteTx: one SQLite transaction with the daemon's queries as methods (the store
+interface's Tx, store/tx.py).
 
 A Tx is handed to a whole-transaction function that runs on the store's thread, so domain code
-reads the row, decides (with the pure rules in `state.py`) and writes, atomically, without
-writing SQL. Events appended here are published by the Database only after COMMIT.
+reads the row, decides (with the pure rules in `domain/rules.py`) and writes, atomically,
+without writing SQL. Events appended here are published by the database only after COMMIT.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from signalosd.store.sqlite.retention import RetentionSql
 from signalosd.store.sqlite.trades import TradesSql
 
 
-class Tx(TradesSql, CommandsSql, RetentionSql, HistorySql):
+class SqliteTx(TradesSql, CommandsSql, RetentionSql, HistorySql):
     """All the daemon's queries inside one transaction (accounts, tokens, mode, idempotency
-    here; events in base.py, trades and signals in trades_sql.py, the outbox in
-    commands_sql.py, bounded retention in retention_sql.py, the account history behind the
-    equity chart in history_sql.py)."""
+    here; events in base.py, trades and signals in trades.py, the outbox in commands.py,
+    bounded retention in retention.py, the account history behind the equity chart in
+    history.py)."""
 
     # ---- accounts -------------------------------------------------------------------------
 
