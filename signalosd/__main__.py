@@ -75,10 +75,8 @@ async def _serve(settings: Settings, notifier: Notifier, tls: ssl.SSLContext | N
     from signalosd.ops.notify import StatusReporter
 
     listeners.raise_file_limit()
-    app = create_app(settings)
-    hub = app[keys.AGENTS]
-    reporter = StatusReporter(notifier, lambda account_id: hub.session(account_id) is not None)
-    app[keys.BUS].listen(reporter.on_event)
+    reporter = StatusReporter(notifier)
+    app = create_app(settings, status=reporter)
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout_s
     )

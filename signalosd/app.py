@@ -31,6 +31,7 @@ from signalosd.models import CloseCode
 from signalosd.ops import maintenance, state_lock
 from signalosd.ops.guard import ConnectionGuard
 from signalosd.ops.metrics import Metrics
+from signalosd.ops.notify import StatusReporter
 from signalosd.outbox.commands import CommandPolicy, CommandWaiters
 from signalosd.outbox.delivery import DELIVERY_ACTOR, Delivery
 from signalosd.store import Database
@@ -161,7 +162,11 @@ def _deliveries(
     return delivery
 
 
-def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+def create_app(
+    settings: Settings, clock: Clock | None = None, status: StatusReporter | None = None
+) -> web.Application:
+    """The daemon as an aiohttp app. `status` (systemd's STATUS= line, from `__main__`) is told
+    of every event and can ask whether an account's agent is connected."""
     clock = clock or SystemClock()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
@@ -202,6 +207,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     metrics = Metrics(clock, bus, hub, app[keys.WEBSOCKETS])
     bus.listen(metrics.on_event)
     app[keys.METRICS] = metrics
+    if status is not None:
+        status.agent_connected = lambda account_id: hub.session(account_id) is not None
+        bus.listen(status.on_event)
     app[keys.STATIC] = StaticFiles()
     app[keys.ROUTES] = add_routes(app, build_routes(stream.stream, agent_session.agent_stream))
     app.cleanup_ctx.append(_database)

@@ -204,7 +204,8 @@ def test_status_line_follows_modes_and_agents() -> None:
             sent.append(status)
 
     connected: set[int] = set()
-    r = StatusReporter(Recorder({}), lambda account_id: account_id in connected)
+    r = StatusReporter(Recorder({}))
+    r.agent_connected = lambda account_id: account_id in connected
     r.listening = "127.0.0.1:8787"
 
     def event(type_: str, account_id: int = 1, account: str = "default") -> EventRecord:

@@ -136,9 +136,10 @@ class Notifier:
 class StatusReporter:
     """Builds the `STATUS=` line and sends it again whenever a mode or an agent changes."""
 
-    def __init__(self, notifier: Notifier, agent_connected: Callable[[int], bool]) -> None:
+    def __init__(self, notifier: Notifier) -> None:
         self._notifier = notifier
-        self._agent_connected = agent_connected
+        # Whether an account's agent is connected: the app that owns the agent hub sets it.
+        self.agent_connected: Callable[[int], bool] = lambda account_id: False
         self._modes: dict[int, tuple[str, str]] = {}  # account id -> (name, mode)
         self.listening = "starting"
         self._live = False  # STATUS= updates only after READY=1 carried the first one
@@ -168,14 +169,14 @@ class StatusReporter:
         accounts = sorted(self._modes.items())
         if len(accounts) == 1:
             account_id, (name, mode) = accounts[0]
-            agent = "connected" if self._agent_connected(account_id) else "disconnected"
+            agent = "connected" if self.agent_connected(account_id) else "disconnected"
             parts += [f"{name}: {mode}", f"agent: {agent}"]
         else:
             for account_id, (name, mode) in accounts[:STATUS_MAX_ACCOUNTS]:
-                agent = "agent connected" if self._agent_connected(account_id) else "no agent"
+                agent = "agent connected" if self.agent_connected(account_id) else "no agent"
                 parts.append(f"{name}: {mode}, {agent}")
             if len(accounts) > STATUS_MAX_ACCOUNTS:
-                connected = sum(1 for a in accounts if self._agent_connected(a[0]))
+                connected = sum(1 for a in accounts if self.agent_connected(a[0]))
                 parts.append(
                     f"{len(accounts)} accounts, {connected} agents connected "
                     f"({len(accounts) - STATUS_MAX_ACCOUNTS} not shown)"
