@@ -20,6 +20,7 @@ from aiohttp import WSMsgType
 from yarl import URL
 
 from signalos_cli.agent.queues import Outbox
+from signalos_cli.errors import ExitCode
 
 log = logging.getLogger("signalos.agent")
 
@@ -31,15 +32,15 @@ MAX_MESSAGE = 1024 * 1024
 class AgentStopped(Exception):
     """The daemon told the agent to stop for good (no reconnect)."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILED
 
 
 class AuthFailed(AgentStopped):
-    exit_code = 4
+    exit_code = ExitCode.UNAUTHORIZED
 
 
 class Replaced(AgentStopped):
-    exit_code = 5
+    exit_code = ExitCode.REPLACED
 
 
 class Lost(Exception):

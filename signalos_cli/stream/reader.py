@@ -21,7 +21,8 @@ from typing import Any, TextIO
 import aiohttp
 from aiohttp import WSMsgType
 
-from signalos_cli.stream.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Fatal
+from signalos_cli.errors import ExitCode
+from signalos_cli.stream.ending import Fatal
 from signalos_cli.stream.format import format_event, format_json
 
 __all__ = ["CLOSE_AUTH_FAILED", "Closed", "Reader", "authenticated", "raise_closed"]
@@ -90,7 +91,7 @@ async def authenticated(ws: aiohttp.ClientWebSocketResponse, timeout_s: float) -
                     code = data.get("code")
                     if code == "unauthorized":
                         continue  # the 4401 close that follows says it
-                    raise Fatal(EXIT_ERROR, f"the daemon answered: {data.get('message')}")
+                    raise Fatal(ExitCode.FAILED, f"the daemon answered: {data.get('message')}")
                 continue
             raise_closed(ws, msg)
 
@@ -111,7 +112,7 @@ class Reader:
         self.ping_stamp = ""  # follow=False: the ping whose pong ends the replay
 
     async def read(self, ws: aiohttp.ClientWebSocketResponse) -> int:
-        """Print until the stream ends: EXIT_OK at the target, else Closed or Fatal."""
+        """Print until the stream ends: ExitCode.OK at the target, else Closed or Fatal."""
         out, as_json, color = self.out, self.as_json, self.color
         while True:
             msg = await ws.receive()
@@ -144,7 +145,7 @@ class Reader:
             elif kind == "error":
                 code, message = data.get("code"), data.get("message")
                 if code == "validation_error":
-                    raise Fatal(EXIT_USAGE, f"the daemon refused the subscription: {message}")
+                    raise Fatal(ExitCode.USAGE, f"the daemon refused the subscription: {message}")
                 self.say(f"warning: the daemon sent an error: {code}: {message}")
 
     def _reset(self, text: str, parsed: dict[str, Any], data: dict[str, Any]) -> None:
@@ -169,4 +170,4 @@ class Reader:
         """follow=False: everything up to the target was printed."""
         assert self.target is not None and self.cursor is not None
         self.cursor = max(self.cursor, min(self.target, self.conn_head))
-        return EXIT_OK
+        return ExitCode.OK

@@ -5,13 +5,13 @@ token goes in the `authenticate` message, never in the url), or to `/ws` on the 
 control socket (`socket=PATH`; with `token=None` the daemon knows the user by uid), subscribes
 `{since, types}` and
 prints every event, one line each, to `out`: human, or `as_json` the event message as the
-daemon sent it (`tail_format.py`). This module is the connection loop; the rest lives beside it:
+daemon sent it (`format.py`). This module is the connection loop; the rest lives beside it:
 
-- `tail_start.py`: where the first subscription starts (`since`, `last`, a cursor file, head);
-- `tail_stream.py`: reading the stream (each event at most once, `reset`, the end of a replay);
-- `tail_cursor.py`: the cursor file, never ahead of the output;
-- `stream_exit.py`: the exit codes, and SIGINT/SIGTERM;
-- `stream_urls.py`: the `/ws` and REST urls, and the `authenticate` data.
+- `start.py`: where the first subscription starts (`since`, `last`, a cursor file, head);
+- `reader.py`: reading the stream (each event at most once, `reset`, the end of a replay);
+- `cursor.py`: the cursor file, never ahead of the output;
+- `ending.py`: `Fatal` (stop with an exit code), and SIGINT/SIGTERM;
+- `urls.py`: the `/ws` and REST urls, and the `authenticate` data.
 
 Connection states go to `err` as `tail: connecting … (attempt N)`, `tail: connected …`,
 `tail: disconnected: …`, `tail: error: …`. A lost connection (server close, network error, no
@@ -49,35 +49,15 @@ from typing import Any, TextIO
 
 import aiohttp
 
+from signalos_cli.errors import ExitCode
 from signalos_cli.stream.cursor import CursorFile
-from signalos_cli.stream.exit_codes import (
-    EXIT_AUTH,
-    EXIT_BROKEN_PIPE,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_TERMINATED,
-    EXIT_UNREACHABLE,
-    EXIT_USAGE,
-    Fatal,
-)
-from signalos_cli.stream.exit_codes import (
-    run_until_stopped as run_until_stopped,  # wstester imports it from here
-)
+from signalos_cli.stream.ending import Fatal, run_until_stopped
 from signalos_cli.stream.format import format_event
 from signalos_cli.stream.reader import CLOSE_AUTH_FAILED, Closed, Reader, authenticated
 from signalos_cli.stream.start import EventLog, start_after
 from signalos_cli.stream.urls import api_base, auth_data, stream_url, unencrypted
 
 __all__ = [
-    "EXIT_AUTH",
-    "EXIT_BROKEN_PIPE",
-    "EXIT_ERROR",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_TERMINATED",
-    "EXIT_UNREACHABLE",
-    "EXIT_USAGE",
     "TailOptions",
     "api_base",
     "format_event",
@@ -187,11 +167,13 @@ class _Tail:
 
     def _check(self) -> None:
         if self.since_arg is not None and self.last is not None:
-            raise Fatal(EXIT_USAGE, "give either a since seq or a number of last events, not both")
+            raise Fatal(
+                ExitCode.USAGE, "give either a since seq or a number of last events, not both"
+            )
         if self.since_arg is not None and self.since_arg < 0:
-            raise Fatal(EXIT_USAGE, "since must be a seq >= 0")
+            raise Fatal(ExitCode.USAGE, "since must be a seq >= 0")
         if self.last is not None and self.last < 0:
-            raise Fatal(EXIT_USAGE, "the number of last events must be >= 0")
+            raise Fatal(ExitCode.USAGE, "the number of last events must be >= 0")
         try:
             self.ws_url = stream_url(self.url)
             self.api = api_base(self.url)
@@ -200,7 +182,7 @@ class _Tail:
                 self.ws_url, self.api = unencrypted(self.ws_url), unencrypted(self.api)
                 self.where = f"the control socket {self.socket}"
         except ValueError as exc:
-            raise Fatal(EXIT_USAGE, str(exc)) from exc
+            raise Fatal(ExitCode.USAGE, str(exc)) from exc
         if self.cursor_file is not None:
             self.file_cursor = self.cursor_file.load()
 
@@ -234,7 +216,7 @@ class _Tail:
             return exc.code
         except BrokenPipeError:
             _quiet_stdout(self.out)
-            return EXIT_BROKEN_PIPE
+            return ExitCode.BROKEN_PIPE
 
     async def _connect_loop(self, http: aiohttp.ClientSession) -> int:
         attempt = 0
@@ -249,12 +231,14 @@ class _Tail:
             except Closed as exc:
                 if exc.code == CLOSE_AUTH_FAILED:
                     who = "the token" if self.token is not None else "this user"
-                    raise Fatal(EXIT_AUTH, f"the daemon refused {who} ({exc})") from None
+                    raise Fatal(
+                        ExitCode.UNAUTHORIZED, f"the daemon refused {who} ({exc})"
+                    ) from None
                 self._state(f"disconnected: {exc}")
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 if not self.ever_connected and not self.follow:
                     raise Fatal(
-                        EXIT_UNREACHABLE,
+                        ExitCode.UNREACHABLE,
                         f"cannot reach the daemon at {self.where}: {_describe(exc)}",
                     ) from None
                 if self._uptime() is None:
