@@ -21,11 +21,10 @@ from yarl import URL
 
 from signalos_cli.agent.queues import Outbox
 from signalos_cli.errors import ExitCode
+from signalosd.models import CloseCode
 
 log = logging.getLogger("signalos.agent")
 
-CLOSE_AUTH_FAILED = 4401
-CLOSE_REPLACED = 4409
 MAX_MESSAGE = 1024 * 1024
 
 
@@ -85,9 +84,9 @@ async def receive(ws: aiohttp.ClientWebSocketResponse, wait: float | None) -> di
             # (then aiohttp's own close_code says 1006).
             code = msg.data if msg.type is WSMsgType.CLOSE else ws.close_code
             reason = msg.extra if msg.type is WSMsgType.CLOSE and msg.extra else ""
-            if code == CLOSE_AUTH_FAILED:
+            if code == CloseCode.AUTH_FAILED:
                 raise AuthFailed(f"the daemon refused the agent token ({reason or code})")
-            if code == CLOSE_REPLACED:
+            if code == CloseCode.REPLACED:
                 raise Replaced("replaced by a newer agent session for this account")
             raise Lost(f"closed with code {code}" + (f" ({reason})" if reason else ""))
         if msg.type is WSMsgType.ERROR:

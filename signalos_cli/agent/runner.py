@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+from aiohttp import WSCloseCode
 
 from signalos_cli.agent import reports
 from signalos_cli.agent.broker import Broker, BrokerError
@@ -414,7 +415,7 @@ class Agent:
         if ws is None or ws.closed:
             return False
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.close(code=1000, message=b"agent stopping"), 5)
+            await asyncio.wait_for(ws.close(code=WSCloseCode.OK, message=b"agent stopping"), 5)
         return True
 
     async def finish(self) -> None:

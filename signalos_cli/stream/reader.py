@@ -8,7 +8,7 @@ events past the target (the head announced on the first connection) are skipped.
 `reset` (the log no longer holds the next event, or the cursor is past the head): a warning on
 `err`, then the stream continues after `reset.last_seq`.
 
-A close or error frame raises `Closed`: the caller reconnects (except on 4401).
+A close or error frame raises `Closed`: the caller reconnects (except on 4401, the token refused).
 """
 
 from __future__ import annotations
@@ -19,16 +19,14 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 import aiohttp
-from aiohttp import WSMsgType
+from aiohttp import WSCloseCode, WSMsgType
 
 from signalos_cli.errors import ExitCode
 from signalos_cli.stream.ending import Fatal
 from signalos_cli.stream.format import format_event, format_json
+from signalosd.models import CloseCode
 
-__all__ = ["CLOSE_AUTH_FAILED", "Closed", "Reader", "authenticated", "raise_closed"]
-
-CLOSE_SLOW_CONSUMER = 4008
-CLOSE_AUTH_FAILED = 4401
+__all__ = ["Closed", "Reader", "authenticated", "raise_closed"]
 
 
 class Closed(Exception):
@@ -40,14 +38,14 @@ class Closed(Exception):
 
 
 def _close_text(code: int | None, reason: str) -> str:
-    names = {
-        1000: "normal closure",
-        1001: "the daemon is shutting down",
-        1006: "connection lost",
-        1009: "message too big",
-        1011: "internal error",
-        CLOSE_SLOW_CONSUMER: "slow consumer",
-        CLOSE_AUTH_FAILED: "authentication failed",
+    names: dict[int, str] = {
+        WSCloseCode.OK: "normal closure",
+        CloseCode.GOING_AWAY: "the daemon is shutting down",
+        WSCloseCode.ABNORMAL_CLOSURE: "connection lost",
+        WSCloseCode.MESSAGE_TOO_BIG: "message too big",
+        WSCloseCode.INTERNAL_ERROR: "internal error",
+        CloseCode.SLOW_CONSUMER: "slow consumer",
+        CloseCode.AUTH_FAILED: "authentication failed",
     }
     text = f"closed with code {code}"
     if code in names:

@@ -53,9 +53,10 @@ from signalos_cli.errors import ExitCode
 from signalos_cli.stream.cursor import CursorFile
 from signalos_cli.stream.ending import Fatal, run_until_stopped
 from signalos_cli.stream.format import format_event
-from signalos_cli.stream.reader import CLOSE_AUTH_FAILED, Closed, Reader, authenticated
+from signalos_cli.stream.reader import Closed, Reader, authenticated
 from signalos_cli.stream.start import EventLog, start_after
 from signalos_cli.stream.urls import api_base, auth_data, stream_url, unencrypted
+from signalosd.models import CloseCode
 
 __all__ = [
     "TailOptions",
@@ -229,7 +230,7 @@ class _Tail:
             except BrokenPipeError:
                 raise  # the output went away, not the daemon
             except Closed as exc:
-                if exc.code == CLOSE_AUTH_FAILED:
+                if exc.code == CloseCode.AUTH_FAILED:
                     who = "the token" if self.token is not None else "this user"
                     raise Fatal(
                         ExitCode.UNAUTHORIZED, f"the daemon refused {who} ({exc})"
