@@ -139,7 +139,7 @@ async def test_reconnect_sends_a_fresh_snapshot_then_the_reports_queued_offline(
 
     broker.release.set()  # the command finishes while offline
     for _ in range(500):
-        if any(i.kind is Kind.RESULT for i in agent.outbox.items()):
+        if any(i.kind is Kind.RESULT for i in agent.report_queue.items()):
             break
         await asyncio.sleep(0.01)
     gate.open.set()

@@ -1,5 +1,5 @@
 """The wire of `/ws/agent` as the agent sees it: the url, frames, reading with the close codes
-that matter, and the single writer that drains the outbox (see docs/agent.md).
+that matter, and the single writer that drains the report queue (see docs/agent.md).
 
 Close 4401 (the token was refused) raises `AuthFailed` and 4409 (a newer agent session for the
 account) raises `Replaced`: both stop the agent for good. Any other end of the connection
@@ -19,7 +19,7 @@ import aiohttp
 from aiohttp import WSMsgType
 from yarl import URL
 
-from signalos_cli.agent.queues import Outbox
+from signalos_cli.agent.queues import ReportQueue
 from signalos_cli.errors import ExitCode
 from signalosd.models import CloseCode
 
@@ -94,15 +94,15 @@ async def receive(ws: aiohttp.ClientWebSocketResponse, wait: float | None) -> di
 
 
 async def write(
-    ws: aiohttp.ClientWebSocketResponse, outbox: Outbox, now: Callable[[], str]
+    ws: aiohttp.ClientWebSocketResponse, queue: ReportQueue, now: Callable[[], str]
 ) -> None:
-    """Send the outbox in order, for as long as the connection lasts."""
+    """Send the report queue in order, for as long as the connection lasts."""
     while True:
-        item = await outbox.get()
+        item = await queue.get()
         try:
             await ws.send_str(frame(item.type, item.data, now()))
         except BaseException as exc:
-            outbox.push_front(item)  # sent or not, it goes again: both are idempotent
+            queue.push_front(item)  # sent or not, it goes again: both are idempotent
             if not isinstance(exc, asyncio.CancelledError):
                 log.warning("event=send_failed type=%s error=%r", item.type, exc)
                 await ws.close()  # the reader sees the close and the agent reconnects

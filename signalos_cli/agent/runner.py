@@ -16,7 +16,7 @@ executes anything of the new connection), reports its own state (`agent_state`),
 
 `connection.py` holds the wire details (frames, close codes, the writer). The worker and the
 poll keep running while the connection is down; their reports wait in a
-bounded outbox and follow the snapshot sent after the reconnect. Reconnects back off
+bounded report queue and follow the snapshot sent after the reconnect. Reconnects back off
 exponentially with jitter (1 s → 30 s, reset after a stable connection). Close 4401 (bad token)
 raises `AuthFailed`, 4409 (a newer session for the account) raises `Replaced`; anything else
 reconnects. All broker calls run on one dedicated thread, in order (the MetaTrader5 package is
@@ -57,7 +57,7 @@ from signalos_cli.agent.connection import (
 )
 from signalos_cli.agent.executor import Executor
 from signalos_cli.agent.journal import KEEP_EXECUTED, Journal
-from signalos_cli.agent.queues import CommandQueue, Kind, Outbox
+from signalos_cli.agent.queues import CommandQueue, Kind, ReportQueue
 from signalosd import __version__
 from signalosd.clock import iso
 from signalosd.models import CommandType, Mode
@@ -85,7 +85,7 @@ class Options:
     stable_after: float = 30.0  # a connection this long resets the backoff
     handshake_timeout: float = 10.0
     heartbeat: float = 30.0
-    outbox_limit: int = 1000
+    report_queue_limit: int = 1000
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     monotonic: Callable[[], float] = time.monotonic
     random: Callable[[], float] = random.random
@@ -108,7 +108,7 @@ class Agent:
         self.executor = Executor(broker, journal, now=self.daemon_now)
         self.reporter = reports.Reporter(broker, journal, self._now)
         self.commands = CommandQueue()
-        self.outbox = Outbox(self.options.outbox_limit)
+        self.report_queue = ReportQueue(self.options.report_queue_limit)
         self.connected = False
         self._lock = asyncio.Lock()  # execution vs reporting
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="broker")
@@ -154,7 +154,7 @@ class Agent:
 
     def _report(self, updates: list[dict[str, Any]]) -> None:
         for update in updates:
-            self.outbox.put(Kind.UPDATE, "trade_update", update)
+            self.report_queue.put(Kind.UPDATE, "trade_update", update)
 
     def _report_state(self) -> None:
         """Tell the daemon our mode and halt generation when they changed (`agent_state`)."""
@@ -162,7 +162,7 @@ class Agent:
         if now == self._reported or not self.connected:
             return
         self._reported = now
-        self.outbox.put(Kind.CONNECTION, "agent_state", self._state())
+        self.report_queue.put(Kind.CONNECTION, "agent_state", self._state())
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -183,11 +183,11 @@ class Agent:
                     if execution.sync and not execution.replay and self.connected:
                         updates, snap = await self.call(self.reporter.snapshot)
                         self._report(updates)
-                        self.outbox.put(Kind.CONNECTION, "sync_snapshot", snap)
+                        self.report_queue.put(Kind.CONNECTION, "sync_snapshot", snap)
                     # The state before the result: when the daemon takes the result (and the
                     # command is finished), it already knows the mode the command left us in.
                     self._report_state()
-                    self.outbox.put(Kind.RESULT, "command_result", execution.result)
+                    self.report_queue.put(Kind.RESULT, "command_result", execution.result)
                     self.commands.done(command_id)  # from now on a redelivery gets the result
                     self._report(await self.call(self.reporter.observe, False, execution.closed))
             except Exception:
@@ -215,7 +215,7 @@ class Agent:
                 continue
             try:
                 info = await self.call(self.broker.account)
-                self.outbox.put(Kind.CONNECTION, "mt5_status_update", reports.account(info))
+                self.report_queue.put(Kind.CONNECTION, "mt5_status_update", reports.account(info))
             except Exception as exc:
                 log.warning("event=status_failed error=%r", str(exc))
 
@@ -226,7 +226,7 @@ class Agent:
             log.warning("event=bad_command data=%r", data)
             return
         command_id = str(data["id"])
-        self.outbox.put(Kind.CONNECTION, "ack", {"messageId": command_id})
+        self.report_queue.put(Kind.CONNECTION, "ack", {"messageId": command_id})
         if data.get("type") == CommandType.EMERGENCY_STOP:
             # The fence goes up as the stop arrives, not when its turn comes: an entry or
             # resume the worker has not yet sent to the broker is refused from now on.
@@ -312,7 +312,7 @@ class Agent:
             self._connected_at = self.options.monotonic()
             self.options.on_state(f"connected (session {welcome.get('session_id')})")
             log.info("event=connected session=%s url=%s", welcome.get("session_id"), url)
-            writer = asyncio.create_task(write(ws, self.outbox, self._now))
+            writer = asyncio.create_task(write(ws, self.report_queue, self._now))
             try:
                 while True:
                     msg = await receive(ws, None)
@@ -326,7 +326,7 @@ class Agent:
                 writer.cancel()
                 with contextlib.suppress(BaseException):
                     await writer
-                self.outbox.end_connection()
+                self.report_queue.end_connection()
                 # Not started yet: the daemon sends each again if it still stands (a stop may
                 # have cancelled it meanwhile). Emergency stops stay: safe to run offline.
                 dropped = self.commands.drop_unstarted(keep=CommandType.EMERGENCY_STOP)
