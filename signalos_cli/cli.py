@@ -34,7 +34,7 @@ COMMANDS: dict[str, str] = {
     "trail": "commands.trades:trail",
     "signals": "commands.signals:signals",
     "signal": "commands.signals:signal",
-    "commands": "commands.outbox:commands",
+    "commands": "commands.queued:commands",
     "tail": "commands.stream:tail",
     "ws": "commands.stream:ws",
     "agent": "commands.agent:agent",
