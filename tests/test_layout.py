@@ -88,7 +88,6 @@ KNOWN: set[str] = {
     "signalosd.store imports signalosd.store.sqlite",
     "signalosd.store imports signalosd.store.sqlite.db",
     "signalosd.store imports signalosd.store.sqlite.tx",
-    "long signalos_cli.agent.runner",
     "long signalosd.ws.agent_session",
 }
 
