@@ -11,7 +11,7 @@ daemon sent it (`format.py`). This module is the connection loop; the rest lives
 - `reader.py`: reading the stream (each event at most once, `reset`, the end of a replay);
 - `cursor.py`: the cursor file, never ahead of the output;
 - `ending.py`: `Fatal` (stop with an exit code), and SIGINT/SIGTERM;
-- `urls.py`: the `/ws` and REST urls, and the `authenticate` data.
+- `connect.py`: the `/ws` and REST urls, the HTTP session, the WebSocket, `authenticate`.
 
 Connection states go to `err` as `tail: connecting … (attempt N)`, `tail: connected …`,
 `tail: disconnected: …`, `tail: error: …`. A lost connection (server close, network error, no
@@ -50,12 +50,19 @@ from typing import Any, TextIO
 import aiohttp
 
 from signalos_cli.errors import ExitCode
+from signalos_cli.stream.connect import (
+    api_base,
+    auth_data,
+    client_session,
+    stream_url,
+    unencrypted,
+    ws_connect,
+)
 from signalos_cli.stream.cursor import CursorFile
 from signalos_cli.stream.ending import Fatal, run_until_stopped
 from signalos_cli.stream.format import format_event
 from signalos_cli.stream.reader import Closed, Reader, authenticated
 from signalos_cli.stream.start import EventLog, start_after
-from signalos_cli.stream.urls import api_base, auth_data, stream_url, unencrypted
 from signalosd.models import CloseCode
 
 __all__ = [
@@ -65,8 +72,6 @@ __all__ = [
     "stream_url",
     "tail",
 ]
-
-MAX_MESSAGE = 64 * 1024 * 1024  # a reset carries a snapshot of every live trade
 
 
 @dataclass(frozen=True)
@@ -191,13 +196,8 @@ class _Tail:
         try:
             try:
                 self._check()
-                timeout = aiohttp.ClientTimeout(
-                    total=None,
-                    connect=self.options.connect_timeout_s,
-                    sock_connect=self.options.connect_timeout_s,
-                )
-                connector = None if self.socket is None else aiohttp.UnixConnector(self.socket)
-                async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+                connect_s = self.options.connect_timeout_s
+                async with client_session(self.socket, connect_s) as http:
                     main = asyncio.create_task(self._connect_loop(http))
                     flusher = asyncio.create_task(self._flusher())
                     try:
@@ -260,13 +260,7 @@ class _Tail:
         return None if self.connected_at is None else time.monotonic() - self.connected_at
 
     async def _connection(self, http: aiohttp.ClientSession) -> int:
-        async with http.ws_connect(
-            self.ws_url,
-            heartbeat=self.options.heartbeat_s,
-            max_msg_size=MAX_MESSAGE,
-            autoping=True,
-            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0),
-        ) as ws:
+        async with await ws_connect(http, self.ws_url, self.options.heartbeat_s) as ws:
             await ws.send_str(json.dumps({"type": "authenticate", "data": auth_data(self.token)}))
             hello = await authenticated(ws, self.options.connect_timeout_s)
             self.connected_at = time.monotonic()

@@ -38,9 +38,14 @@ from aiohttp import WSMsgType
 from yarl import URL
 
 from signalos_cli.errors import ExitCode
+from signalos_cli.stream.connect import (
+    auth_data,
+    client_session,
+    stream_url,
+    unencrypted,
+    ws_connect,
+)
 from signalos_cli.stream.ending import run_until_stopped
-from signalos_cli.stream.tail import MAX_MESSAGE
-from signalos_cli.stream.urls import auth_data, stream_url, unencrypted
 
 __all__ = ["WsTesterOptions", "endpoint", "ws_tester"]
 
@@ -137,20 +142,9 @@ class _Tester:
         if self.socket is not None:  # no TLS on a unix socket, whatever the url says
             target = unencrypted(target)
             where = f"{target} on the control socket {self.socket}"
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=self.options.connect_timeout_s,
-            sock_connect=self.options.connect_timeout_s,
-        )
-        connector = None if self.socket is None else aiohttp.UnixConnector(self.socket)
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+        async with client_session(self.socket, self.options.connect_timeout_s) as http:
             try:
-                ws = await http.ws_connect(
-                    target,
-                    heartbeat=self.options.heartbeat_s,
-                    max_msg_size=MAX_MESSAGE,
-                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0),
-                )
+                ws = await ws_connect(http, target, self.options.heartbeat_s)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 why = (
                     f"websocket upgrade refused (HTTP {exc.status})"
