@@ -1,4 +1,4 @@
-"""The agent's connection to the daemon (`/ws/agent`, see docs/agent.md).
+"""The desktop agent at work: its connection to the daemon (`/ws/agent`, see docs/agent.md).
 
 `run_agent(url, token, broker, state_dir)` runs until stopped: it connects, authenticates, says
 hello, waits for welcome (and takes the daemon's mode and halt generation from it before it
