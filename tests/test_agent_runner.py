@@ -13,8 +13,8 @@ from aiohttp import WSCloseCode
 from signalos_cli.agent.broker import Deal
 from signalos_cli.agent.connection import AuthFailed, Replaced, agent_url
 from signalos_cli.agent.journal import Journal
-from signalos_cli.agent.queues import Kind
 from signalos_cli.agent.options import Options, backoff
+from signalos_cli.agent.queues import Kind
 from signalos_cli.agent.runner import Agent
 from signalosd.models import AgentHello, CommandResult, SyncSnapshot, TradeUpdate
 from tests.test_agent_support import TOKEN, WAIT, CountingBroker, FakeDaemon, command, open_params
