@@ -118,7 +118,7 @@ def agent(
     import asyncio  # the agent's imports stay out of the other commands' start-up time
 
     from signalos_cli.agent.broker import BrokerError
-    from signalos_cli.agent.runner import AgentStopped
+    from signalos_cli.agent.connection import AgentStopped
     from signalosd.ops import logs
 
     token = _token(token_file)
@@ -164,7 +164,8 @@ async def _run(url: str, token: str, broker: Broker, state_dir: Path) -> None:
     import asyncio
     import signal
 
-    from signalos_cli.agent.runner import Options, run_agent
+    from signalos_cli.agent.options import Options
+    from signalos_cli.agent.runner import run_agent
     from signalosd.ops import logs
 
     stop = asyncio.Event()
