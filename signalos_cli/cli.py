@@ -1,7 +1,7 @@
 """signalos: SignalOS from the shell and cron (docs/cli.md).
 
 This module is the click group, its global options and the one place that turns exceptions
-into messages and exit codes. Commands live in `commands_*.py` and are imported only when run,
+into messages and exit codes. Commands live in `commands/` and are imported only when run,
 so `signalos stop` loads click, http.client and its own module, never aiohttp or pydantic.
 """
 
@@ -34,7 +34,7 @@ COMMANDS: dict[str, str] = {
     "trail": "commands.trades:trail",
     "signals": "commands.signals:signals",
     "signal": "commands.signals:signal",
-    "commands": "commands.outbox:commands",
+    "commands": "commands.queued:commands",
     "tail": "commands.stream:tail",
     "ws": "commands.stream:ws",
     "agent": "commands.agent:agent",
@@ -96,7 +96,7 @@ class SignalosGroup(click.Group):
         raise click.exceptions.Exit(code) from None
 
 
-def describe(exc: Exception) -> tuple[int, str]:
+def describe(exc: Exception) -> tuple[ExitCode, str]:
     """The exit code and message for an exception raised by a command."""
     from signalos_cli.client import RETRY_STATUSES, ClientError
 

@@ -24,7 +24,8 @@ from aiohttp import web
 from click.testing import CliRunner, Result
 
 from signalos_cli import settings as cli_settings
-from signalos_cli.agent.runner import Options, run_agent
+from signalos_cli.agent.options import Options
+from signalos_cli.agent.runner import run_agent
 from signalos_cli.cli import cli
 from signalosd import keys
 from signalosd.app import create_app

@@ -1,4 +1,4 @@
-"""The command queue (emergency stop jumps it), the worker, and the bounded outbox."""
+"""The command queue (emergency stop jumps it), the worker, and the bounded report queue."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 from signalos_cli.agent.broker import Deal
-from signalos_cli.agent.queues import CommandQueue, Kind, Outbox
+from signalos_cli.agent.queues import CommandQueue, Kind, ReportQueue
 from signalos_cli.agent.runner import Agent
 from tests.test_agent_support import CountingBroker, command, make_executor, open_params
 
@@ -48,11 +48,11 @@ class Slow(CountingBroker):
 
 async def _results(agent: Agent, count: int) -> list[dict]:
     for _ in range(500):
-        results = [i.data for i in agent.outbox.items() if i.kind is Kind.RESULT]
+        results = [i.data for i in agent.report_queue.items() if i.kind is Kind.RESULT]
         if len(results) >= count:
             return results
         await asyncio.sleep(0.01)
-    raise AssertionError(f"only {agent.outbox.items()}")
+    raise AssertionError(f"only {agent.report_queue.items()}")
 
 
 async def test_emergency_stop_runs_before_commands_queued_behind_the_running_one(tmp_path):
@@ -87,42 +87,42 @@ async def test_open_trade_result_precedes_the_trade_update_of_its_position(tmp_p
         agent.commands.put(command("open_trade", open_params(), trade_id=9))
         (result,) = await _results(agent, 1)
         async with asyncio.timeout(5):  # the position's report follows its result
-            while len(agent.outbox) < 2:
+            while len(agent.report_queue) < 2:
                 await asyncio.sleep(0.01)
     finally:
         worker.cancel()
         agent._thread.shutdown()
 
-    kinds = [(i.type, i.data.get("ticket")) for i in agent.outbox.items()]
+    kinds = [(i.type, i.data.get("ticket")) for i in agent.report_queue.items()]
     ticket = result["data"]["ticket"]
     assert kinds == [("command_result", None), ("trade_update", ticket)]
-    assert agent.outbox.items()[1].data["trade_id"] == 9
+    assert agent.report_queue.items()[1].data["trade_id"] == 9
 
 
-def test_outbox_overflow_drops_the_oldest_trade_update_never_a_result():
-    outbox = Outbox(limit=3)
-    outbox.put(Kind.UPDATE, "trade_update", {"n": 1})
-    outbox.put(Kind.RESULT, "command_result", {"n": 2})
-    outbox.put(Kind.UPDATE, "trade_update", {"n": 3})
-    outbox.put(Kind.UPDATE, "trade_update", {"n": 4})  # drops n=1
-    outbox.put(Kind.RESULT, "command_result", {"n": 5})  # drops n=3
-    assert [i.data["n"] for i in outbox.items()] == [2, 4, 5]
-    assert outbox.dropped == 2
+def test_report_queue_overflow_drops_the_oldest_trade_update_never_a_result():
+    queue = ReportQueue(limit=3)
+    queue.put(Kind.UPDATE, "trade_update", {"n": 1})
+    queue.put(Kind.RESULT, "command_result", {"n": 2})
+    queue.put(Kind.UPDATE, "trade_update", {"n": 3})
+    queue.put(Kind.UPDATE, "trade_update", {"n": 4})  # drops n=1
+    queue.put(Kind.RESULT, "command_result", {"n": 5})  # drops n=3
+    assert [i.data["n"] for i in queue.items()] == [2, 4, 5]
+    assert queue.dropped == 2
 
 
-def test_outbox_keeps_every_result_even_past_its_bound():
-    outbox = Outbox(limit=2)
+def test_report_queue_keeps_every_result_even_past_its_bound():
+    queue = ReportQueue(limit=2)
     for n in range(4):
-        outbox.put(Kind.RESULT, "command_result", {"n": n})
-    assert [i.data["n"] for i in outbox.items()] == [0, 1, 2, 3]
+        queue.put(Kind.RESULT, "command_result", {"n": n})
+    assert [i.data["n"] for i in queue.items()] == [0, 1, 2, 3]
 
 
-async def test_outbox_keeps_order_and_drops_connection_messages_when_it_ends():
-    outbox = Outbox()
-    outbox.put(Kind.CONNECTION, "ack", {"messageId": "a"})
-    outbox.put(Kind.UPDATE, "trade_update", {"n": 1})
-    outbox.put(Kind.RESULT, "command_result", {"n": 2})
-    outbox.end_connection()
-    first = await outbox.get()
-    outbox.push_front(first)  # a failed send goes first next time
-    assert [(await outbox.get()).data["n"] for _ in range(2)] == [1, 2]
+async def test_report_queue_keeps_order_and_drops_connection_messages_when_it_ends():
+    queue = ReportQueue()
+    queue.put(Kind.CONNECTION, "ack", {"messageId": "a"})
+    queue.put(Kind.UPDATE, "trade_update", {"n": 1})
+    queue.put(Kind.RESULT, "command_result", {"n": 2})
+    queue.end_connection()
+    first = await queue.get()
+    queue.push_front(first)  # a failed send goes first next time
+    assert [(await queue.get()).data["n"] for _ in range(2)] == [1, 2]

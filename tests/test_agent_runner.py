@@ -13,8 +13,9 @@ from aiohttp import WSCloseCode
 from signalos_cli.agent.broker import Deal
 from signalos_cli.agent.connection import AuthFailed, Replaced, agent_url
 from signalos_cli.agent.journal import Journal
+from signalos_cli.agent.options import Options, backoff
 from signalos_cli.agent.queues import Kind
-from signalos_cli.agent.runner import Agent, Options, backoff
+from signalos_cli.agent.runner import Agent
 from signalosd.models import AgentHello, CommandResult, SyncSnapshot, TradeUpdate
 from tests.test_agent_support import TOKEN, WAIT, CountingBroker, FakeDaemon, command, open_params
 
@@ -139,7 +140,7 @@ async def test_reconnect_sends_a_fresh_snapshot_then_the_reports_queued_offline(
 
     broker.release.set()  # the command finishes while offline
     for _ in range(500):
-        if any(i.kind is Kind.RESULT for i in agent.outbox.items()):
+        if any(i.kind is Kind.RESULT for i in agent.report_queue.items()):
             break
         await asyncio.sleep(0.01)
     gate.open.set()

@@ -19,11 +19,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from signalos_cli.errors import ExitCode
 from signalos_cli.stream.tail import (
-    EXIT_AUTH,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_UNREACHABLE,
     TailOptions,
     api_base,
     format_event,
@@ -171,7 +168,7 @@ async def test_no_follow_prints_exactly_the_existing_events(daemon: Harness) -> 
     await append_events(daemon, 5)
     expected = await daemon.events()
     code, out, err = await run_tail(base(daemon), daemon.admin, follow=False)
-    assert code == EXIT_OK, err
+    assert code == ExitCode.OK, err
     lines = out.splitlines()
     assert len(lines) == len(expected) >= 5
     for line, event in zip(lines, expected, strict=True):
@@ -184,14 +181,14 @@ async def test_no_follow_prints_exactly_the_existing_events(daemon: Harness) -> 
     code, out, _ = await run_tail(
         base(daemon), daemon.admin, follow=False, since=await head_seq(daemon)
     )
-    assert (code, out) == (EXIT_OK, "")
+    assert (code, out) == (ExitCode.OK, "")
 
 
 async def test_json_lines_are_the_event_messages(daemon: Harness) -> None:
     await append_events(daemon, 3)
     expected = await daemon.events()
     code, out, err = await run_tail(base(daemon), daemon.admin, follow=False, as_json=True)
-    assert code == EXIT_OK, err
+    assert code == ExitCode.OK, err
     got = [json.loads(line) for line in out.splitlines()]
     assert [m["seq"] for m in got] == [e["seq"] for e in expected]
     for m, e in zip(got, expected, strict=True):
@@ -210,7 +207,7 @@ async def test_since_replays_after_the_seq(daemon: Harness) -> None:
     await append_events(daemon, 6)
     head = await head_seq(daemon)
     code, out, _ = await run_tail(base(daemon), daemon.admin, follow=False, since=head - 3)
-    assert code == EXIT_OK
+    assert code == ExitCode.OK
     assert [int(line.split()[1]) for line in out.splitlines()] == [head - 2, head - 1, head]
 
 
@@ -229,7 +226,7 @@ async def test_last_n_counts_only_the_events_the_token_sees_and_that_match(
     code, out, err = await run_tail(
         base(daemon), viewer, follow=False, last=2, types=["alpha_*"], as_json=True
     )
-    assert code == EXIT_OK, err
+    assert code == ExitCode.OK, err
     assert [json.loads(line)["seq"] for line in out.splitlines()] == mine[-2:]
 
     # More than exist: all of them.
@@ -243,7 +240,7 @@ async def test_last_n_counts_only_the_events_the_token_sees_and_that_match(
     code, out, _ = await run_tail(base(daemon), daemon.admin, follow=False, last=4)
     assert [int(line.split()[1]) for line in out.splitlines()] == list(range(head - 3, head + 1))
     code, out, _ = await run_tail(base(daemon), daemon.admin, follow=False, last=0)
-    assert (code, out) == (EXIT_OK, "")
+    assert (code, out) == (ExitCode.OK, "")
 
 
 async def test_last_n_then_follows(daemon: Harness) -> None:
@@ -253,7 +250,7 @@ async def test_last_n_then_follows(daemon: Harness) -> None:
         await f.through(head)
         await append_events(daemon, 2)
         await f.through(head + 2)
-        assert await f.finish() == EXIT_INTERRUPTED
+        assert await f.finish() == ExitCode.INTERRUPTED
     consecutive(f.seqs(), head - 1, head + 2)
 
 
@@ -267,7 +264,7 @@ async def test_type_filter_with_wildcard_replay_and_live(daemon: Harness) -> Non
         await append_events(daemon, 1, type_="other_thing")
         last = (await append_events(daemon, 1, type_="command_sent_x"))[-1]
         await f.through(last)
-        assert await f.finish() == EXIT_INTERRUPTED
+        assert await f.finish() == ExitCode.INTERRUPTED
     kinds = [e["type"] for e in f.events()]
     assert "other_thing" not in kinds
     assert kinds.count("command_queued_x") == 2
@@ -281,7 +278,7 @@ async def test_follow_without_since_starts_at_the_head(daemon: Harness) -> None:
         await wait_connected(f)
         new = await append_events(daemon, 2)
         await f.through(new[-1])
-        assert await f.finish() == EXIT_INTERRUPTED
+        assert await f.finish() == ExitCode.INTERRUPTED
     consecutive(f.seqs(), head + 1, head + 2)
 
 
@@ -318,7 +315,7 @@ async def test_a_dropped_connection_resumes_without_gap_or_duplicate(
             await append_events(daemon, 1)
         head = await head_seq(daemon)
         await f.through(head)
-        assert await f.finish() == EXIT_INTERRUPTED
+        assert await f.finish() == ExitCode.INTERRUPTED
     consecutive(f.seqs(), start - 2, head)
     err = f.err.getvalue()
     assert err.count("tail: disconnected: closed with code " + str(code)) == 3, err
@@ -385,7 +382,7 @@ async def test_a_dead_connection_is_detected_by_heartbeat_and_resumed(daemon: Ha
             await wait_connected(f, 2)  # the heartbeat noticed, and it reconnected
             last = (await append_events(daemon, 2))[-1]
             await f.through(last)
-            assert await f.finish() == EXIT_INTERRUPTED
+            assert await f.finish() == ExitCode.INTERRUPTED
         consecutive(f.seqs(), start + 1, last)
         assert "no answer to the heartbeat ping" in f.err.getvalue(), f.err.getvalue()
     finally:
@@ -434,7 +431,7 @@ async def test_the_daemon_restarting_on_the_same_port_loses_and_repeats_nothing(
                 )
                 head = body["last_seq"]
                 await f.through(head, within=10)
-                assert await f.finish() == EXIT_INTERRUPTED
+                assert await f.finish() == ExitCode.INTERRUPTED
                 d2.signal(signal.SIGTERM)
                 assert await d2.await_exit() == 0
     consecutive(f.seqs(), 1, head)
@@ -457,7 +454,7 @@ async def test_cursor_file_lets_a_cron_consumer_pick_up_where_it_left(
     await append_events(daemon, 4)
     head = await head_seq(daemon)
     code, out, _ = await run_tail(base(daemon), daemon.admin, follow=False, cursor_file=cursor)
-    assert code == EXIT_OK and len(out.splitlines()) == head
+    assert code == ExitCode.OK and len(out.splitlines()) == head
     assert cursor.read_text() == f"{head}\n"
 
     new = await append_events(daemon, 3)
@@ -467,14 +464,14 @@ async def test_cursor_file_lets_a_cron_consumer_pick_up_where_it_left(
 
     # Nothing new: nothing printed, the cursor stays.
     code, out, _ = await run_tail(base(daemon), daemon.admin, follow=False, cursor_file=cursor)
-    assert (code, out, cursor.read_text()) == (EXIT_OK, "", f"{new[-1]}\n")
+    assert (code, out, cursor.read_text()) == (ExitCode.OK, "", f"{new[-1]}\n")
 
     # With a filter, a run that printed nothing still moves past what it scanned.
     await append_events(daemon, 2, type_="noise")
     code, out, _ = await run_tail(
         base(daemon), daemon.admin, follow=False, cursor_file=cursor, types=["test_event"]
     )
-    assert (code, out) == (EXIT_OK, "")
+    assert (code, out) == (ExitCode.OK, "")
     assert cursor.read_text() == f"{await head_seq(daemon)}\n"
 
 
@@ -489,7 +486,7 @@ async def test_cursor_is_flushed_when_a_follower_is_stopped(
     ) as f:
         new = await append_events(daemon, 3)
         await f.through(new[-1])
-        assert await f.finish() == EXIT_INTERRUPTED
+        assert await f.finish() == ExitCode.INTERRUPTED
     assert cursor.read_text() == f"{new[-1]}\n"
     assert f.seqs()[0] == 1  # resumed after the file's seq 0: the whole log
 
@@ -507,7 +504,7 @@ async def test_a_bad_cursor_file_is_an_error(daemon: Harness, tmp_path: Path) ->
 @pytest.mark.parametrize("follow", [False, True])
 async def test_a_refused_token_exits_4_without_retrying(daemon: Harness, follow: bool) -> None:
     code, out, err = await run_tail(base(daemon), "sos_not-a-token", follow=follow)
-    assert code == EXIT_AUTH, err
+    assert code == ExitCode.UNAUTHORIZED, err
     assert out == ""
     assert "refused the token" in err and "4401" in err
     assert err.count("connecting to") == 1
@@ -520,13 +517,13 @@ async def test_unreachable_daemon(tmp_path: Path) -> None:
     await server.wait_closed()
     url = f"http://127.0.0.1:{port}"
     code, out, err = await run_tail(url, "sos_x", follow=False)
-    assert (code, out) == (EXIT_UNREACHABLE, "")
+    assert (code, out) == (ExitCode.UNREACHABLE, "")
     assert "cannot reach the daemon" in err
 
     # Following: it keeps trying and says so, attempt by attempt.
     async with following(url, "sos_x") as f:
         await until(lambda: "(attempt 3)" in f.err.getvalue())
-        assert await f.finish() == EXIT_INTERRUPTED
+        assert await f.finish() == ExitCode.INTERRUPTED
     assert re.search(r"tail: error: .+ \(attempt 2\)", f.err.getvalue()), f.err.getvalue()
 
 
@@ -541,7 +538,7 @@ async def test_a_pruned_cursor_gets_a_reset_warning_and_continues(daemon: Harnes
         await until(lambda: '"type":"reset"' in f.out.getvalue())
         new = await append_events(daemon, 2)
         await f.through(new[-1])
-        assert await f.finish() == EXIT_INTERRUPTED
+        assert await f.finish() == ExitCode.INTERRUPTED
     lines = [json.loads(line) for line in f.lines()]
     assert lines[0]["type"] == "reset"
     assert lines[0]["data"]["reason"] == "pruned" and lines[0]["data"]["last_seq"] == head
@@ -555,7 +552,7 @@ async def test_a_cursor_past_the_head_resets_to_the_head(daemon: Harness) -> Non
     await append_events(daemon, 2)
     head = await head_seq(daemon)
     code, out, err = await run_tail(base(daemon), daemon.admin, follow=False, since=head + 100)
-    assert (code, out) == (EXIT_OK, "")  # human output: the reset is on stderr only
+    assert (code, out) == (ExitCode.OK, "")  # human output: the reset is on stderr only
     assert "past the end of the log" in err and f"continuing after seq {head}" in err
 
 
@@ -600,7 +597,7 @@ async def test_ctrl_c_exits_130_and_leaves_the_cursor_at_the_last_printed_event(
             while not printed or printed[-1] < head:
                 printed.append(int((await proc.stdout.readline()).split()[1]))
         proc.send_signal(signal.SIGINT)
-        assert await asyncio.wait_for(proc.wait(), 10) == EXIT_INTERRUPTED
+        assert await asyncio.wait_for(proc.wait(), 10) == ExitCode.INTERRUPTED
         assert printed == list(range(1, head + 1))
         assert cursor.read_text() == f"{head}\n"
         assert proc.stderr is not None

@@ -80,7 +80,6 @@ AGENT_JOURNAL = "signalos_cli.agent.journal"
 # Left from before the reorganisation, being removed (issue 11): each entry must go.
 KNOWN: set[str] = {
     "cycle signalosd.http.handlers.system signalosd.http.openapi signalosd.http.routes",
-    "long signalos_cli.agent.runner",
 }
 
 

@@ -37,20 +37,28 @@ def step_count(volume: float, step: float) -> int | None:
     return n if abs(n * step - volume) <= step * 1e-6 else None
 
 
+def _on_step(spec: SymbolSpec, volume: float, what: str) -> float:
+    """`volume` (an order's, or a close's: `what`) normalised to the symbol's volume step, so
+    0.30000000000000004 is sent as 0.3; refused (like MT5) if not finite, not positive or off
+    the step."""
+    name, step = spec.name, spec.volume_step
+    if not math.isfinite(volume) or volume <= 0:
+        raise BrokerError(f"invalid {what} {volume} for {name}", RETCODE_INVALID_VOLUME)
+    n = step_count(volume, step)
+    if n is None:
+        raise BrokerError(
+            f"{what} {fmt_lots(volume)} is not a multiple of the volume step "
+            f"{fmt_lots(step)} for {name}",
+            RETCODE_INVALID_VOLUME,
+        )
+    return round(n * step, 8)
+
+
 def check_volume(spec: SymbolSpec, volume: float) -> float:
     """Validate an order volume like MT5 (TRADE_RETCODE_INVALID_VOLUME) and return it
     normalised to the step, so 0.30000000000000004 is sent as 0.3."""
     name, step = spec.name, spec.volume_step
-    if not math.isfinite(volume) or volume <= 0:
-        raise BrokerError(f"invalid volume {volume} for {name}", RETCODE_INVALID_VOLUME)
-    n = step_count(volume, step)
-    if n is None:
-        raise BrokerError(
-            f"volume {fmt_lots(volume)} is not a multiple of the volume step "
-            f"{fmt_lots(step)} for {name}",
-            RETCODE_INVALID_VOLUME,
-        )
-    lots = round(n * step, 8)
+    lots = _on_step(spec, volume, "volume")
     if lots < spec.volume_min - step * 1e-6:
         raise BrokerError(
             f"volume {fmt_lots(lots)} is below the minimum {fmt_lots(spec.volume_min)} for {name}",
@@ -73,16 +81,7 @@ def check_close_volume(spec: SymbolSpec, open_volume: float, volume: float | Non
     if volume is None:
         return open_volume
     name, step = spec.name, spec.volume_step
-    if not math.isfinite(volume) or volume <= 0:
-        raise BrokerError(f"invalid close volume {volume} for {name}", RETCODE_INVALID_VOLUME)
-    n = step_count(volume, step)
-    if n is None:
-        raise BrokerError(
-            f"close volume {fmt_lots(volume)} is not a multiple of the volume step "
-            f"{fmt_lots(step)} for {name}",
-            RETCODE_INVALID_VOLUME,
-        )
-    lots = round(n * step, 8)
+    lots = _on_step(spec, volume, "close volume")
     if lots > open_volume + step * 1e-6:
         raise BrokerError(
             f"close volume {fmt_lots(lots)} is more than the position's "

@@ -1,5 +1,5 @@
 """The wire of `/ws/agent` as the agent sees it: the url, frames, reading with the close codes
-that matter, and the single writer that drains the outbox (see docs/agent.md).
+that matter, and the single writer that drains the report queue (see docs/agent.md).
 
 Close 4401 (the token was refused) raises `AuthFailed` and 4409 (a newer agent session for the
 account) raises `Replaced`: both stop the agent for good. Any other end of the connection
@@ -19,27 +19,27 @@ import aiohttp
 from aiohttp import WSMsgType
 from yarl import URL
 
-from signalos_cli.agent.queues import Outbox
+from signalos_cli.agent.queues import ReportQueue
+from signalos_cli.errors import ExitCode
+from signalosd.models import CloseCode
 
 log = logging.getLogger("signalos.agent")
 
-CLOSE_AUTH_FAILED = 4401
-CLOSE_REPLACED = 4409
 MAX_MESSAGE = 1024 * 1024
 
 
 class AgentStopped(Exception):
     """The daemon told the agent to stop for good (no reconnect)."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILED
 
 
 class AuthFailed(AgentStopped):
-    exit_code = 4
+    exit_code = ExitCode.UNAUTHORIZED
 
 
 class Replaced(AgentStopped):
-    exit_code = 5
+    exit_code = ExitCode.REPLACED
 
 
 class Lost(Exception):
@@ -84,9 +84,9 @@ async def receive(ws: aiohttp.ClientWebSocketResponse, wait: float | None) -> di
             # (then aiohttp's own close_code says 1006).
             code = msg.data if msg.type is WSMsgType.CLOSE else ws.close_code
             reason = msg.extra if msg.type is WSMsgType.CLOSE and msg.extra else ""
-            if code == CLOSE_AUTH_FAILED:
+            if code == CloseCode.AUTH_FAILED:
                 raise AuthFailed(f"the daemon refused the agent token ({reason or code})")
-            if code == CLOSE_REPLACED:
+            if code == CloseCode.REPLACED:
                 raise Replaced("replaced by a newer agent session for this account")
             raise Lost(f"closed with code {code}" + (f" ({reason})" if reason else ""))
         if msg.type is WSMsgType.ERROR:
@@ -94,15 +94,15 @@ async def receive(ws: aiohttp.ClientWebSocketResponse, wait: float | None) -> di
 
 
 async def write(
-    ws: aiohttp.ClientWebSocketResponse, outbox: Outbox, now: Callable[[], str]
+    ws: aiohttp.ClientWebSocketResponse, queue: ReportQueue, now: Callable[[], str]
 ) -> None:
-    """Send the outbox in order, for as long as the connection lasts."""
+    """Send the report queue in order, for as long as the connection lasts."""
     while True:
-        item = await outbox.get()
+        item = await queue.get()
         try:
             await ws.send_str(frame(item.type, item.data, now()))
         except BaseException as exc:
-            outbox.push_front(item)  # sent or not, it goes again: both are idempotent
+            queue.push_front(item)  # sent or not, it goes again: both are idempotent
             if not isinstance(exc, asyncio.CancelledError):
                 log.warning("event=send_failed type=%s error=%r", item.type, exc)
                 await ws.close()  # the reader sees the close and the agent reconnects

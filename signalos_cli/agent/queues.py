@@ -6,7 +6,8 @@ queued or running, so a redelivery of one of them is only acked, not queued twic
 connection ends, the commands not yet started are dropped (all but emergency stops): the
 daemon sends again whatever still stands on the next connection.
 
-`Outbox` holds the agent's messages to the daemon in order, across disconnects. It is bounded:
+`ReportQueue` holds the agent's messages to the daemon (reports, results, acks) in order, across
+disconnects. (Not an outbox: that word is the daemon's durable command queue.) It is bounded:
 on overflow the oldest droppable message goes (a `trade_update`: the snapshot sent after the
 reconnect supersedes it); a `command_result` is never dropped. Messages that only make sense on
 the connection they were made for (acks, force_sync snapshots, status updates) are dropped when
@@ -89,7 +90,7 @@ class Outgoing:
     data: dict[str, Any]
 
 
-class Outbox:
+class ReportQueue:
     def __init__(self, limit: int = 1000) -> None:
         self.limit = limit
         self.dropped = 0
@@ -114,7 +115,7 @@ class Outbox:
                 del self._items[at]
                 self.dropped += 1
                 if self.dropped == 1 or self.dropped % 100 == 0:
-                    log.warning(
+                    log.warning(  # the key predates the name ReportQueue: kept for log readers
                         "event=outbox_overflow dropped_total=%s type=%s limit=%s",
                         self.dropped,
                         item.type,

@@ -1,4 +1,4 @@
-"""The agent's connection to the daemon (`/ws/agent`, see docs/agent.md).
+"""The desktop agent at work: its connection to the daemon (`/ws/agent`, see docs/agent.md).
 
 `run_agent(url, token, broker, state_dir)` runs until stopped: it connects, authenticates, says
 hello, waits for welcome (and takes the daemon's mode and halt generation from it before it
@@ -14,14 +14,15 @@ executes anything of the new connection), reports its own state (`agent_state`),
   virtual SL/TP and trailing stops (`stops.py`), as `trade_update`s;
 - sends `mt5_status_update` every ~5 s.
 
-`connection.py` holds the wire details (frames, close codes, the writer). The worker and the
-poll keep running while the connection is down; their reports wait in a
-bounded outbox and follow the snapshot sent after the reconnect. Reconnects back off
-exponentially with jitter (1 s → 30 s, reset after a stable connection). Close 4401 (bad token)
-raises `AuthFailed`, 4409 (a newer session for the account) raises `Replaced`; anything else
-reconnects. All broker calls run on one dedicated thread, in order (the MetaTrader5 package is
-not thread-safe); execution and reporting share a lock, so the result of an `open_trade` always
-precedes the `trade_update` of its position.
+`session.py` holds the order of frames on one connection, `connection.py` the wire details
+(frames, close codes, the writer), `options.py` the timings. The worker and the poll keep
+running while the connection is down; their reports wait in a bounded report queue and follow
+the snapshot sent after the reconnect. Reconnects back off exponentially with jitter (1 s →
+30 s, reset after a stable connection). Close 4401 (bad token) raises `AuthFailed`, 4409 (a
+newer session for the account) raises `Replaced`; anything else reconnects. All broker calls
+run on one dedicated thread, in order (the MetaTrader5 package is not thread-safe); execution
+and reporting share a lock, so the result of an `open_trade` always precedes the
+`trade_update` of its position.
 """
 
 from __future__ import annotations
@@ -29,17 +30,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-import sys
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+from aiohttp import WSCloseCode
 
 from signalos_cli.agent import reports
 from signalos_cli.agent.broker import Broker, BrokerError
@@ -50,14 +48,12 @@ from signalos_cli.agent.connection import (
     Lost,
     Replaced,
     agent_url,
-    frame,
-    receive,
-    write,
 )
 from signalos_cli.agent.executor import Executor
-from signalos_cli.agent.journal import KEEP_EXECUTED, Journal
-from signalos_cli.agent.queues import CommandQueue, Kind, Outbox
-from signalosd import __version__
+from signalos_cli.agent.journal import Journal
+from signalos_cli.agent.options import Options, backoff
+from signalos_cli.agent.queues import CommandQueue, Kind, ReportQueue
+from signalos_cli.agent.session import Session
 from signalosd.clock import iso
 from signalosd.models import CommandType, Mode
 
@@ -69,47 +65,21 @@ T = TypeVar("T")
 CLOCK_NOTICE = timedelta(seconds=5)
 
 
-def _stderr(line: str) -> None:
-    print(f"agent: {line}", file=sys.stderr, flush=True)
-
-
-@dataclass
-class Options:
-    """Timings and time sources; tests inject small values and fakes."""
-
-    poll_interval: float | None = None  # None: 0.5 s for paper, 1 s for MT5
-    status_interval: float = 5.0
-    backoff_initial: float = 1.0
-    backoff_max: float = 30.0
-    stable_after: float = 30.0  # a connection this long resets the backoff
-    handshake_timeout: float = 10.0
-    heartbeat: float = 30.0
-    outbox_limit: int = 1000
-    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    monotonic: Callable[[], float] = time.monotonic
-    random: Callable[[], float] = random.random
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    on_state: Callable[[str], None] = _stderr
-
-
-def backoff(attempt: int, options: Options) -> float:
-    """Delay before reconnect number `attempt` (1, 2, …): exponential, half of it jitter."""
-    ceiling = min(options.backoff_max, options.backoff_initial * 2.0 ** max(attempt - 1, 0))
-    return ceiling / 2 + options.random() * ceiling / 2
-
-
 class Agent:
+    """The agent's state across connections (journal, queues, clock offset, the broker thread)
+    and its jobs: the worker, the poll and status loops, and the reconnect loop."""
+
     def __init__(self, broker: Broker, journal: Journal, options: Options | None = None) -> None:
         self.broker = broker
         self.journal = journal
         self.options = options or Options()
         self.clock_offset = timedelta(0)  # the daemon's clock minus ours
         self.executor = Executor(broker, journal, now=self.daemon_now)
-        self.reporter = reports.Reporter(broker, journal, self._now)
+        self.reporter = reports.Reporter(broker, journal, self.now_iso)
         self.commands = CommandQueue()
-        self.outbox = Outbox(self.options.outbox_limit)
+        self.report_queue = ReportQueue(self.options.report_queue_limit)
         self.connected = False
-        self._lock = asyncio.Lock()  # execution vs reporting
+        self.lock = asyncio.Lock()  # execution vs reporting
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="broker")
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._last_error = ""
@@ -127,7 +97,7 @@ class Agent:
         """Run a broker (or journal) call on the broker thread."""
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
-    def _now(self) -> str:
+    def now_iso(self) -> str:
         return iso(self.options.now())
 
     def daemon_now(self) -> datetime:
@@ -135,7 +105,7 @@ class Agent:
         is a minute off does not refuse (or let through) every entry."""
         return self.options.now() + self.clock_offset
 
-    def _track_clock(self, stamp: Any, sent: datetime) -> None:
+    def track_clock(self, stamp: Any, sent: datetime) -> None:
         """The daemon stamped `welcome` as it sent it, somewhere between our hello (`sent`) and
         now: the midpoint is the best guess of when, so the offset is off by at most half the
         round trip."""
@@ -151,9 +121,9 @@ class Agent:
 
     # ---- reports --------------------------------------------------------------------------
 
-    def _report(self, updates: list[dict[str, Any]]) -> None:
+    def report(self, updates: list[dict[str, Any]]) -> None:
         for update in updates:
-            self.outbox.put(Kind.UPDATE, "trade_update", update)
+            self.report_queue.put(Kind.UPDATE, "trade_update", update)
 
     def _report_state(self) -> None:
         """Tell the daemon our mode and halt generation when they changed (`agent_state`)."""
@@ -161,7 +131,7 @@ class Agent:
         if now == self._reported or not self.connected:
             return
         self._reported = now
-        self.outbox.put(Kind.CONNECTION, "agent_state", self._state())
+        self.report_queue.put(Kind.CONNECTION, "agent_state", self._state())
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -177,18 +147,18 @@ class Agent:
             command = await self.commands.get()
             command_id = str(command.get("id"))
             try:
-                async with self._lock:
+                async with self.lock:
                     execution = await self.call(self.executor.execute, command)
                     if execution.sync and not execution.replay and self.connected:
                         updates, snap = await self.call(self.reporter.snapshot)
-                        self._report(updates)
-                        self.outbox.put(Kind.CONNECTION, "sync_snapshot", snap)
+                        self.report(updates)
+                        self.report_queue.put(Kind.CONNECTION, "sync_snapshot", snap)
                     # The state before the result: when the daemon takes the result (and the
                     # command is finished), it already knows the mode the command left us in.
                     self._report_state()
-                    self.outbox.put(Kind.RESULT, "command_result", execution.result)
+                    self.report_queue.put(Kind.RESULT, "command_result", execution.result)
                     self.commands.done(command_id)  # from now on a redelivery gets the result
-                    self._report(await self.call(self.reporter.observe, False, execution.closed))
+                    self.report(await self.call(self.reporter.observe, False, execution.closed))
             except Exception:
                 log.exception("event=worker_failed command_id=%s", command_id)
             finally:
@@ -197,8 +167,8 @@ class Agent:
     async def poll_loop(self) -> None:
         while True:
             try:
-                async with self._lock:
-                    self._report(await self.call(self.reporter.observe, True))
+                async with self.lock:
+                    self.report(await self.call(self.reporter.observe, True))
                 self._last_error = ""
             except Exception as exc:
                 message = exc.message if isinstance(exc, BrokerError) else repr(exc)
@@ -214,18 +184,18 @@ class Agent:
                 continue
             try:
                 info = await self.call(self.broker.account)
-                self.outbox.put(Kind.CONNECTION, "mt5_status_update", reports.account(info))
+                self.report_queue.put(Kind.CONNECTION, "mt5_status_update", reports.account(info))
             except Exception as exc:
                 log.warning("event=status_failed error=%r", str(exc))
 
-    # ---- one connection -------------------------------------------------------------------
+    # ---- what a connection brings (the order of its frames: session.py) ------------------
 
-    def _on_command(self, data: Any) -> None:
+    def on_command(self, data: Any) -> None:
         if not isinstance(data, dict) or not data.get("id"):
             log.warning("event=bad_command data=%r", data)
             return
         command_id = str(data["id"])
-        self.outbox.put(Kind.CONNECTION, "ack", {"messageId": command_id})
+        self.report_queue.put(Kind.CONNECTION, "ack", {"messageId": command_id})
         if data.get("type") == CommandType.EMERGENCY_STOP:
             # The fence goes up as the stop arrives, not when its turn comes: an entry or
             # resume the worker has not yet sent to the broker is refused from now on.
@@ -241,7 +211,7 @@ class Agent:
             queued,
         )
 
-    def _welcome(self, data: dict[str, Any]) -> None:
+    def adopt_welcome(self, data: dict[str, Any]) -> None:
         """The daemon's mode and halt generation become ours, before anything of this
         connection executes (the daemon sends `welcome` as the session's first frame)."""
         try:
@@ -263,21 +233,31 @@ class Agent:
             )
         self.journal.adopt(mode, halt_gen)
 
-    async def _expect(self, ws: aiohttp.ClientWebSocketResponse, type_: str) -> dict[str, Any]:
-        """The next message of `type_` (its envelope: `data` and the `timestamp` it was sent
-        at), handling what may come before it."""
-        deadline = self.options.monotonic() + self.options.handshake_timeout
-        while True:
-            left = deadline - self.options.monotonic()
-            if left <= 0:
-                raise Lost(f"no {type_} from the daemon")
-            msg = await receive(ws, left)
-            if msg.get("type") == type_:
-                return msg
-            if msg.get("type") == "error":
-                log.warning("event=daemon_error data=%r", msg.get("data"))
-            elif msg.get("type") == "command":
-                self._on_command(msg.get("data"))
+    def state_sent(self) -> dict[str, Any]:
+        """The `agent_state` the handshake sends at once (later changes: `_report_state`)."""
+        self._reported = (self.journal.mode, self.journal.halt_gen)
+        return self._state()
+
+    def connected_to(self, url: str, session_id: Any) -> None:
+        """The handshake is done: reports flow, and the connection counts for the backoff."""
+        self.connected = True
+        self._connected_at = self.options.monotonic()
+        self.options.on_state(f"connected (session {session_id})")
+        log.info("event=connected session=%s url=%s", session_id, url)
+
+    def disconnected(self) -> None:
+        """The connection is gone: no more reports on it, nothing for `close` to close."""
+        self.connected = False
+        self._ws = None
+
+    def end_connection(self) -> None:
+        """Drop what only made sense on the connection that ended."""
+        self.report_queue.end_connection()
+        # Not started yet: the daemon sends each again if it still stands (a stop may
+        # have cancelled it meanwhile). Emergency stops stay: safe to run offline.
+        dropped = self.commands.drop_unstarted(keep=CommandType.EMERGENCY_STOP)
+        if dropped:
+            log.info("event=commands_dropped count=%d reason=disconnected", dropped)
 
     async def session(self, http: aiohttp.ClientSession, url: str, token: str) -> None:
         """One connection, from connect to close. Returns normally never; raises on close."""
@@ -285,52 +265,7 @@ class Agent:
             url, heartbeat=self.options.heartbeat, max_msg_size=MAX_MESSAGE
         ) as ws:
             self._ws = ws
-            await ws.send_str(frame("authenticate", {"token": token}, self._now()))
-            await self._expect(ws, "authenticated")
-            try:
-                info = await self.call(self.broker.account)
-                login, server = info.login, info.server
-            except BrokerError:
-                login, server = None, None
-            hello = {"agent_version": __version__, "broker": self.broker.name,
-                     "login": login, "server": server,
-                     "journal_keep_s": KEEP_EXECUTED.total_seconds()}  # fmt: skip
-            sent = self.options.now()
-            await ws.send_str(frame("hello", hello, self._now()))
-            envelope = await self._expect(ws, "welcome")
-            self._track_clock(envelope.get("timestamp"), sent)  # stamped as it was sent
-            welcome = envelope["data"] if isinstance(envelope.get("data"), dict) else {}
-            self._welcome(welcome)
-            self._reported = (self.journal.mode, self.journal.halt_gen)
-            await ws.send_str(frame("agent_state", self._state(), self._now()))
-            async with self._lock:
-                updates, snap = await self.call(self.reporter.snapshot)
-                self._report(updates)
-                await ws.send_str(frame("sync_snapshot", snap, self._now()))
-            self.connected = True
-            self._connected_at = self.options.monotonic()
-            self.options.on_state(f"connected (session {welcome.get('session_id')})")
-            log.info("event=connected session=%s url=%s", welcome.get("session_id"), url)
-            writer = asyncio.create_task(write(ws, self.outbox, self._now))
-            try:
-                while True:
-                    msg = await receive(ws, None)
-                    if msg.get("type") == "command":
-                        self._on_command(msg.get("data"))
-                    elif msg.get("type") == "error":
-                        log.warning("event=daemon_error data=%r", msg.get("data"))
-            finally:
-                self.connected = False
-                self._ws = None
-                writer.cancel()
-                with contextlib.suppress(BaseException):
-                    await writer
-                self.outbox.end_connection()
-                # Not started yet: the daemon sends each again if it still stands (a stop may
-                # have cancelled it meanwhile). Emergency stops stay: safe to run offline.
-                dropped = self.commands.drop_unstarted(keep=CommandType.EMERGENCY_STOP)
-                if dropped:
-                    log.info("event=commands_dropped count=%d reason=disconnected", dropped)
+            await Session(self, ws).run(url, token)
 
     async def connect_loop(self, url: str, token: str) -> None:
         attempt = 0
@@ -414,7 +349,7 @@ class Agent:
         if ws is None or ws.closed:
             return False
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.close(code=1000, message=b"agent stopping"), 5)
+            await asyncio.wait_for(ws.close(code=WSCloseCode.OK, message=b"agent stopping"), 5)
         return True
 
     async def finish(self) -> None:

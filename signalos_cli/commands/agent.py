@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from signalos_cli.errors import ExitCode
 from signalos_cli.settings import DEFAULT_URL
 
 if TYPE_CHECKING:
     from signalos_cli.agent.broker import Broker
 
-EXIT_ERROR = 1
 STATE_DIR_HELP = (
     "The agent's state: executed commands, mode, virtual stops, paper account "
     "[default: $STATE_DIRECTORY under systemd, else $XDG_STATE_HOME/signalos/agent "
@@ -118,7 +118,7 @@ def agent(
     import asyncio  # the agent's imports stay out of the other commands' start-up time
 
     from signalos_cli.agent.broker import BrokerError
-    from signalos_cli.agent.runner import AgentStopped
+    from signalos_cli.agent.connection import AgentStopped
     from signalosd.ops import logs
 
     token = _token(token_file)
@@ -153,7 +153,7 @@ def agent(
     except BrokerError as exc:
         retcode = f" (retcode {exc.retcode})" if exc.retcode is not None else ""
         click.echo(f"agent: broker error: {exc.message}{retcode}", err=True)
-        raise SystemExit(EXIT_ERROR) from None
+        raise SystemExit(ExitCode.FAILED) from None
     except ValueError as exc:  # a bad --url
         raise click.UsageError(str(exc)) from exc
 
@@ -164,7 +164,8 @@ async def _run(url: str, token: str, broker: Broker, state_dir: Path) -> None:
     import asyncio
     import signal
 
-    from signalos_cli.agent.runner import Options, run_agent
+    from signalos_cli.agent.options import Options
+    from signalos_cli.agent.runner import run_agent
     from signalosd.ops import logs
 
     stop = asyncio.Event()
@@ -172,7 +173,7 @@ async def _run(url: str, token: str, broker: Broker, state_dir: Path) -> None:
 
     def on_signal() -> None:
         if stop.is_set():
-            os._exit(EXIT_ERROR)
+            os._exit(ExitCode.FAILED)
         stop.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from signalos_cli.commands.follow import finish, wait_options
+from signalos_cli.commands.queued import finish, wait_options
 from signalos_cli.context import App, json_option, pass_app
 from signalos_cli.output import Cell, Output, money, num, when
 

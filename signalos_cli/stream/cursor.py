@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from signalos_cli.stream.exit_codes import EXIT_ERROR, Fatal
+from signalos_cli.errors import ExitCode
+from signalos_cli.stream.ending import Fatal
 
 __all__ = ["CursorFile", "read_cursor", "write_cursor"]
 
@@ -25,9 +26,9 @@ def read_cursor(path: Path) -> int | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise Fatal(EXIT_ERROR, f"cannot read the cursor file {path}: {exc.strerror}") from exc
+        raise Fatal(ExitCode.FAILED, f"cannot read the cursor file {path}: {exc.strerror}") from exc
     if not text.isdigit():
-        raise Fatal(EXIT_ERROR, f"the cursor file {path} does not hold a seq: {text[:40]!r}")
+        raise Fatal(ExitCode.FAILED, f"the cursor file {path} does not hold a seq: {text[:40]!r}")
     return int(text)
 
 
@@ -49,7 +50,7 @@ class CursorFile:
         """The stored seq (None: no file yet); its directory must exist."""
         parent = self.path.parent
         if not parent.is_dir():
-            raise Fatal(EXIT_ERROR, f"the cursor file's directory {parent} does not exist")
+            raise Fatal(ExitCode.FAILED, f"the cursor file's directory {parent} does not exist")
         self.saved = read_cursor(self.path)
         return self.saved
 
@@ -61,6 +62,6 @@ class CursorFile:
             write_cursor(self.path, seq)
         except OSError as exc:
             raise Fatal(
-                EXIT_ERROR, f"cannot write the cursor file {self.path}: {exc.strerror}"
+                ExitCode.FAILED, f"cannot write the cursor file {self.path}: {exc.strerror}"
             ) from exc
         self.saved = seq

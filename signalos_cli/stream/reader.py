@@ -8,7 +8,7 @@ events past the target (the head announced on the first connection) are skipped.
 `reset` (the log no longer holds the next event, or the cursor is past the head): a warning on
 `err`, then the stream continues after `reset.last_seq`.
 
-A close or error frame raises `Closed`: the caller reconnects (except on 4401).
+A close or error frame raises `Closed`: the caller reconnects (except on 4401, the token refused).
 """
 
 from __future__ import annotations
@@ -19,15 +19,14 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 import aiohttp
-from aiohttp import WSMsgType
+from aiohttp import WSCloseCode, WSMsgType
 
-from signalos_cli.stream.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Fatal
+from signalos_cli.errors import ExitCode
+from signalos_cli.stream.ending import Fatal
 from signalos_cli.stream.format import format_event, format_json
+from signalosd.models import CloseCode
 
-__all__ = ["CLOSE_AUTH_FAILED", "Closed", "Reader", "authenticated", "raise_closed"]
-
-CLOSE_SLOW_CONSUMER = 4008
-CLOSE_AUTH_FAILED = 4401
+__all__ = ["Closed", "Reader", "authenticated", "raise_closed"]
 
 
 class Closed(Exception):
@@ -39,14 +38,14 @@ class Closed(Exception):
 
 
 def _close_text(code: int | None, reason: str) -> str:
-    names = {
-        1000: "normal closure",
-        1001: "the daemon is shutting down",
-        1006: "connection lost",
-        1009: "message too big",
-        1011: "internal error",
-        CLOSE_SLOW_CONSUMER: "slow consumer",
-        CLOSE_AUTH_FAILED: "authentication failed",
+    names: dict[int, str] = {
+        WSCloseCode.OK: "normal closure",
+        CloseCode.GOING_AWAY: "the daemon is shutting down",
+        WSCloseCode.ABNORMAL_CLOSURE: "connection lost",
+        WSCloseCode.MESSAGE_TOO_BIG: "message too big",
+        WSCloseCode.INTERNAL_ERROR: "internal error",
+        CloseCode.SLOW_CONSUMER: "slow consumer",
+        CloseCode.AUTH_FAILED: "authentication failed",
     }
     text = f"closed with code {code}"
     if code in names:
@@ -90,7 +89,7 @@ async def authenticated(ws: aiohttp.ClientWebSocketResponse, timeout_s: float) -
                     code = data.get("code")
                     if code == "unauthorized":
                         continue  # the 4401 close that follows says it
-                    raise Fatal(EXIT_ERROR, f"the daemon answered: {data.get('message')}")
+                    raise Fatal(ExitCode.FAILED, f"the daemon answered: {data.get('message')}")
                 continue
             raise_closed(ws, msg)
 
@@ -111,7 +110,7 @@ class Reader:
         self.ping_stamp = ""  # follow=False: the ping whose pong ends the replay
 
     async def read(self, ws: aiohttp.ClientWebSocketResponse) -> int:
-        """Print until the stream ends: EXIT_OK at the target, else Closed or Fatal."""
+        """Print until the stream ends: ExitCode.OK at the target, else Closed or Fatal."""
         out, as_json, color = self.out, self.as_json, self.color
         while True:
             msg = await ws.receive()
@@ -144,7 +143,7 @@ class Reader:
             elif kind == "error":
                 code, message = data.get("code"), data.get("message")
                 if code == "validation_error":
-                    raise Fatal(EXIT_USAGE, f"the daemon refused the subscription: {message}")
+                    raise Fatal(ExitCode.USAGE, f"the daemon refused the subscription: {message}")
                 self.say(f"warning: the daemon sent an error: {code}: {message}")
 
     def _reset(self, text: str, parsed: dict[str, Any], data: dict[str, Any]) -> None:
@@ -169,4 +168,4 @@ class Reader:
         """follow=False: everything up to the target was printed."""
         assert self.target is not None and self.cursor is not None
         self.cursor = max(self.cursor, min(self.target, self.conn_head))
-        return EXIT_OK
+        return ExitCode.OK

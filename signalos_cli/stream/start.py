@@ -22,7 +22,8 @@ from typing import Any
 
 import aiohttp
 
-from signalos_cli.stream.exit_codes import EXIT_AUTH, EXIT_ERROR, EXIT_USAGE, Fatal
+from signalos_cli.errors import ExitCode
+from signalos_cli.stream.ending import Fatal
 from signalos_cli.stream.reader import Closed
 
 __all__ = ["EventLog", "start_after"]
@@ -106,13 +107,15 @@ async def _seqs_between(log: EventLog, after: int, upto: int) -> tuple[list[int]
             start = cursor = min(pruned, upto)
             continue
         if status in (401, 403):
-            raise Fatal(EXIT_AUTH, f"the daemon refused the token: {_error_message(body)}")
+            raise Fatal(
+                ExitCode.UNAUTHORIZED, f"the daemon refused the token: {_error_message(body)}"
+            )
         if status == 400:
-            raise Fatal(EXIT_USAGE, f"the daemon refused the filter: {_error_message(body)}")
+            raise Fatal(ExitCode.USAGE, f"the daemon refused the filter: {_error_message(body)}")
         if status >= 500:
             raise Closed(f"GET /api/events answered HTTP {status}")
         if status != 200:
-            raise Fatal(EXIT_ERROR, f"GET /api/events: HTTP {status}: {_error_message(body)}")
+            raise Fatal(ExitCode.FAILED, f"GET /api/events: HTTP {status}: {_error_message(body)}")
         events = body.get("events") or []
         seqs.extend(e["seq"] for e in events if e["seq"] <= upto)
         nxt = int(body.get("last_seq", cursor))

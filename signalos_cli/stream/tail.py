@@ -5,13 +5,13 @@ token goes in the `authenticate` message, never in the url), or to `/ws` on the 
 control socket (`socket=PATH`; with `token=None` the daemon knows the user by uid), subscribes
 `{since, types}` and
 prints every event, one line each, to `out`: human, or `as_json` the event message as the
-daemon sent it (`tail_format.py`). This module is the connection loop; the rest lives beside it:
+daemon sent it (`format.py`). This module is the connection loop; the rest lives beside it:
 
-- `tail_start.py`: where the first subscription starts (`since`, `last`, a cursor file, head);
-- `tail_stream.py`: reading the stream (each event at most once, `reset`, the end of a replay);
-- `tail_cursor.py`: the cursor file, never ahead of the output;
-- `stream_exit.py`: the exit codes, and SIGINT/SIGTERM;
-- `stream_urls.py`: the `/ws` and REST urls, and the `authenticate` data.
+- `start.py`: where the first subscription starts (`since`, `last`, a cursor file, head);
+- `reader.py`: reading the stream (each event at most once, `reset`, the end of a replay);
+- `cursor.py`: the cursor file, never ahead of the output;
+- `ending.py`: `Fatal` (stop with an exit code), and SIGINT/SIGTERM;
+- `connect.py`: the `/ws` and REST urls, the HTTP session, the WebSocket, `authenticate`.
 
 Connection states go to `err` as `tail: connecting … (attempt N)`, `tail: connected …`,
 `tail: disconnected: …`, `tail: error: …`. A lost connection (server close, network error, no
@@ -49,43 +49,29 @@ from typing import Any, TextIO
 
 import aiohttp
 
+from signalos_cli.errors import ExitCode
+from signalos_cli.stream.connect import (
+    api_base,
+    auth_data,
+    client_session,
+    stream_url,
+    unencrypted,
+    ws_connect,
+)
 from signalos_cli.stream.cursor import CursorFile
-from signalos_cli.stream.exit_codes import (
-    EXIT_AUTH,
-    EXIT_BROKEN_PIPE,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_TERMINATED,
-    EXIT_UNREACHABLE,
-    EXIT_USAGE,
-    Fatal,
-)
-from signalos_cli.stream.exit_codes import (
-    run_until_stopped as run_until_stopped,  # wstester imports it from here
-)
+from signalos_cli.stream.ending import Fatal, run_until_stopped
 from signalos_cli.stream.format import format_event
-from signalos_cli.stream.reader import CLOSE_AUTH_FAILED, Closed, Reader, authenticated
+from signalos_cli.stream.reader import Closed, Reader, authenticated
 from signalos_cli.stream.start import EventLog, start_after
-from signalos_cli.stream.urls import api_base, auth_data, stream_url, unencrypted
+from signalosd.models import CloseCode
 
 __all__ = [
-    "EXIT_AUTH",
-    "EXIT_BROKEN_PIPE",
-    "EXIT_ERROR",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_TERMINATED",
-    "EXIT_UNREACHABLE",
-    "EXIT_USAGE",
     "TailOptions",
     "api_base",
     "format_event",
     "stream_url",
     "tail",
 ]
-
-MAX_MESSAGE = 64 * 1024 * 1024  # a reset carries a snapshot of every live trade
 
 
 @dataclass(frozen=True)
@@ -187,11 +173,13 @@ class _Tail:
 
     def _check(self) -> None:
         if self.since_arg is not None and self.last is not None:
-            raise Fatal(EXIT_USAGE, "give either a since seq or a number of last events, not both")
+            raise Fatal(
+                ExitCode.USAGE, "give either a since seq or a number of last events, not both"
+            )
         if self.since_arg is not None and self.since_arg < 0:
-            raise Fatal(EXIT_USAGE, "since must be a seq >= 0")
+            raise Fatal(ExitCode.USAGE, "since must be a seq >= 0")
         if self.last is not None and self.last < 0:
-            raise Fatal(EXIT_USAGE, "the number of last events must be >= 0")
+            raise Fatal(ExitCode.USAGE, "the number of last events must be >= 0")
         try:
             self.ws_url = stream_url(self.url)
             self.api = api_base(self.url)
@@ -200,7 +188,7 @@ class _Tail:
                 self.ws_url, self.api = unencrypted(self.ws_url), unencrypted(self.api)
                 self.where = f"the control socket {self.socket}"
         except ValueError as exc:
-            raise Fatal(EXIT_USAGE, str(exc)) from exc
+            raise Fatal(ExitCode.USAGE, str(exc)) from exc
         if self.cursor_file is not None:
             self.file_cursor = self.cursor_file.load()
 
@@ -208,13 +196,8 @@ class _Tail:
         try:
             try:
                 self._check()
-                timeout = aiohttp.ClientTimeout(
-                    total=None,
-                    connect=self.options.connect_timeout_s,
-                    sock_connect=self.options.connect_timeout_s,
-                )
-                connector = None if self.socket is None else aiohttp.UnixConnector(self.socket)
-                async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+                connect_s = self.options.connect_timeout_s
+                async with client_session(self.socket, connect_s) as http:
                     main = asyncio.create_task(self._connect_loop(http))
                     flusher = asyncio.create_task(self._flusher())
                     try:
@@ -234,7 +217,7 @@ class _Tail:
             return exc.code
         except BrokenPipeError:
             _quiet_stdout(self.out)
-            return EXIT_BROKEN_PIPE
+            return ExitCode.BROKEN_PIPE
 
     async def _connect_loop(self, http: aiohttp.ClientSession) -> int:
         attempt = 0
@@ -247,14 +230,16 @@ class _Tail:
             except BrokenPipeError:
                 raise  # the output went away, not the daemon
             except Closed as exc:
-                if exc.code == CLOSE_AUTH_FAILED:
+                if exc.code == CloseCode.AUTH_FAILED:
                     who = "the token" if self.token is not None else "this user"
-                    raise Fatal(EXIT_AUTH, f"the daemon refused {who} ({exc})") from None
+                    raise Fatal(
+                        ExitCode.UNAUTHORIZED, f"the daemon refused {who} ({exc})"
+                    ) from None
                 self._state(f"disconnected: {exc}")
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 if not self.ever_connected and not self.follow:
                     raise Fatal(
-                        EXIT_UNREACHABLE,
+                        ExitCode.UNREACHABLE,
                         f"cannot reach the daemon at {self.where}: {_describe(exc)}",
                     ) from None
                 if self._uptime() is None:
@@ -275,13 +260,7 @@ class _Tail:
         return None if self.connected_at is None else time.monotonic() - self.connected_at
 
     async def _connection(self, http: aiohttp.ClientSession) -> int:
-        async with http.ws_connect(
-            self.ws_url,
-            heartbeat=self.options.heartbeat_s,
-            max_msg_size=MAX_MESSAGE,
-            autoping=True,
-            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0),
-        ) as ws:
+        async with await ws_connect(http, self.ws_url, self.options.heartbeat_s) as ws:
             await ws.send_str(json.dumps({"type": "authenticate", "data": auth_data(self.token)}))
             hello = await authenticated(ws, self.options.connect_timeout_s)
             self.connected_at = time.monotonic()

@@ -37,14 +37,15 @@ import aiohttp
 from aiohttp import WSMsgType
 from yarl import URL
 
-from signalos_cli.stream.tail import (
-    EXIT_OK,
-    EXIT_UNREACHABLE,
-    EXIT_USAGE,
-    MAX_MESSAGE,
-    run_until_stopped,
+from signalos_cli.errors import ExitCode
+from signalos_cli.stream.connect import (
+    auth_data,
+    client_session,
+    stream_url,
+    unencrypted,
+    ws_connect,
 )
-from signalos_cli.stream.urls import auth_data, stream_url, unencrypted
+from signalos_cli.stream.ending import run_until_stopped
 
 __all__ = ["WsTesterOptions", "endpoint", "ws_tester"]
 
@@ -133,28 +134,17 @@ class _Tester:
             target = endpoint(self.url)
         except ValueError as exc:
             self.say(f"error: {exc}")
-            return EXIT_USAGE
+            return ExitCode.USAGE
         if self.authenticate and not self.token and self.socket is None:
             self.say("error: no token to authenticate with (or do not authenticate)")
-            return EXIT_USAGE
+            return ExitCode.USAGE
         where = target
         if self.socket is not None:  # no TLS on a unix socket, whatever the url says
             target = unencrypted(target)
             where = f"{target} on the control socket {self.socket}"
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=self.options.connect_timeout_s,
-            sock_connect=self.options.connect_timeout_s,
-        )
-        connector = None if self.socket is None else aiohttp.UnixConnector(self.socket)
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+        async with client_session(self.socket, self.options.connect_timeout_s) as http:
             try:
-                ws = await http.ws_connect(
-                    target,
-                    heartbeat=self.options.heartbeat_s,
-                    max_msg_size=MAX_MESSAGE,
-                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0),
-                )
+                ws = await ws_connect(http, target, self.options.heartbeat_s)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 why = (
                     f"websocket upgrade refused (HTTP {exc.status})"
@@ -162,7 +152,7 @@ class _Tester:
                     else str(exc) or type(exc).__name__
                 )
                 self.say(f"error: cannot connect to {where}: {why}")
-                return EXIT_UNREACHABLE
+                return ExitCode.UNREACHABLE
             async with ws:
                 self.say(f"connected to {where}")
                 if self.authenticate:
@@ -181,17 +171,17 @@ class _Tester:
         try:
             await asyncio.wait({receiver, sender}, return_when=asyncio.FIRST_COMPLETED)
             if receiver.done():  # the server closed (reported by _receive)
-                return EXIT_OK
+                return ExitCode.OK
             sender.result()
             await self._drain(receiver)
             if receiver.done():
-                return EXIT_OK
+                return ExitCode.OK
             receiver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await receiver
             await ws.close()
             self.say("closed (end of input)")
-            return EXIT_OK
+            return ExitCode.OK
         finally:
             for task in (receiver, sender):
                 task.cancel()

@@ -1,6 +1,7 @@
-"""Following a queued command to its outcome: the `--wait [--timeout S]` of every command that
-queues work for the agent, and the exit code that outcome means (0 succeeded, 1 failed, expired
-or cancelled, 124 still pending when the time is up).
+"""Commands queued for the agent, from the shell: `signalos commands ID` (one command's status,
+or with --wait its outcome), and the `--wait [--timeout S]` of every command that queues work
+(pause, close, …) following it to its outcome, with the exit code that outcome means (0
+succeeded, 1 failed, expired or cancelled, 124 still pending when the time is up).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Any
 import click
 
 from signalos_cli.client import ClientError, path_part
-from signalos_cli.context import App
+from signalos_cli.context import App, json_option, pass_app
 from signalos_cli.errors import Failed, TimedOut
-from signalos_cli.output import Output
+from signalos_cli.output import Cell, Output, num, when
 
 DEFAULT_WAIT_S = 30.0
 POLL_S = 20.0  # one long-poll; under the daemon's command_wait_max_s (default 60)
@@ -141,3 +142,44 @@ def status_color(out: Output, status: str) -> str | None:
     if status == CommandStatus.SUCCEEDED.value:
         return "green"
     return "red" if status in {s.value for s in TERMINAL_COMMAND_STATUSES} else None
+
+
+@click.command()
+@click.argument("command_id", metavar="ID")
+@wait_options
+@json_option
+@pass_app
+def commands(app: App, command_id: str, wait: float | None) -> None:
+    """A queued command's status (--wait: its outcome).
+
+    With --wait: exit 0 succeeded, 1 failed, expired or cancelled, 124 still pending."""
+    doc = app.client().get(f"/api/commands/{path_part(command_id)}")
+    if wait is not None:
+        doc = {"command": follow(app, doc["command"], wait)}
+    app.out.emit(doc, lambda: _details(app.out, doc["command"]))
+    if wait is not None:
+        check_outcome(doc["command"], wait)
+
+
+def _details(out: Output, c: dict[str, Any]) -> None:
+    actor = c.get("issued_by") or {}
+    who = " ".join(str(actor[k]) for k in ("source", "kind", "id", "label") if actor.get(k))
+    rows: list[tuple[str, Cell]] = [
+        ("id", str(c["id"])),
+        ("type", str(c["type"])),
+        ("trade", num(c.get("trade_id"))),
+        ("status", (str(c["status"]), status_color(out, str(c["status"])))),
+        ("params", ", ".join(f"{k}={v}" for k, v in (c.get("params") or {}).items()) or "-"),
+        ("attempts", str(c.get("attempts", 0))),
+        ("created", when(c.get("created_at"))),
+        ("sent", when(c.get("sent_at"))),
+        ("acked", when(c.get("acked_at"))),
+        ("done", when(c.get("done_at"))),
+        ("expires", when(c.get("expires_at"))),
+        ("issued by", who or "-"),
+    ]
+    result = c.get("result")
+    if result is not None:
+        ok = result.get("ok")
+        rows.append(("result", "ok" if ok else reason(c)))
+    out.pairs(rows)

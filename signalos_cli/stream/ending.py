@@ -1,5 +1,5 @@
-"""How the streaming commands (`signalos tail`, `signalos ws`) end: their exit codes, `Fatal`
-(stop with one of them), and SIGINT/SIGTERM (or a stop event) turned into 130/143."""
+"""How the streaming commands (`signalos tail`, `signalos ws`) end: `Fatal` (stop with an exit
+code of `errors.ExitCode`), and SIGINT/SIGTERM (or a stop event) turned into 130/143."""
 
 from __future__ import annotations
 
@@ -10,33 +10,15 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-__all__ = [
-    "EXIT_AUTH",
-    "EXIT_BROKEN_PIPE",
-    "EXIT_ERROR",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_TERMINATED",
-    "EXIT_UNREACHABLE",
-    "EXIT_USAGE",
-    "Fatal",
-    "run_until_stopped",
-]
+from signalos_cli.errors import ExitCode
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-EXIT_AUTH = 4
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141
-EXIT_TERMINATED = 143
+__all__ = ["Fatal", "run_until_stopped"]
 
 
 class Fatal(Exception):
     """Stop with this exit code (the message goes to `err`)."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: ExitCode, message: str) -> None:
         super().__init__(message)
         self.code = code
 
@@ -53,18 +35,18 @@ async def run_until_stopped(
     `work` is cancelled on a stop, so its `finally` blocks run (the tail flushes its cursor)."""
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
-    code = EXIT_INTERRUPTED
+    code = ExitCode.INTERRUPTED
     installed: list[signal.Signals] = []
 
-    def on_signal(exit_code: int) -> None:
+    def on_signal(exit_code: ExitCode) -> None:
         nonlocal code
         code = exit_code
         stopped.set()
 
     if handle_signals and threading.current_thread() is threading.main_thread():
         for sig, exit_code in (
-            (signal.SIGINT, EXIT_INTERRUPTED),
-            (signal.SIGTERM, EXIT_TERMINATED),
+            (signal.SIGINT, ExitCode.INTERRUPTED),
+            (signal.SIGTERM, ExitCode.TERMINATED),
         ):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, on_signal, exit_code)

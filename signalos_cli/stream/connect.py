@@ -1,10 +1,14 @@
 """Where and how the WebSocket commands (`tail`, `ws`) reach the daemon: its `/ws` URL, the
-REST base beside it, and the `authenticate` message (a token, or nothing on the control socket).
+REST base beside it, the HTTP session (over TCP or the control socket) and the WebSocket
+connection, and the `authenticate` message (a token, or nothing on the control socket).
 """
 
 from __future__ import annotations
 
+import aiohttp
 from yarl import URL
+
+MAX_MESSAGE = 64 * 1024 * 1024  # a reset carries a snapshot of every live trade
 
 
 def stream_url(url: str) -> str:
@@ -36,3 +40,29 @@ def auth_data(token: str | None) -> dict[str, str]:
     """The `authenticate` message's data: the token, or nothing on the control socket (the
     daemon then authorises the connecting uid)."""
     return {} if token is None else {"token": token}
+
+
+def client_session(socket: str | None, connect_timeout_s: float) -> aiohttp.ClientSession:
+    """The HTTP session to the daemon: over TCP, or its control socket at `socket`. Only the
+    connection has a deadline: a stream lasts as long as it lasts."""
+    timeout = aiohttp.ClientTimeout(
+        total=None,
+        connect=connect_timeout_s,
+        sock_connect=connect_timeout_s,
+    )
+    connector = None if socket is None else aiohttp.UnixConnector(socket)
+    return aiohttp.ClientSession(timeout=timeout, connector=connector)
+
+
+async def ws_connect(
+    http: aiohttp.ClientSession, url: str, heartbeat_s: float
+) -> aiohttp.ClientWebSocketResponse:
+    """The WebSocket at `url`: pinged after `heartbeat_s` of silence, frames up to
+    `MAX_MESSAGE`, the closing handshake given 2 s."""
+    return await http.ws_connect(
+        url,
+        heartbeat=heartbeat_s,
+        max_msg_size=MAX_MESSAGE,
+        autoping=True,
+        timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0),
+    )
