@@ -29,7 +29,9 @@ from signalosd.live.bus import EventBus
 from signalosd.ops import maintenance, state_lock
 from signalosd.ops.guard import ConnectionGuard
 from signalosd.ops.metrics import Metrics
-from signalosd.outbox.commands import CommandPolicy, CommandWaiters
+from signalosd.outbox import deadlines
+from signalosd.outbox.deadlines import CommandPolicy
+from signalosd.outbox.waiters import CommandWaiters
 from signalosd.store import Database
 from signalosd.web import cors, headers
 from signalosd.web.files import StaticFiles
@@ -95,7 +97,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         loop.create_task(
             _every(
                 settings.expiry_sweep_interval_s,
-                lambda: maintenance.expire_commands(db, app[keys.POLICY]),
+                lambda: deadlines.expire_commands(db, app[keys.POLICY]),
                 "expire_commands",
             )
         ),

@@ -25,6 +25,7 @@ from signalosd.clock import iso
 from signalosd.domain import account_history, agent_reports
 from signalosd.live.bus import CONTROL, Outbox
 from signalosd.models import DEFAULT_JOURNAL_KEEP_S, AccountStatus, AgentHello, CommandType
+from signalosd.outbox import results
 from signalosd.outbox.delivery import DELIVERY_ACTOR, Delivery
 from signalosd.store import Tx
 from signalosd.ws.agent_protocol import (
@@ -305,7 +306,7 @@ class AgentSession:
     def _apply_one(self, tx: Tx, kind: str, item: Any) -> None:
         account_id, actor = self.account_id, self.actor
         if kind == "ack":
-            agent_reports.apply_ack(tx, account_id, item.messageId, actor)
+            results.apply_ack(tx, account_id, item.messageId, actor)
         elif kind == "command_result":
             agent_reports.apply_result(tx, account_id, item, actor)
         elif kind == "trade_update":
