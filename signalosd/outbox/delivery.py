@@ -93,8 +93,8 @@ class Delivery:
                     await self._wake.wait()
             self._wake.clear()
 
-    async def round(self, everything: bool = False) -> list[str]:
-        """One pass over the outbox; returns the ids it sent."""
+    async def round(self, everything: bool = False) -> None:
+        """One pass over the outbox: send what is due, record it, expire what is past."""
         account_id, token_id = self.account_id, self._token_id
         early = set(self._sent_early)  # sent after their commit, so this read sees them
         self._sent_early -= early
@@ -107,7 +107,7 @@ class Delivery:
         pending = await self._db.read(read)
         if pending is None:
             self._on_revoked()
-            return []
+            return
         now = self._clock.now()
         now_iso = iso(now)
         floor = iso(now - self._journal_keep)
@@ -133,7 +133,6 @@ class Delivery:
         sent += due
         if sent or expired:
             await self._db.write(lambda tx: self._record(tx, sent, expired))
-        return [c["id"] for c in sent]
 
     def _record(
         self, tx: Tx, sent: list[dict[str, Any]], expired: list[tuple[dict[str, Any], str]]
