@@ -32,8 +32,10 @@ from signalosd.ops import maintenance, state_lock
 from signalosd.ops.guard import ConnectionGuard
 from signalosd.ops.metrics import Metrics
 from signalosd.ops.notify import StatusReporter
-from signalosd.outbox.commands import CommandPolicy, CommandWaiters
+from signalosd.outbox import deadlines
+from signalosd.outbox.deadlines import CommandPolicy
 from signalosd.outbox.delivery import DELIVERY_ACTOR, Delivery
+from signalosd.outbox.waiters import CommandWaiters
 from signalosd.store import Database
 from signalosd.store.open import open_store
 from signalosd.web import cors, headers
@@ -101,7 +103,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         loop.create_task(
             _every(
                 settings.expiry_sweep_interval_s,
-                lambda: maintenance.expire_commands(db, app[keys.POLICY]),
+                lambda: deadlines.expire_commands(db, app[keys.POLICY]),
                 "expire_commands",
             )
         ),

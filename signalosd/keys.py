@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from signalosd.live.bus import EventBus
     from signalosd.ops.guard import ConnectionGuard
     from signalosd.ops.metrics import Metrics
-    from signalosd.outbox.commands import CommandPolicy, CommandWaiters
+    from signalosd.outbox.deadlines import CommandPolicy
+    from signalosd.outbox.waiters import CommandWaiters
     from signalosd.store import Database
     from signalosd.web.files import StaticFiles
     from signalosd.ws.agent_session import DeliveryFactory

@@ -16,7 +16,7 @@ TS = "2026-01-05T09:00:00.000Z"
 
 
 def queued(type_: CommandType, params: dict[str, Any], expires_at: str | None) -> EventRecord:
-    """A `command_queued` event as `outbox.commands.enqueue` appends it."""
+    """A `command_queued` event as `outbox.enqueue.enqueue` appends it."""
     data = {
         "command_id": "c-1",
         "type": type_.value,

@@ -363,17 +363,15 @@ async def test_bad_signals_are_refused_and_change_nothing(daemon, body):
 
 async def test_expiry_sweep_expires_entries_without_an_agent(aiohttp_client, tmp_path, clock):
     from signalosd.app import create_app
-    from signalosd.ops import maintenance
+    from signalosd.outbox import deadlines
     from tests.conftest import Harness
 
     app = create_app(make_settings(tmp_path), clock)
     daemon = Harness(await aiohttp_client(app), app, clock)
     _, reply = await daemon.request("POST", "/api/signals", daemon.admin, json=SIGNAL)
-    assert await maintenance.expire_commands(daemon.db, app[keys.POLICY]) == []
+    assert await deadlines.expire_commands(daemon.db, app[keys.POLICY]) == []
     clock.advance(daemon.settings.open_trade_ttl_s)
-    assert await maintenance.expire_commands(daemon.db, app[keys.POLICY]) == [
-        reply["command"]["id"]
-    ]
+    assert await deadlines.expire_commands(daemon.db, app[keys.POLICY]) == [reply["command"]["id"]]
 
 
 async def test_an_emergency_stop_is_sent_once_straight_from_its_commit(daemon, agent_token):

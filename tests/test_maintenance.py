@@ -15,6 +15,7 @@ from signalosd import keys
 from signalosd.clock import iso
 from signalosd.config import Settings
 from signalosd.ops import maintenance
+from signalosd.outbox import deadlines
 from signalosd.store import Tx
 from tests.conftest import make_settings
 
@@ -266,7 +267,7 @@ async def test_a_real_signal_lifecycle_is_compacted_once_old(daemon) -> None:
 
     # Not delivered: expires (its trade fails), then ages past every retention.
     daemon.clock.advance(3600)
-    assert await maintenance.expire_commands(daemon.db, daemon.app[keys.POLICY]) == [command_id]
+    assert await deadlines.expire_commands(daemon.db, daemon.app[keys.POLICY]) == [command_id]
     done = await maintenance.run_once(daemon.db, daemon.settings)
     assert done["commands_pruned"] == done["trades_pruned"] == done["signals_pruned"] == 0
 

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from signalosd import keys
 from signalosd.app import create_app
-from signalosd.ops import maintenance
+from signalosd.outbox import deadlines
 from tests.agent_support import command_status, connect_agent, until
 from tests.conftest import make_settings
 
@@ -77,7 +77,7 @@ async def test_an_expired_command_is_counted_as_expired(daemon):
     status, reply = await daemon.request("POST", "/api/firebridge/force-sync", daemon.admin)
     assert status == 202
     daemon.clock.advance(daemon.settings.command_ttl_s + 1)
-    assert await maintenance.expire_commands(daemon.db, daemon.app[keys.POLICY]) == [
+    assert await deadlines.expire_commands(daemon.db, daemon.app[keys.POLICY]) == [
         reply["command"]["id"]
     ]
     m = await scrape(daemon)

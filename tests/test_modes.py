@@ -8,7 +8,7 @@ from signalosd import keys
 from signalosd.domain.rules import ModeAction, transition
 from signalosd.errors import ApiError, ErrorCode
 from signalosd.models import CommandType, Mode
-from signalosd.outbox import commands
+from signalosd.outbox.enqueue import enqueue
 
 ENDPOINT = {
     "pause": "/api/trading/pause",
@@ -111,9 +111,7 @@ async def test_emergency_stop_cancels_queued_entries_only(daemon):
     policy = daemon.app[keys.POLICY]
 
     def queue(tx, type_):
-        return commands.enqueue(
-            tx, policy, account_id, type_, {"symbol": "EURUSD"}, {"kind": "system"}
-        )
+        return enqueue(tx, policy, account_id, type_, {"symbol": "EURUSD"}, {"kind": "system"})
 
     entry = await daemon.db.write(lambda tx: queue(tx, CommandType.OPEN_TRADE))
     sync = await daemon.db.write(lambda tx: queue(tx, CommandType.FORCE_SYNC))

@@ -8,7 +8,7 @@ import pytest
 
 from signalosd import keys
 from signalosd.models import CommandType
-from signalosd.outbox import commands
+from signalosd.outbox.enqueue import enqueue
 from tests.agent_support import until
 
 
@@ -134,7 +134,7 @@ async def test_command_wait_returns_as_soon_as_the_command_finishes(daemon):
     account_id = await daemon.account_id()
     policy = daemon.app[keys.POLICY]
     entry = await daemon.db.write(
-        lambda tx: commands.enqueue(
+        lambda tx: enqueue(
             tx, policy, account_id, CommandType.OPEN_TRADE, {"symbol": "EURUSD"}, {"kind": "system"}
         )
     )
@@ -160,9 +160,7 @@ async def test_open_trade_commands_expire_soon_and_others_later(daemon):
     account_id = await daemon.account_id()
     policy = daemon.app[keys.POLICY]
     entry = await daemon.db.write(
-        lambda tx: commands.enqueue(
-            tx, policy, account_id, CommandType.OPEN_TRADE, {}, {"kind": "system"}
-        )
+        lambda tx: enqueue(tx, policy, account_id, CommandType.OPEN_TRADE, {}, {"kind": "system"})
     )
     _, sync = await daemon.request("POST", "/api/firebridge/force-sync", daemon.admin)
     now = daemon.clock.now()

@@ -1,4 +1,5 @@
-"""What the agent reports, applied to the trade mirror and the outbox.
+"""What the agent reports, applied to the trade mirror and the agent's mode; its acks and the
+command part of its results are the outbox's (`outbox/results`).
 
 Each function runs inside the agent session's group-commit transaction (one item at a time,
 under a savepoint), in the order the agent sent the messages. The agent is the source of truth
@@ -12,21 +13,25 @@ from typing import Any
 from signalosd.models import (
     AgentState,
     CommandResult,
-    CommandStatus,
     CommandType,
+    EventType,
     Position,
     SyncSnapshot,
     TradeStatus,
     TradeUpdate,
 )
-from signalosd.outbox import commands
+from signalosd.outbox import results
+from signalosd.outbox.settle import fail_pending_trade
 from signalosd.store import Tx
 
 _CLOSED_AT_BROKER = "not open at the broker any more (found by sync)"
 # Plain strings: reading an Enum member's .value costs ~0.2 us, six times per agent update.
 _OPEN, _CLOSED = TradeStatus.OPEN.value, TradeStatus.CLOSED.value
 _PENDING, _FAILED = TradeStatus.PENDING.value, TradeStatus.FAILED.value
-_GAVE_UP = (CommandStatus.CANCELLED.value, CommandStatus.EXPIRED.value)
+_CLOSING = TradeStatus.CLOSING.value
+# Likewise the events of the mirror (a str subclass also costs the store an adapter lookup).
+_TRADE_OPENED, _TRADE_UPDATE = EventType.TRADE_OPENED.value, EventType.TRADE_UPDATE.value
+_TRADE_CLOSED = EventType.TRADE_CLOSED.value
 # Commands that change the mode: while one is unfinished, the agent's mode may lag the daemon's.
 _MODE_COMMANDS = (
     CommandType.PAUSE.value,
@@ -62,7 +67,7 @@ def apply_position(
 ) -> str | None:
     """Upsert one position; return "adopted", "updated" or None (nothing changed)."""
     fields = _mirror_fields(pos)
-    closed = isinstance(pos, TradeUpdate) and pos.status == "closed"
+    closed = isinstance(pos, TradeUpdate) and pos.status == _CLOSED
     if closed:
         assert isinstance(pos, TradeUpdate)
         fields["status"] = _CLOSED
@@ -80,7 +85,7 @@ def apply_position(
         fields.setdefault("opened_at", tx.now)
         trade_id = tx.insert_trade(account_id, fields)
         trade = tx.get_trade(account_id, trade_id) or {}
-        kind = "trade_closed" if closed else "trade_opened"
+        kind = _TRADE_CLOSED if closed else _TRADE_OPENED
         tx.append_event(account_id, kind, trade | {"adopted": True, "via": adopted_by}, actor)
         return "adopted"
     if closed and row["status"] == _CLOSED:
@@ -98,11 +103,11 @@ def apply_position(
     tx.update_trade(row["id"], changes)
     trade = row | changes | {"updated_at": tx.now}
     if changes.get("status") == _CLOSED:
-        kind = "trade_closed"
-    elif changes.get("status") == _OPEN and row["status"] != "closing":
-        kind = "trade_opened"
+        kind = _TRADE_CLOSED
+    elif changes.get("status") == _OPEN and row["status"] != _CLOSING:
+        kind = _TRADE_OPENED
     else:
-        kind = "trade_update"
+        kind = _TRADE_UPDATE
     tx.append_event(account_id, kind, trade, actor)
     return "updated"
 
@@ -127,54 +132,18 @@ def apply_snapshot(
             "close_reason": _CLOSED_AT_BROKER,
         }
         tx.update_trade(trade["id"], changes)
-        tx.append_event(account_id, "trade_closed", trade | changes | {"updated_at": tx.now}, actor)
+        tx.append_event(account_id, _TRADE_CLOSED, trade | changes | {"updated_at": tx.now}, actor)
         counts["closed"] += 1
-    tx.append_event(account_id, "sync_completed", counts, actor)
+    tx.append_event(account_id, EventType.SYNC_COMPLETED, counts, actor)
     return counts
 
 
-def apply_ack(tx: Tx, account_id: int, command_id: str, actor: dict[str, Any]) -> None:
-    if tx.mark_acked(account_id, command_id):
-        tx.append_event(account_id, "command_acked", {"command_id": command_id}, actor)
-
-
 def apply_result(tx: Tx, account_id: int, res: CommandResult, actor: dict[str, Any]) -> None:
-    """A command's outcome. A repeat (the agent re-sends a stored result on redelivery) or a
-    result for an unknown command changes nothing."""
-    command = tx.get_command(account_id, res.command_id)
+    """A command's outcome: the outbox finishes the command (a repeat or a result for an
+    unknown command changes nothing), then the mirror and the agent's mode follow it."""
+    command = results.finish(tx, account_id, res, actor)
     if command is None:
         return
-    status = CommandStatus.SUCCEEDED if res.ok else CommandStatus.FAILED
-    result = {"ok": res.ok, "error": res.error, "retcode": res.retcode, "data": res.data}
-    if not tx.finish_command(account_id, res.command_id, status.value, result):
-        if res.ok and command["status"] in _GAVE_UP:
-            # The daemon had cancelled or expired it, yet the agent ran it (it began just
-            # before learning so): the audit log says so rather than keep a wrong story.
-            tx.append_event(
-                account_id,
-                "command_late_result",
-                {
-                    "command_id": res.command_id,
-                    "type": command["type"],
-                    "trade_id": command["trade_id"],
-                    "status": command["status"],
-                    "data": res.data,
-                },
-                actor,
-            )
-        return
-    data: dict[str, Any] = {
-        "command_id": res.command_id,
-        "type": command["type"],
-        "trade_id": command["trade_id"],
-    }
-    if res.ok:
-        tx.append_event(account_id, "command_succeeded", data | {"data": res.data}, actor)
-    else:
-        reason = res.error or f"the broker refused it (retcode {res.retcode})"
-        tx.append_event(
-            account_id, "command_failed", data | {"reason": reason, "retcode": res.retcode}, actor
-        )
     _effects(tx, account_id, command, res, actor)
     if command["type"] in _MODE_COMMANDS:
         check_mode(tx, account_id, actor)
@@ -210,9 +179,8 @@ def check_mode(tx: Tx, account_id: int, actor: dict[str, Any]) -> None:
         return
     tx.save_agent_status(account_id, {"mode_mismatch": int(mismatch)})
     data = {"agent": theirs, "daemon": {"mode": ours["mode"], "halt_gen": ours["halt_gen"]}}
-    tx.append_event(
-        account_id, "agent_mode_mismatch" if mismatch else "agent_mode_converged", data, actor
-    )
+    kind = EventType.AGENT_MODE_MISMATCH if mismatch else EventType.AGENT_MODE_CONVERGED
+    tx.append_event(account_id, kind, data, actor)
 
 
 def _effects(
@@ -227,18 +195,18 @@ def _effects(
         return
     if type_ is CommandType.OPEN_TRADE:
         if not res.ok:
-            commands.fail_pending_trade(tx, account_id, trade_id, res.error or "refused", actor)
+            fail_pending_trade(tx, account_id, trade_id, res.error or "refused", actor)
         else:
             _opened(tx, account_id, trade, res.data, actor)
         return
     changes: dict[str, Any] = {}
-    if type_ is CommandType.CLOSE_TRADE and not res.ok and trade["status"] == "closing":
+    if type_ is CommandType.CLOSE_TRADE and not res.ok and trade["status"] == _CLOSING:
         changes = {"status": _OPEN}  # still open: the close failed
     elif type_ is CommandType.TRAILING_STOP and res.ok:
         changes = {"trailing": command["params"].get("distance")}
     if changes:
         tx.update_trade(trade_id, changes)
-        tx.append_event(account_id, "trade_update", trade | changes | {"updated_at": tx.now}, actor)
+        tx.append_event(account_id, _TRADE_UPDATE, trade | changes | {"updated_at": tx.now}, actor)
 
 
 def _opened(
@@ -256,9 +224,7 @@ def _opened(
         # The position was adopted first (a snapshot after a reconnect): keep that row,
         # give it the signal, and retire the placeholder.
         tx.update_trade(known["id"], {"signal_id": pending["signal_id"]})
-        commands.fail_pending_trade(
-            tx, account_id, pending["id"], f"opened as trade {known['id']}", actor
-        )
+        fail_pending_trade(tx, account_id, pending["id"], f"opened as trade {known['id']}", actor)
         return
     changes: dict[str, Any] = {"ticket": ticket, "opened_at": tx.now}
     if pending["status"] == _PENDING:
@@ -268,4 +234,4 @@ def _opened(
     if isinstance(data.get("volume"), int | float):
         changes["volume"] = float(data["volume"])
     tx.update_trade(pending["id"], changes)
-    tx.append_event(account_id, "trade_opened", pending | changes | {"updated_at": tx.now}, actor)
+    tx.append_event(account_id, _TRADE_OPENED, pending | changes | {"updated_at": tx.now}, actor)

@@ -20,8 +20,9 @@ from signalosd.models import (
     ResumeRequest,
     StealthRequest,
 )
-from signalosd.outbox import commands
-from signalosd.outbox.commands import CommandPolicy
+from signalosd.outbox.cancel import cancel_fenced
+from signalosd.outbox.deadlines import CommandPolicy
+from signalosd.outbox.enqueue import enqueue
 from signalosd.store import Tx
 
 Reply = tuple[int, dict[str, Any]]
@@ -56,7 +57,7 @@ def emergency_stop(tx: Tx, ctx: Ctx, req: EmergencyStopRequest) -> Reply:
     if move.changed:
         tx.set_mode(ctx.account_id, Mode.HALTED.value, reason)
     halt_gen = tx.next_halt_gen(ctx.account_id)
-    cancelled = commands.cancel_fenced(tx, ctx.account_id, halt_gen, ctx.actor)
+    cancelled = cancel_fenced(tx, ctx.account_id, halt_gen, ctx.actor)
     tx.append_event(
         ctx.account_id,
         "emergency_stop",
@@ -71,7 +72,7 @@ def emergency_stop(tx: Tx, ctx: Ctx, req: EmergencyStopRequest) -> Reply:
         },
         ctx.actor,
     )
-    command = commands.enqueue(
+    command = enqueue(
         tx,
         ctx.policy,
         ctx.account_id,
@@ -100,7 +101,7 @@ def pause(tx: Tx, ctx: Ctx, req: PauseRequest) -> Reply:
         {"message": "Trading paused", "reason": req.reason, "previous_mode": before.value},
         ctx.actor,
     )
-    command = commands.enqueue(
+    command = enqueue(
         tx, ctx.policy, ctx.account_id, CommandType.PAUSE, {"reason": req.reason}, ctx.actor
     )
     return _reply(tx, ctx, True, command, "Trading paused: no new entries")
@@ -118,7 +119,7 @@ def resume(tx: Tx, ctx: Ctx, req: ResumeRequest) -> Reply:
         {"message": "Trading resumed", "reason": req.reason, "previous_mode": before.value},
         ctx.actor,
     )
-    command = commands.enqueue(
+    command = enqueue(
         tx,
         ctx.policy,
         ctx.account_id,
@@ -139,16 +140,14 @@ def set_stealth(tx: Tx, ctx: Ctx, req: StealthRequest) -> Reply:
         return _reply(tx, ctx, False, None, f"Stealth already {word}: nothing changed")
     tx.set_stealth(ctx.account_id, wanted)
     tx.append_event(ctx.account_id, "stealth_changed", {"enabled": wanted}, ctx.actor)
-    command = commands.enqueue(
+    command = enqueue(
         tx, ctx.policy, ctx.account_id, CommandType.SET_STEALTH, {"enabled": wanted}, ctx.actor
     )
     return _reply(tx, ctx, True, command, f"Stealth {word}")
 
 
 def force_sync(tx: Tx, ctx: Ctx) -> Reply:
-    command = commands.enqueue(
-        tx, ctx.policy, ctx.account_id, CommandType.FORCE_SYNC, {}, ctx.actor
-    )
+    command = enqueue(tx, ctx.policy, ctx.account_id, CommandType.FORCE_SYNC, {}, ctx.actor)
     return 202, {
         "command": command,
         "message": "Sync requested: the agent will send a full snapshot to reconcile the trades",

@@ -11,7 +11,7 @@ from typing import Any
 
 from signalosd.domain.control import Ctx, Reply
 from signalosd.models import CommandType, Mode, SignalRequest, TradeStatus
-from signalosd.outbox import commands
+from signalosd.outbox.enqueue import enqueue
 from signalosd.store import Tx
 
 
@@ -57,7 +57,7 @@ def ingest(tx: Tx, ctx: Ctx, req: SignalRequest) -> Reply:
         "signal_id": signal_id,
         "source": req.source,
     }
-    command = commands.enqueue(
+    command = enqueue(
         tx, ctx.policy, ctx.account_id, CommandType.OPEN_TRADE, params, ctx.actor, trade_id
     )
     tx.update_trade(trade_id, {"command_id": command["id"]})

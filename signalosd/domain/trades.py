@@ -20,7 +20,7 @@ from signalosd.models import (
     TradeStatus,
     TrailingStopRequest,
 )
-from signalosd.outbox import commands
+from signalosd.outbox.enqueue import enqueue
 from signalosd.store import Tx
 
 
@@ -38,7 +38,7 @@ def _target(trade: dict[str, Any]) -> dict[str, Any]:
 
 def close(tx: Tx, ctx: Ctx, trade_id: int) -> Reply:
     trade = _open_trade(tx, ctx, trade_id)
-    command = commands.enqueue(
+    command = enqueue(
         tx,
         ctx.policy,
         ctx.account_id,
@@ -66,7 +66,7 @@ def partial_close(tx: Tx, ctx: Ctx, trade_id: int, req: PartialCloseRequest) -> 
         volume_min=trade["volume_min"],
         volume_step=trade["volume_step"],
     )
-    command = commands.enqueue(
+    command = enqueue(
         tx,
         ctx.policy,
         ctx.account_id,
@@ -92,7 +92,7 @@ def modify(tx: Tx, ctx: Ctx, trade_id: int, req: ModifyRequest) -> Reply:
         changes.get("sl"),
         changes.get("tp"),
     )
-    command = commands.enqueue(
+    command = enqueue(
         tx,
         ctx.policy,
         ctx.account_id,
@@ -106,7 +106,7 @@ def modify(tx: Tx, ctx: Ctx, trade_id: int, req: ModifyRequest) -> Reply:
 
 def trailing_stop(tx: Tx, ctx: Ctx, trade_id: int, req: TrailingStopRequest) -> Reply:
     trade = _open_trade(tx, ctx, trade_id)
-    command = commands.enqueue(
+    command = enqueue(
         tx,
         ctx.policy,
         ctx.account_id,

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from signalosd.models import CommandType, Mode
-from signalosd.outbox import commands
+from signalosd.outbox.cancel import cancel_fenced, cancel_unfinished
 from signalosd.store import StoreError, Tx
 from signalosd.store.backups import Inspection
 from signalosd.store.open import file_backup
@@ -179,9 +179,9 @@ def _fail_closed(
         tx.set_mode(account_id, mode, reason)
         if mode == Mode.HALTED:
             halt_gen = tx.next_halt_gen(account_id)
-            cancelled = commands.cancel_fenced(tx, account_id, halt_gen, RESTORE_ACTOR)
+            cancelled = cancel_fenced(tx, account_id, halt_gen, RESTORE_ACTOR)
         else:  # paused: no entry from the backup's time may run
-            cancelled = commands.cancel_unfinished(
+            cancelled = cancel_unfinished(
                 tx, account_id, [CommandType.OPEN_TRADE], reason, RESTORE_ACTOR
             )
         tx.append_event(

@@ -2,7 +2,8 @@
 history and the account history (the equity chart's samples), so the database stays bounded.
 
 Pruning never holds the writer for long: old rows are found on the read side and deleted in
-chunks of at most `maintenance_chunk_rows`, each its own short transaction (store/retention_sql).
+chunks of at most `maintenance_chunk_rows`, each its own short transaction
+(store/sqlite/retention.py).
 
 The log keeps at least `event_retention_days`; a client resuming from a pruned seq is sent an
 explicit reset, never a silent gap. Finished commands go after `command_retention_days`;
@@ -10,6 +11,7 @@ closed/failed trades and their signals (and skipped signals) after `trade_retent
 live trade (pending, open, closing), an unfinished command, a trade a remaining command names
 and a signal a remaining trade names are never deleted, so every reference still resolves.
 Account history rows go after `account_history_retention_days` (nothing refers to them).
+Commands past their deadline are the outbox's to expire (outbox/deadlines.py), not retention's.
 """
 
 from __future__ import annotations
@@ -22,12 +24,11 @@ from datetime import timedelta
 from signalosd.clock import iso
 from signalosd.config import Settings
 from signalosd.domain.accounts import SYSTEM_ACTOR
+from signalosd.models import EventType
 from signalosd.ops import logfmt
-from signalosd.outbox import commands
 from signalosd.store import Database, Tx
 
 log = logging.getLogger("signalosd.ops.maintenance")
-EXPIRY_ACTOR = {"kind": "system", "id": None, "label": "expiry"}
 MAINTENANCE_OWNER = "system:maintenance"  # its reads take turns on the scan lane like a token's
 
 
@@ -92,7 +93,7 @@ async def _prune_events(db: Database, cutoff: str, chunk: int) -> int:
         if total and (n == 0 or tx.pruned_through() >= highest):
             tx.append_event(
                 None,
-                "events_pruned",
+                EventType.EVENTS_PRUNED,
                 {"count": total, "through_seq": tx.pruned_through(), "older_than": cutoff},
                 SYSTEM_ACTOR,
             )
@@ -131,13 +132,3 @@ async def _prune_table(
         if keys:
             total += await db.write(functools.partial(remove, keys=keys))
     return total
-
-
-async def expire_commands(db: Database, policy: commands.CommandPolicy) -> list[str]:
-    """Expire commands past their deadline, whether or not an agent is connected."""
-    if not await db.read(lambda tx: commands.due_for_expiry(tx, policy)):
-        return []  # the common case costs a read, not a durable write
-    expired: list[str] = await db.write(lambda tx: commands.expire_due(tx, policy, EXPIRY_ACTOR))
-    if expired:
-        log.info("event=commands_expired count=%d", len(expired))
-    return expired

@@ -5,7 +5,7 @@ delivery order (emergency stop first, then commit order) and sends what is due:
 - on a new session, every unfinished command (the agent re-acks what it already executed);
 - then each newly queued command, at once (a `command_queued` event wakes the loop);
 - a command not acked within the ack timeout again, with doubling backoff.
-Nothing past its deadline is sent (`commands.expiry_reason` and `past_deadline` decide), nor
+Nothing past its deadline is sent (`deadlines.expiry_reason` and `past_deadline` decide), nor
 anything older than the agent's record of executed commands. A command is marked `sent` after
 it was handed to the connection; a crash in between only means it is sent again. Each round
 also checks that the session's token is still valid: a revoked agent is sent nothing more.
@@ -22,13 +22,14 @@ from typing import Any
 
 from signalosd.clock import Clock, iso
 from signalosd.config import Settings
-from signalosd.models import CommandStatus
-from signalosd.outbox import commands
-from signalosd.outbox.commands import CommandPolicy
+from signalosd.models import CommandStatus, EventType
+from signalosd.outbox import deadlines
+from signalosd.outbox.actors import system_actor
+from signalosd.outbox.deadlines import CommandPolicy
 from signalosd.store import Database, Tx
 
 log = logging.getLogger("signalosd.outbox.delivery")
-DELIVERY_ACTOR: dict[str, Any] = {"kind": "system", "id": None, "label": "delivery"}
+DELIVERY_ACTOR = system_actor("delivery")
 
 
 def _due_again(command: dict[str, Any], now: datetime, settings: Settings) -> bool:
@@ -92,8 +93,8 @@ class Delivery:
                     await self._wake.wait()
             self._wake.clear()
 
-    async def round(self, everything: bool = False) -> list[str]:
-        """One pass over the outbox; returns the ids it sent."""
+    async def round(self, everything: bool = False) -> None:
+        """One pass over the outbox: send what is due, record it, expire what is past."""
         account_id, token_id = self.account_id, self._token_id
         early = set(self._sent_early)  # sent after their commit, so this read sees them
         self._sent_early -= early
@@ -106,7 +107,7 @@ class Delivery:
         pending = await self._db.read(read)
         if pending is None:
             self._on_revoked()
-            return []
+            return
         now = self._clock.now()
         now_iso = iso(now)
         floor = iso(now - self._journal_keep)
@@ -116,10 +117,10 @@ class Delivery:
             if command["id"] in early:
                 sent.append(command)  # already on its way: only record it
                 continue
-            reason = commands.expiry_reason(command, now, self._policy, floor)
+            reason = deadlines.expiry_reason(command, now, self._policy, floor)
             if reason is not None:
                 expired.append((command, reason))
-            elif commands.past_deadline(command, now_iso):
+            elif deadlines.past_deadline(command, now_iso):
                 continue  # in its grace: the agent may still report it, it is never resent
             elif (
                 everything
@@ -132,7 +133,6 @@ class Delivery:
         sent += due
         if sent or expired:
             await self._db.write(lambda tx: self._record(tx, sent, expired))
-        return [c["id"] for c in sent]
 
     def _record(
         self, tx: Tx, sent: list[dict[str, Any]], expired: list[tuple[dict[str, Any], str]]
@@ -141,7 +141,7 @@ class Delivery:
             if tx.mark_sent(command["id"]):
                 tx.append_event(
                     self.account_id,
-                    "command_sent",
+                    EventType.COMMAND_SENT,
                     {
                         "command_id": command["id"],
                         "type": command["type"],
@@ -157,4 +157,4 @@ class Delivery:
                     self.account_id,
                 )
         for command, reason in expired:
-            commands.expire(tx, command, reason, self._actor)
+            deadlines.expire(tx, command, reason, self._actor)

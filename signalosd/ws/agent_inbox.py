@@ -17,6 +17,7 @@ from typing import Any
 
 from signalosd.domain import account_history, agent_reports
 from signalosd.models import EventType
+from signalosd.outbox import results
 from signalosd.store import Database, Tx
 
 # The session's logger: these lines are the agent session's (`event=agent_batch_failed`, ...).
@@ -153,7 +154,7 @@ class AgentInbox:
     def _apply_one(self, tx: Tx, kind: str, item: Any) -> None:
         account_id, actor = self._account_id, self._actor
         if kind == "ack":
-            agent_reports.apply_ack(tx, account_id, item.messageId, actor)
+            results.apply_ack(tx, account_id, item.messageId, actor)
         elif kind == "command_result":
             agent_reports.apply_result(tx, account_id, item, actor)
         elif kind == "trade_update":
