@@ -122,7 +122,7 @@ async def daemon(aiohttp_client, settings: Settings, clock: ManualClock) -> Harn
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[Any]:
-    from tests.cli_support import live_daemon
+    from tests.cli_harness import live_daemon
 
     with live_daemon(tmp_path) as daemon:
         yield daemon
@@ -130,6 +130,6 @@ def live(tmp_path: Path) -> Iterator[Any]:
 
 @pytest.fixture
 def run(live: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from tests.cli_support import Cli
+    from tests.cli_harness import Cli
 
     return Cli(live.url, live.token("operator"), tmp_path, monkeypatch)

@@ -16,8 +16,8 @@ from signalosd.config import Settings
 from signalosd.domain import account_history
 from signalosd.models import AccountHistory, Role
 from signalosd.ops import maintenance
-from tests.agent_support import WireAgent, connect_agent, until
 from tests.conftest import make_settings
+from tests.fake_agent import WireAgent, connect_agent, until
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # where the ManualClock starts
 STATUS = {"balance": 10000.0, "equity": 10000.0, "connected": True, "trade_allowed": True}

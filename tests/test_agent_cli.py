@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_agent_support import TOKEN, WAIT, FakeDaemon
+from tests.fake_daemon import TOKEN, WAIT, FakeDaemon
 
 MAIN = "from signalos_cli.cli import main; main()"
 

@@ -16,7 +16,7 @@ from signalos_cli.agent.broker import (
 )
 from signalos_cli.agent.journal import Levels, Trailing
 from signalosd.models import CommandResult, Mode
-from tests.test_agent_support import (
+from tests.counting_broker import (
     CALM,
     CountingBroker,
     command,

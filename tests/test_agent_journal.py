@@ -7,13 +7,7 @@ import sqlite3
 from signalos_cli.agent.executor import Executor
 from signalos_cli.agent.journal import INTERRUPTED, Journal, Levels, Trailing
 from signalosd.models import Mode
-from tests.test_agent_support import (
-    NOW,
-    CountingBroker,
-    command,
-    in_future,
-    open_params,
-)
+from tests.counting_broker import NOW, CountingBroker, command, in_future, open_params
 
 
 def test_journal_uses_wal_and_full_sync(tmp_path):

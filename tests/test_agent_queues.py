@@ -8,7 +8,7 @@ import threading
 from signalos_cli.agent.broker import Deal
 from signalos_cli.agent.queues import CommandQueue, Kind, ReportQueue
 from signalos_cli.agent.runner import Agent
-from tests.test_agent_support import CountingBroker, command, make_executor, open_params
+from tests.counting_broker import CountingBroker, command, make_executor, open_params
 
 
 def _types(queue: CommandQueue) -> list[str]:

@@ -1,5 +1,5 @@
 """The agent's connection, against a small fake /ws/agent server on a real loopback socket
-(`FakeDaemon` in test_agent_support)."""
+(`FakeDaemon` in tests/fake_daemon.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from signalos_cli.agent.options import Options, backoff
 from signalos_cli.agent.queues import Kind
 from signalos_cli.agent.runner import Agent
 from signalosd.models import AgentHello, CommandResult, SyncSnapshot, TradeUpdate
-from tests.test_agent_support import TOKEN, WAIT, CountingBroker, FakeDaemon, command, open_params
+from tests.counting_broker import CountingBroker, command, open_params
+from tests.fake_daemon import TOKEN, WAIT, FakeDaemon
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from signalos_cli.agent.broker import BrokerPosition, Quote
 from signalos_cli.agent.journal import Levels, Trailing
 from signalos_cli.agent.runner import Agent
 from signalosd.models import Side, TradeUpdate
-from tests.test_agent_support import command, make_executor, open_trade
+from tests.counting_broker import command, make_executor, open_trade
 
 
 def _pos(side: str, sl: float | None = None, tp: float | None = None) -> BrokerPosition:

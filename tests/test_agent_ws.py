@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from signalosd import keys
-from tests.agent_support import command_status, connect_agent, force_sync, position, until
 from tests.conftest import make_settings
+from tests.fake_agent import command_status, connect_agent, force_sync, position, until
 
 SIGNAL = {"symbol": "EURUSD", "side": "buy", "volume": 0.1, "sl": 1.09, "tp": [1.12, 1.13]}
 

@@ -28,7 +28,7 @@ from signalosd.config import Settings
 from signalosd.ops.backup import BackupError, backup
 from signalosd.store.open import sync_transaction
 from signalosd.store.sqlite.migrations import MIGRATIONS
-from tests.test_process import call, clean_env, daemon_pool, events
+from tests.daemon_process import call, clean_env, daemon_pool, events
 
 CLI_TIMEOUT_S = 60
 ACTOR = {"kind": "system", "id": None, "label": "backup-test"}

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.cli_support import Cli, LiveDaemon
+from tests.cli_harness import Cli, LiveDaemon
 
 
 def mode(live: LiveDaemon, run: Cli) -> str:

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from signalosd import keys
-from tests.cli_support import WAIT, Cli
+from tests.cli_harness import WAIT, Cli
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

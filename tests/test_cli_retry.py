@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from signalos_cli.client import Client, ClientError
-from tests.cli_support import Cli, live_daemon
+from tests.cli_harness import Cli, live_daemon
 
 
 def read_message(sock: socket.socket) -> bytes:

@@ -12,7 +12,7 @@ import pytest
 from signalos_cli import output
 from signalos_cli.errors import SettingsError
 from signalos_cli.settings import DEFAULT_URL, resolve
-from tests.cli_support import Cli
+from tests.cli_harness import Cli
 
 
 def closed_port_url() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.cli_support import EURUSD_BUY
+from tests.cli_harness import EURUSD_BUY
 
 
 def test_signal_send_queues_an_entry_with_every_field(live, run):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from signalos_cli import socket_trust
-from tests.test_process import run_cli
+from tests.daemon_process import run_cli
 
 pytestmark = [
     pytest.mark.skipif(not hasattr(socket, "SO_PEERCRED"), reason="Linux only"),

@@ -32,8 +32,8 @@ from signalosd.models import Role
 from signalosd.ops import maintenance
 from signalosd.ws.session import close_with_deadline
 from tests.conftest import Harness
-from tests.test_process import call, daemon_pool
-from tests.test_ws_support import append_events, head_seq, until
+from tests.daemon_process import call, daemon_pool
+from tests.stream_client import append_events, head_seq, until
 
 DAY = 86_400.0
 WITHIN = 5.0

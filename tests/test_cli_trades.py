@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.cli_support import EURUSD_BUY, Cli
+from tests.cli_harness import EURUSD_BUY, Cli
 
 
 def open_trade(run: Cli) -> int:

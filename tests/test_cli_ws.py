@@ -14,7 +14,7 @@ from signalos_cli.stream.wstester import WsTesterOptions, endpoint, ws_tester
 from signalosd import keys
 from signalosd.ws.session import close_with_deadline
 from tests.conftest import Harness
-from tests.test_ws_support import append_events, until
+from tests.stream_client import append_events, until
 
 WITHIN = 10.0
 

@@ -25,7 +25,7 @@ from signalos_cli.client import UnixHTTPConnection
 from signalosd.auth import local
 from signalosd.config import Settings, load_settings
 from signalosd.ops import control_socket
-from tests.test_process import Daemon, daemon_pool, run_cli
+from tests.daemon_process import Daemon, daemon_pool, run_cli
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_PEERCRED"), reason="Linux only")
 NOBODY = 65534

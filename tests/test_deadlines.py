@@ -9,10 +9,10 @@ import pytest
 
 from signalos_cli.agent.journal import KEEP_EXECUTED
 from signalosd.models import DEFAULT_JOURNAL_KEEP_S
-from tests.agent_support import WireAgent, command_status, connect_agent, until
 from tests.conftest import Harness, make_settings
-from tests.fence_support import GatedBroker, command_of, post, real_agent, until_status
-from tests.test_agent_support import command, make_executor, open_params
+from tests.counting_broker import command, make_executor, open_params
+from tests.fake_agent import WireAgent, command_status, connect_agent, until
+from tests.fault_injection import GatedBroker, command_of, post, real_agent, until_status
 
 TTL = 60.0  # command_ttl_s of these tests
 AHEAD = timedelta(seconds=90)

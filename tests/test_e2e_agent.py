@@ -12,8 +12,8 @@ import pytest
 
 from signalos_cli.agent.runner import Options, run_agent
 from signalosd import keys
-from tests.test_agent_support import CountingBroker
-from tests.test_ws_support import open_stream
+from tests.counting_broker import CountingBroker
+from tests.stream_client import open_stream
 
 SIGNAL = {"symbol": "EURUSD", "side": "buy", "volume": 0.2, "sl": 1.05, "tp": [1.2]}
 FAST = dict(poll_interval=0.05, status_interval=0.5, backoff_initial=0.05, backoff_max=0.1)

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.test_process import call, clean_env, daemon_pool
+from tests.daemon_process import call, clean_env, daemon_pool
 
 SIGNAL = {"symbol": "EURUSD", "side": "buy", "volume": 0.1}
 

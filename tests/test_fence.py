@@ -19,7 +19,7 @@ import pytest
 
 from signalosd.models import Mode
 from tests.conftest import Harness
-from tests.fence_support import (
+from tests.fault_injection import (
     GatedBroker,
     StallProxy,
     agent_journal,

@@ -17,19 +17,11 @@ from signalos_cli.agent.queues import CommandQueue
 from signalos_cli.agent.runner import Agent, Options
 from signalosd.app import create_app
 from signalosd.models import Mode
-from tests.agent_support import connect_agent, position, until
 from tests.conftest import Harness, make_settings
-from tests.fence_support import GatedBroker
-from tests.test_agent_support import (
-    TOKEN,
-    WAIT,
-    CountingBroker,
-    FakeDaemon,
-    command,
-    in_future,
-    make_executor,
-    open_params,
-)
+from tests.counting_broker import CountingBroker, command, in_future, make_executor, open_params
+from tests.fake_agent import connect_agent, position, until
+from tests.fake_daemon import TOKEN, WAIT, FakeDaemon
+from tests.fault_injection import GatedBroker
 
 # ---- the executor: what an agent refuses ----------------------------------------------------
 

@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType
 
-from tests.test_process import Daemon, call, clean_env, daemon_pool
+from tests.daemon_process import Daemon, call, clean_env, daemon_pool
 
 TIMEOUT = 10.0  # generous bound for what must happen; a passing test never waits this long
 FLOOD = 2000

@@ -16,8 +16,8 @@ from signalosd.clock import ManualClock
 from signalosd.ops import maintenance
 from signalosd.store import Database
 from signalosd.store.sqlite.db import SqliteDatabase
+from tests.stream_client import append_events, head_seq, start_daemon, until
 from tests.test_maintenance import Rows, exists, no_foreign_key_violations
-from tests.test_ws_support import append_events, head_seq, start_daemon, until
 
 SYSTEM = {"kind": "system"}
 AUTO_CHECKPOINT_PAGES = 1000  # SQLite's default wal_autocheckpoint

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.test_process import Daemon, daemon_pool
+from tests.daemon_process import Daemon, daemon_pool
 
 TIMEOUT = 10.0
 _barriers = itertools.count(1)

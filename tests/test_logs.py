@@ -21,8 +21,8 @@ from signalosd.ops.logs import (
     formatter,
     under_journal,
 )
+from tests.daemon_process import clean_env, daemon_pool
 from tests.test_e2e_process import make_agent_token, start_agent, stop_agent
-from tests.test_process import clean_env, daemon_pool
 
 
 def _record(

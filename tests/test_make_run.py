@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_process import ProcessOutput, clean_env
+from tests.daemon_process import ProcessOutput, clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 BANNER = "SignalOS is running"

@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from signalosd import keys
 from signalosd.app import create_app
 from signalosd.outbox import deadlines
-from tests.agent_support import command_status, connect_agent, until
 from tests.conftest import make_settings
+from tests.fake_agent import command_status, connect_agent, until
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -191,8 +191,8 @@ async def test_a_metrics_token_scrapes_every_account_and_reads_nothing_else(daem
 
 
 async def test_a_metrics_token_may_not_open_the_event_stream(daemon):
+    from tests.stream_client import open_stream
     from tests.test_ws_auth import CLOSE_AUTH_FAILED, refusal
-    from tests.test_ws_support import open_stream
 
     scraper = await daemon.token("metrics", label="prometheus")
     async with open_stream(daemon) as stream:

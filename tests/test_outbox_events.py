@@ -12,8 +12,8 @@ from signalosd.models import CommandStatus, CommandType
 from signalosd.outbox import deadlines
 from signalosd.outbox.enqueue import enqueue
 from signalosd.store import EventRecord
-from tests.agent_support import command_status, connect_agent, until
 from tests.conftest import Harness
+from tests.fake_agent import command_status, connect_agent, until
 
 SIGNAL = {"symbol": "EURUSD", "side": "buy", "volume": 0.1}
 

@@ -20,7 +20,7 @@ from signalosd.models import Role
 from signalosd.store import Database
 from signalosd.store.sqlite.db import SCAN_THREADS
 from tests.conftest import Harness
-from tests.test_ws_support import append_events, open_stream, seqs, start_daemon, until
+from tests.stream_client import append_events, open_stream, seqs, start_daemon, until
 
 TIMEOUT = 5.0
 

@@ -14,11 +14,11 @@ from signalosd.clock import SystemClock
 from signalosd.domain import accounts
 from signalosd.models import Role
 from signalosd.store.open import sync_transaction
-from tests.agent_support import WireAgent, connect_agent
 from tests.conftest import Harness
-from tests.fence_support import command_of
-from tests.test_process import clean_env
-from tests.test_ws_support import open_stream
+from tests.daemon_process import clean_env
+from tests.fake_agent import WireAgent, connect_agent
+from tests.fault_injection import command_of
+from tests.stream_client import open_stream
 
 
 async def _agent_token(daemon: Harness) -> dict[str, Any]:

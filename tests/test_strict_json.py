@@ -13,9 +13,9 @@ from aiohttp import WSMsgType
 
 from signalosd import strict_json
 from signalosd.http.routes import build_routes
-from tests.agent_support import connect_agent, position, until
 from tests.conftest import Harness
-from tests.test_ws_support import open_stream
+from tests.fake_agent import connect_agent, position, until
+from tests.stream_client import open_stream
 
 
 def strict_parse(text: str) -> Any:

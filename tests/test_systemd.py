@@ -25,7 +25,7 @@ import pytest
 from signalosd.config import load_settings
 from signalosd.ops.notify import Notifier, StatusReporter
 from signalosd.store import EventRecord
-from tests.test_process import Daemon
+from tests.daemon_process import Daemon
 
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = ROOT / "systemd"

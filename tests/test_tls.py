@@ -15,8 +15,8 @@ import pytest
 import trustme
 
 from signalosd.ops.tls import in_clear_beyond_loopback
+from tests.daemon_process import Daemon, clean_env, daemon_pool, run_cli
 from tests.test_e2e_process import make_agent_token, start_agent, stop_agent
-from tests.test_process import Daemon, clean_env, daemon_pool, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.test_process import Daemon, call, clean_env, daemon_pool, events, open_ws
+from tests.daemon_process import Daemon, call, clean_env, daemon_pool, events, open_ws
 
 CLI_TIMEOUT_S = 20
 

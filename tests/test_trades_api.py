@@ -9,7 +9,7 @@ import pytest
 from signalosd import keys
 from signalosd.models import CommandType
 from signalosd.outbox.enqueue import enqueue
-from tests.agent_support import until
+from tests.fake_agent import until
 
 
 async def test_trades_lists_live_trades_by_default_and_filters(daemon):

@@ -13,7 +13,7 @@ import pytest
 
 from signalosd.models import type_filter
 from signalosd.models.type_filter import MAX_PATTERN_LENGTH, MAX_PATTERNS, TypeFilter, glob_match
-from tests.test_ws_support import append_events, kinds, open_stream
+from tests.stream_client import append_events, kinds, open_stream
 
 
 def reference(pattern: str, name: str) -> bool:

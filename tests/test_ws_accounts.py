@@ -4,7 +4,7 @@ system-wide ones (account null); an admin sees every account."""
 from __future__ import annotations
 
 from signalosd.ops import maintenance
-from tests.test_ws_support import append_events, open_stream
+from tests.stream_client import append_events, open_stream
 
 DAY = 86_400.0
 

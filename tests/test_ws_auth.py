@@ -10,7 +10,7 @@ import pytest
 from signalosd import keys
 from signalosd.domain import accounts
 from signalosd.models import Role
-from tests.test_ws_support import Stream, open_stream, start_daemon
+from tests.stream_client import Stream, open_stream, start_daemon
 
 CLOSE_AUTH_FAILED = 4401
 
@@ -161,7 +161,7 @@ async def test_the_token_is_not_taken_from_the_url(daemon):
 
 async def test_revoking_a_token_closes_its_open_streams_with_4401(daemon):
     from signalosd.domain import accounts
-    from tests.test_ws_support import open_stream
+    from tests.stream_client import open_stream
 
     token = await daemon.token("viewer", label="to revoke")
     async with open_stream(daemon, daemon.admin) as other, open_stream(daemon, token) as doomed:

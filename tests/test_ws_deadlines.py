@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType
 
-from tests.test_ws_support import start_daemon
+from tests.stream_client import start_daemon
 
 AUTH_TIMEOUT_S = 0.5
 FRAME_EVERY_S = 0.1

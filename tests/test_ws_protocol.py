@@ -11,7 +11,7 @@ import pytest
 from aiohttp import WSCloseCode, WSMsgType
 
 from signalosd import keys
-from tests.test_ws_support import (
+from tests.stream_client import (
     TIMEOUT,
     Stream,
     append_events,

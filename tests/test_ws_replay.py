@@ -15,7 +15,7 @@ from signalosd.models import Role
 from signalosd.ops import maintenance
 from signalosd.store.open import sync_transaction
 from tests.conftest import make_settings
-from tests.test_ws_support import (
+from tests.stream_client import (
     append_events,
     head_seq,
     kinds,

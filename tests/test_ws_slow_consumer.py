@@ -17,14 +17,7 @@ from aiohttp import WSMsgType
 from signalosd import keys
 from signalosd.live.bus import ClientQueue, Subscription
 from tests.conftest import Harness
-from tests.test_ws_support import (
-    Stream,
-    append_events,
-    head_seq,
-    open_stream,
-    start_daemon,
-    until,
-)
+from tests.stream_client import Stream, append_events, head_seq, open_stream, start_daemon, until
 
 QUEUE_MAX = 20
 BATCH = 5  # events per commit: a reading client is never QUEUE_MAX events behind

@@ -79,7 +79,7 @@ def chromium(pytestconfig: pytest.Config) -> Path:
 async def browser(chromium: Path) -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
-    from tests.browser.support import CHROMIUM_ARGS
+    from tests.browser.stack import CHROMIUM_ARGS
 
     async with async_playwright() as pw:
         launched = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
@@ -94,7 +94,7 @@ async def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, chromium: Path
 ) -> AsyncIterator[Any]:
     """The module's daemon (with the module's `DAEMON_ARGS`) and paper agent."""
-    from tests.browser.support import Stack
+    from tests.browser.stack import Stack
 
     tmp = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
     started = Stack(tmp, *getattr(request.module, "DAEMON_ARGS", ()))
@@ -117,7 +117,7 @@ class Pages:
         self.opened: list[Any] = []
 
     async def open(self, name: str, **context_options: Any) -> Any:
-        from tests.browser.support import Dash
+        from tests.browser.stack import Dash
 
         dash = await Dash.open(self.browser, self.stack, name, **context_options)
         self.opened.append(dash)

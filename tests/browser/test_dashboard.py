@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.browser.support import DAEMON_DOWN, NETWORK_401, NETWORK_422, Dash, Stack, expect
+from tests.browser.stack import DAEMON_DOWN, NETWORK_401, NETWORK_422, Dash, Stack, expect
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

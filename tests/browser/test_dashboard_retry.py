@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.support import DAEMON_DOWN, Dash, Stack, expect
+from tests.browser.stack import DAEMON_DOWN, Dash, Stack, expect
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -1,5 +1,5 @@
 """A Python and a non-editable copy of the project that any uid can run, for the tests that run
-`signalos` as another user (tests/test_process.py: `run_cli(..., uid=)`).
+`signalos` as another user (tests/daemon_process.py: `run_cli(..., uid=)`).
 
 Why it exists: the suite runs from a checkout whose `.venv` holds an editable install, and the
 venv's interpreter is a symlink to the base Python. Under a private parent (`mktemp -d` makes

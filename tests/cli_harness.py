@@ -32,7 +32,7 @@ from signalosd.app import create_app
 from signalosd.domain import accounts
 from signalosd.models import Role
 from tests.conftest import make_settings
-from tests.test_agent_support import CountingBroker
+from tests.counting_broker import CountingBroker
 
 T = TypeVar("T")
 WAIT = 10.0  # upper bound only

@@ -24,7 +24,7 @@ from signalos_cli.agent.journal import Journal
 from signalos_cli.agent.runner import Options, run_agent
 from signalosd import keys
 from tests.conftest import Harness
-from tests.test_agent_support import CountingBroker
+from tests.counting_broker import CountingBroker
 
 WAIT = 10.0  # upper bound only: a passing test never waits this long
 

@@ -37,8 +37,8 @@ from playwright.async_api import (
     expect,
 )
 
+from tests.daemon_process import Daemon, call, clean_env
 from tests.test_e2e_process import make_agent_token, start_agent, stop_agent, token_create_argv
-from tests.test_process import Daemon, call, clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
