@@ -22,8 +22,6 @@ from signalos_cli.agent.paper_market import DEFAULT_SYMBOLS
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 CALM = {name: replace(s, volatility=0.0) for name, s in DEFAULT_SYMBOLS.items()}
-
-
 _ids = itertools.count(1)
 
 
