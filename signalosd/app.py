@@ -97,7 +97,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             _every(settings.external_poll_interval_s, db.poll_external, "poll_external")
         ),
         loop.create_task(
-            # WAL checkpoints off the writer (it runs with wal_autocheckpoint = 0): store/db.py.
+            # WAL checkpoints off the writer (wal_autocheckpoint = 0): store/sqlite/db.py.
             _every(settings.wal_checkpoint_interval_s, db.checkpoint, "wal_checkpoint")
         ),
         loop.create_task(

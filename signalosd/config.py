@@ -65,7 +65,7 @@ class Settings(BaseModel):
     agent_batch_max: int = Field(1000, ge=1, le=100_000)
     command_retention_days: float = Field(30.0, gt=0)
     trade_retention_days: float = Field(365.0, gt=0)
-    # Reads and housekeeping off the emergency stop's path (store/db.py, journal.py).
+    # Reads and housekeeping off the emergency stop's path (store/sqlite/db.py, event_log.py).
     scan_max_rows: int = Field(10_000, ge=1, le=1_000_000)
     heavy_reads_per_token: int = Field(2, ge=1, le=64)
     heavy_read_rate_per_token: float = Field(50.0, gt=0, le=100_000)

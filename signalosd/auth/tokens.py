@@ -41,7 +41,7 @@ def issue_token(tx: Tx, account_id: int, role: Role, label: str) -> tuple[str, s
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is asking: the token's identity and home account (or, with token_id
-    "local:uid:N", a local user on the control socket; see local_auth)."""
+    "local:uid:N", a local user on the control socket; see auth/local.py)."""
 
     token_id: str
     account_id: int

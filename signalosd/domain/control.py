@@ -1,7 +1,7 @@
 """Trading controls: emergency stop, pause, resume, stealth, force-sync.
 
 Each function runs inside one write transaction: it reads the account's state, applies the pure
-rule from `state.py`, writes the change, appends its events and queues the agent's command.
+rule from `domain/rules.py`, writes the change, appends its events and queues the agent's command.
 A repeated transition is not an error: the reply says `changed: false` and queues nothing
 (except emergency stop, which always reaches the agent: a repeat may carry close_all).
 """

@@ -9,7 +9,7 @@ part is always optimal), so a match costs O(len(name) * len(pattern)) at worst, 
 backtracking. Runs of `*` collapse by themselves (they leave empty parts).
 
 Only `*` is special; every other character is literal. The live fan-out (bus.py) and the
-replay/REST reads (store/base.py) use the same `TypeFilter`, so they choose exactly the same
+replay/REST reads (store/sqlite/base.py) use the same `TypeFilter`, so they choose exactly the same
 events. What a client may send is bounded: at most `MAX_PATTERNS` patterns of at most
 `MAX_PATTERN_LENGTH` characters from `ALPHABET` (the characters event types are made of).
 """

@@ -6,7 +6,7 @@ hand: remove a stale file (only if nothing answers on it), bind, chmod 0660, cho
 then listen. When that group does not exist the socket is 0600 instead (with a warning naming
 the fix): no group to let in, so nobody but root and the daemon's own user can connect.
 Nobody can connect before listen(), so the mode is right before the first client arrives.
-Who may then act is decided per request in local_auth.
+Who may then act is decided per request in auth/local.py.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Every open connection holds a file descriptor and some memory, and a connection 
 token costs its client nothing: without a cap, a few thousand idle sockets exhaust the
 daemon's file limit and the operator's emergency stop cannot even be accepted. A connection
 counts here from the moment it is accepted until an HTTP request on it passes authorisation
-(`middleware.authorize`) or its WebSocket authenticates (`ws_common.authenticate`).
+(`middleware.authorize`) or its WebSocket authenticates (`ws/session.py`).
 
 When a new connection would exceed the cap, the OLDEST unauthenticated one is closed, never
 the new one: a fresh connection (the operator's `signalos stop`) always gets in, and an

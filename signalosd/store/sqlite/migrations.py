@@ -177,7 +177,7 @@ def _m003_fence(conn: sqlite3.Connection) -> None:
 
 
 def _m004_retention_indexes(conn: sqlite3.Connection) -> None:
-    """Indexes on the columns retention follows from row to row (store/retention_sql.py), so
+    """Indexes on the columns retention follows from row to row (store/sqlite/retention.py), so
     each chunk of a prune looks references up instead of scanning whole tables; the one on
     trades.signal_id also serves the foreign key check when a signal is deleted. Partial:
     only rows that hold a reference are indexed."""
@@ -201,7 +201,7 @@ def _m005_events_by_type(conn: sqlite3.Connection) -> None:
 
 
 def _m006_account_history(conn: sqlite3.Connection) -> None:
-    """The equity chart's time series (store/history_sql.py): a row per account per sampling
+    """The equity chart's time series (store/sqlite/history.py): a row per account per sampling
     interval, clustered by account and time (the chart's read is one range of the key), and an
     index on time alone for retention across accounts."""
     _run(
