@@ -16,7 +16,7 @@ import signal
 import ssl
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -36,6 +36,9 @@ from signalosd.ops.logs import setup as setup_logging
 from signalosd.ops.notify import Notifier
 from signalosd.ops.state_lock import StateDirBusy
 from signalosd.ops.tls import in_clear_beyond_loopback, server_context
+
+if TYPE_CHECKING:  # aiohttp is imported when serving only (see _serve)
+    from aiohttp import web
 from signalosd.store import StoreError
 
 log = logging.getLogger("signalosd")
@@ -63,6 +66,16 @@ async def serve(settings: Settings, tls: ssl.SSLContext | None = None) -> int:
 def _address_text(address: Any) -> str:
     host, port = address[:2]
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+async def _listen_failed(
+    notifier: Notifier, runner: web.AppRunner, where: str, exc: OSError
+) -> int:
+    """After a bind that failed (logged by the caller with its own hint): say it in STATUS=,
+    close what was opened, exit 3."""
+    notifier.status(f"failed: cannot listen on {where}: {exc}")
+    await runner.cleanup()
+    return EXIT_LISTEN
 
 
 async def _serve(settings: Settings, notifier: Notifier, tls: ssl.SSLContext | None) -> int:
@@ -118,9 +131,7 @@ async def _serve(settings: Settings, notifier: Notifier, tls: ssl.SSLContext | N
             exc.strerror or str(exc),
             "is another signalosd running? use --port",
         )
-        notifier.status(f"failed: cannot listen on {settings.host}:{settings.port}: {exc}")
-        await runner.cleanup()
-        return EXIT_LISTEN
+        return await _listen_failed(notifier, runner, f"{settings.host}:{settings.port}", exc)
     try:
         control_path = await control_socket.start(runner, settings)
     except OSError as exc:
@@ -130,9 +141,7 @@ async def _serve(settings: Settings, notifier: Notifier, tls: ssl.SSLContext | N
             exc.strerror or str(exc),
             'set control_socket to another path, or "off"',
         )
-        notifier.status(f"failed: cannot listen on {settings.control_socket_path}: {exc}")
-        await runner.cleanup()
-        return EXIT_LISTEN
+        return await _listen_failed(notifier, runner, str(settings.control_socket_path), exc)
     tcp_addresses = [a for a in runner.addresses if not isinstance(a, str)]  # not the socket
 
     stop = asyncio.Event()
