@@ -21,8 +21,8 @@ from aiohttp.typedefs import Handler
 
 from signalosd import keys
 from signalosd.errors import ApiError, ErrorCode
-from signalosd.web.headers import ALLOW_HEADERS, ALLOW_METHODS, PREFLIGHT_MAX_AGE_S
 from signalosd.models.origin import own_origin, parse_origin
+from signalosd.web.headers import ALLOW_HEADERS, ALLOW_METHODS, PREFLIGHT_MAX_AGE_S
 
 log = logging.getLogger("signalosd.http")
 _SHOWN = 200  # at most this much of a client's Origin goes into a message
