@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from signalosd.models.words import ActorKind
+
 
 class Mode(StrEnum):
     RUNNING = "running"
@@ -40,6 +42,13 @@ class TradeStatus(StrEnum):
     CLOSING = "closing"
     CLOSED = "closed"
     FAILED = "failed"
+
+
+class SignalStatus(StrEnum):
+    """What became of a signal: an entry for the agent, or stored with the reason it was not."""
+
+    ACCEPTED = "accepted"
+    SKIPPED = "skipped"
 
 
 class CommandType(StrEnum):
@@ -188,11 +197,19 @@ class EmptyRequest(BaseModel):
 
 
 class Actor(BaseModel):
-    kind: str
+    """Who an event or a command names as its cause. Only the fields an actor has are stored
+    (a system actor has no role or source): see `recorded`."""
+
+    kind: ActorKind
     id: str | None = None
     label: str | None = None
     role: str | None = None
     source: str | None = None
+    session: str | None = None  # an agent's WebSocket session (events it records)
+
+    def recorded(self) -> dict[str, Any]:
+        """The actor as events and commands store it: the fields given, in this order."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
 
 class TradingState(BaseModel):
@@ -307,6 +324,12 @@ class Health(BaseModel):
     uptime_s: float
     # The daemon runs with --dev (or dev_mode = true): the dashboard shows its WebSocket tester.
     dev_mode: bool
+
+
+class Probe(BaseModel):
+    """GET /livez (`ok`) and /readyz (`ready`)."""
+
+    status: str
 
 
 class HistoryPoint(BaseModel):
