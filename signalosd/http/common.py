@@ -12,9 +12,11 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from signalosd import keys, strict_json
-from signalosd.domain.control import Ctx, Reply
+from signalosd.domain.context import Context
+from signalosd.domain.outcomes import Outcome
 from signalosd.errors import ApiError, ErrorCode, not_found
-from signalosd.models import Source
+from signalosd.http import outcomes
+from signalosd.models import Actor, Source
 from signalosd.store import Tx
 
 M = TypeVar("M", bound=BaseModel)
@@ -171,12 +173,13 @@ async def long_read(request: web.Request, fn: Callable[[Tx], T]) -> T:
     return result
 
 
-def ctx(request: web.Request) -> Ctx:
+def ctx(request: web.Request) -> Context:
     principal = request[keys.PRINCIPAL]
-    return Ctx(request[keys.ACCOUNT_ID], principal.actor(source(request)), request.app[keys.POLICY])
+    actor = Actor.model_validate(principal.actor(source(request)))
+    return Context(request[keys.ACCOUNT_ID], actor, request.app[keys.POLICY])
 
 
-async def mutate(request: web.Request, fn: Callable[[Tx, Ctx], Reply]) -> web.Response:
+async def mutate(request: web.Request, fn: Callable[[Tx, Context], Outcome]) -> web.Response:
     """Run a state change in one transaction and reply with what it committed.
 
     With an `Idempotency-Key`, the first reply is stored in the same transaction as the change,
@@ -208,8 +211,8 @@ async def mutate(request: web.Request, fn: Callable[[Tx, Ctx], Reply]) -> web.Re
                         {"key": key},
                     )
                 return prior["status"], bytes(prior["body"]), True
-        status, reply = fn(tx, c)
-        data = strict_json.dumps(reply).encode()
+        outcome = fn(tx, c)
+        status, data = outcomes.status(outcome), strict_json.dumps(outcomes.body(outcome)).encode()
         if key is not None:
             tx.save_idempotent_reply(c.account_id, key, fingerprint, status, data)
         return status, data, False
