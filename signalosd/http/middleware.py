@@ -15,7 +15,7 @@ from signalosd import keys
 from signalosd.auth import local
 from signalosd.auth.tokens import Principal, bearer
 from signalosd.errors import ApiError, ErrorCode, not_found
-from signalosd.http.common import json_response
+from signalosd.http.responses import json_response
 from signalosd.http.routes import Route
 from signalosd.models import Role
 

@@ -7,7 +7,9 @@ from aiohttp import web
 from signalosd import keys
 from signalosd.domain.event_log import page_json, read_page, reset_error, reset_reason
 from signalosd.errors import ApiError, ErrorCode, not_found
-from signalosd.http.common import float_param, int_param, json_response, list_param, long_read
+from signalosd.http.params import float_param, int_param, list_param
+from signalosd.http.reads import long_read
+from signalosd.http.responses import json_response
 from signalosd.models import Role, type_filter
 from signalosd.models.type_filter import TypeFilter
 from signalosd.store import Tx

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from signalosd import __version__, keys
 from signalosd.errors import ApiError, ErrorCode
-from signalosd.http.common import json_response
+from signalosd.http.responses import json_response
 from signalosd.models import Role
 from signalosd.ops.metrics import read_scrape
 from signalosd.store import Tx
