@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from signalosd import models as m
-from signalosd.http.handlers import account, events, signals, system, trades, trading
+from signalosd.http.handlers import account, commands, events, signals, system, trades, trading
 from signalosd.models import Role
 from signalosd.web import serve
 
@@ -188,7 +188,7 @@ def build_routes(ws_handler: Handler, agent_ws_handler: Handler) -> list[Route]:
         Route(
             "GET",
             "/api/commands/{id}",
-            events.get_command,
+            commands.get_command,
             viewer,
             "A command's status; ?wait=S long-polls until it finishes.",
             None,
