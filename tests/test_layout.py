@@ -79,7 +79,6 @@ AGENT_JOURNAL = "signalos_cli.agent.journal"
 
 # Left from before the reorganisation, being removed (issue 11): each entry must go.
 KNOWN: set[str] = {
-    "cycle signalosd.http.handlers.system signalosd.http.openapi signalosd.http.routes",
     "sqlite3 signalosd.__main__",
     "sqlite3 signalosd.ops.admin_cli",
     "sqlite3 signalosd.ops.backup",
