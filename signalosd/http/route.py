@@ -27,7 +27,7 @@ class Route:
     role: Role | None  # None: no token (public, or authenticated in-band like /ws)
     summary: str
     body: type[BaseModel] | None = None
-    reply: type[BaseModel] | None = None
+    reply: type[BaseModel] | None = None  # every 2xx JSON body is one (test_reply_models.py)
     status: int = 200
     query: dict[str, str] = field(default_factory=dict)
     websocket: bool = False

@@ -1,7 +1,7 @@
 """The route table: one list that wires the app, drives authorisation and generates OpenAPI.
 
-Tests walk this table (auth matrix, error shapes, OpenAPI coverage), so a new route cannot skip
-authorisation or documentation.
+Tests walk this table (auth matrix, error shapes, OpenAPI coverage, reply models), so a new
+route cannot skip authorisation or documentation, nor send what its reply model does not say.
 """
 
 from __future__ import annotations
@@ -210,6 +210,7 @@ def build_routes(ws_handler: Handler, agent_ws_handler: Handler) -> list[Route]:
             handler=system.livez,
             role=None,
             summary="The process is alive.",
+            reply=m.Probe,
         ),
         Route(
             method="GET",
@@ -217,6 +218,7 @@ def build_routes(ws_handler: Handler, agent_ws_handler: Handler) -> list[Route]:
             handler=system.readyz,
             role=None,
             summary="The database is open and answering.",
+            reply=m.Probe,
         ),
         Route(
             method="GET",
