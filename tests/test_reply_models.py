@@ -189,4 +189,24 @@ async def test_every_2xx_body_matches_its_routes_reply_model(daemon: Harness) ->
                 problems.append(f"{where}: the body is not a {route.reply.__name__}: {wrong}")
         if route_path == "/api/firebridge/force-sync":
             ids["command"] = await _answer_force_sync(daemon, agent)
+    problems += await _health_once_the_agent_has_gone(daemon, agent, table)
     assert problems == [], "\n".join(problems)
+
+
+async def _health_once_the_agent_has_gone(
+    daemon: Harness, agent: WireAgent, table: Any
+) -> list[str]:
+    """The health's agent part is what was stored of the last session then."""
+    await agent.close()
+
+    async def gone() -> bool:
+        _, body = await daemon.request("GET", "/api/system/health", daemon.admin)
+        return not body["agent"]["connected"]
+
+    await until(gone)
+    resp = await daemon.client.get(
+        "/api/system/health", headers={"Authorization": f"Bearer {daemon.admin}"}
+    )
+    reply = table[("GET", "/api/system/health")].reply
+    wrong = drift(reply, await resp.read())
+    return [] if wrong is None else [f"health without an agent is not a {reply.__name__}: {wrong}"]

@@ -307,6 +307,29 @@ class ErrorReply(BaseModel):
     error: ErrorBody
 
 
+class AgentHealth(BaseModel):
+    """The agent part of the health: its session while connected (else what was stored of the
+    last one), and what the agent last said of its own mode."""
+
+    connected: bool
+    last_seen: str | None
+    session_id: str | None = None  # connected only
+    agent_version: str | None = None
+    broker: str | None = None
+    login: int | str | None = None
+    server: str | None = None
+    connected_at: str | None = None  # connected only
+    mode: Mode | None
+    halt_gen: int | None
+    mode_mismatch: bool
+    clock_offset_s: float | None
+
+
+class DbHealth(BaseModel):
+    ok: bool
+    last_seq: int | None = None  # the head of the whole log: admin only
+
+
 class Health(BaseModel):
     """The account's health. `db.last_seq` (the head of the whole log) and `websocket_clients`
     (of every account) are process-wide: present for an admin token only."""
@@ -316,10 +339,10 @@ class Health(BaseModel):
     account: str
     mode: Mode
     stealth: bool
-    agent: dict[str, Any]
-    mt5: dict[str, Any] | None
+    agent: AgentHealth
+    mt5: dict[str, Any] | None  # the agent's last account status (models.AccountStatus)
     queues: dict[str, int]
-    db: dict[str, Any]
+    db: DbHealth
     websocket_clients: int | None = None
     uptime_s: float
     # The daemon runs with --dev (or dev_mode = true): the dashboard shows its WebSocket tester.
