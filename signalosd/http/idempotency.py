@@ -35,7 +35,9 @@ def key_of(request: web.Request) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredReply:
+class Reply:
+    """A reply as sent (and as stored for a key): its status and its encoded body."""
+
     status: int
     body: bytes
 
@@ -52,7 +54,7 @@ class Idempotent:
         parts = [request.method.encode(), request.path.encode(), request.query_string.encode()]
         return cls(key, hashlib.sha256(b"\0".join([*parts, body])).hexdigest())
 
-    def prior(self, tx: Tx, account_id: int) -> StoredReply | None:
+    def prior(self, tx: Tx, account_id: int) -> Reply | None:
         """The reply stored for this key, or None the first time; an error when the key was
         used for a different request."""
         prior = tx.idempotent_reply(account_id, self.key)
@@ -65,7 +67,7 @@ class Idempotent:
                 "use a new key for a new request",
                 {"key": self.key},
             )
-        return StoredReply(prior["status"], bytes(prior["body"]))
+        return Reply(prior["status"], bytes(prior["body"]))
 
-    def remember(self, tx: Tx, account_id: int, reply: StoredReply) -> None:
+    def remember(self, tx: Tx, account_id: int, reply: Reply) -> None:
         tx.save_idempotent_reply(account_id, self.key, self.fingerprint, reply.status, reply.body)

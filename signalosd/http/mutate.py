@@ -10,7 +10,7 @@ from signalosd import keys, strict_json
 from signalosd.domain.context import Context
 from signalosd.domain.outcomes import Outcome
 from signalosd.http import outcomes
-from signalosd.http.idempotency import REPLAYED_HEADER, Idempotent, StoredReply, key_of
+from signalosd.http.idempotency import REPLAYED_HEADER, Idempotent, Reply, key_of
 from signalosd.http.params import source
 from signalosd.models import Actor
 from signalosd.store import Tx
@@ -32,13 +32,11 @@ async def mutate(request: web.Request, fn: Callable[[Tx, Context], Outcome]) -> 
     ctx = context(request)
     keyed = None if key is None else Idempotent.of(request, key, await request.read())
 
-    def run(tx: Tx) -> tuple[StoredReply, bool]:
+    def run(tx: Tx) -> tuple[Reply, bool]:
         if keyed is not None and (prior := keyed.prior(tx, ctx.account_id)) is not None:
             return prior, True
         outcome = fn(tx, ctx)
-        reply = StoredReply(
-            outcomes.status(outcome), strict_json.dumps(outcomes.body(outcome)).encode()
-        )
+        reply = Reply(outcomes.status(outcome), strict_json.dumps(outcomes.body(outcome)).encode())
         if keyed is not None:
             keyed.remember(tx, ctx.account_id, reply)
         return reply, False
