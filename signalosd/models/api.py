@@ -205,7 +205,9 @@ class Actor(BaseModel):
     label: str | None = None
     role: str | None = None
     source: str | None = None
-    session: str | None = None  # an agent's WebSocket session (events it records)
+    # An agent's WebSocket session (events it records); left out when None, so a dump of any
+    # other actor keeps the keys it has always been stored with.
+    session: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
     def recorded(self) -> dict[str, Any]:
         """The actor as events and commands store it: the fields given, in this order."""
