@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from signalosd.clock import Clock
     from signalosd.config import Settings
     from signalosd.http.pacing import Pacer
+    from signalosd.http.route import RouteTable
     from signalosd.live.agent_hub import AgentHub
     from signalosd.live.bus import EventBus
     from signalosd.ops.guard import ConnectionGuard
@@ -55,8 +56,8 @@ REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 # A listed browser origin other than the daemon's own (web/cors.py): its replies carry CORS.
 CORS_ORIGIN: web.RequestKey[str] = web.RequestKey("cors_origin")
 
-# The route lookup built from http/routes.py (typed loosely here to avoid an import cycle).
-ROUTES: web.AppKey[dict[tuple[str, str], Any]] = web.AppKey("routes")
+# The routes the app serves (http/routes.py): the auth middleware and /openapi.json read it.
+ROUTES: web.AppKey[RouteTable] = web.AppKey("routes")
 
 # Open /ws sessions by token id (to close them when their token is revoked).
 STREAMS: web.AppKey[dict[str, set[Any]]] = web.AppKey("streams")

@@ -77,11 +77,6 @@ ONLY_SQLITE3 = "signalosd.store.sqlite"
 # The desktop agent is its own program; its journal of executed commands is its own SQLite file.
 AGENT_JOURNAL = "signalos_cli.agent.journal"
 
-# Left from before the reorganisation, being removed (issue 11): each entry must go.
-KNOWN: set[str] = {
-    "cycle signalosd.http.handlers.system signalosd.http.openapi signalosd.http.routes",
-}
-
 
 def modules() -> dict[str, Path]:
     found: dict[str, Path] = {}
@@ -204,8 +199,7 @@ def _cycles() -> list[list[str]]:
 
 
 def test_no_import_cycle_function_level_imports_included() -> None:
-    cycles = [" ".join(["cycle", *c]) for c in _cycles()]
-    assert [c for c in cycles if c not in KNOWN] == []
+    assert _cycles() == []
 
 
 def test_imports_only_go_down_the_layers() -> None:
@@ -217,7 +211,7 @@ def test_imports_only_go_down_the_layers() -> None:
                 wrong.append(f"{name} imports {target}")
             elif part_of(target) == "signalosd.store.sqlite" and part_of(name) not in SQLITE_USERS:
                 wrong.append(f"{name} imports {target}")  # use the store interface
-    assert [w for w in wrong if w not in KNOWN] == []
+    assert wrong == []
 
 
 def test_only_the_sqlite_store_imports_sqlite3() -> None:
@@ -226,7 +220,7 @@ def test_only_the_sqlite_store_imports_sqlite3() -> None:
         for name, (_, others) in GRAPH.items()
         if "sqlite3" in others and not name.startswith(ONLY_SQLITE3) and name != AGENT_JOURNAL
     ]
-    assert [w for w in wrong if f"sqlite3 {w}" not in KNOWN] == []
+    assert wrong == []
 
 
 def test_models_domain_and_store_never_import_aiohttp() -> None:
@@ -238,23 +232,9 @@ def test_models_domain_and_store_never_import_aiohttp() -> None:
     assert wrong == []
 
 
-def test_known_leftovers_are_still_there() -> None:
-    """An entry of KNOWN that no longer happens must be crossed off."""
-    seen = {" ".join(["cycle", *c]) for c in _cycles()}
-    for name, (ours, others) in GRAPH.items():
-        seen.update(f"{name} imports {t}" for t in ours)
-        if "sqlite3" in others:
-            seen.add(f"sqlite3 {name}")
-        if len(MODULES[name].read_text().splitlines()) > MAX_LINES:
-            seen.add(f"long {name}")
-    assert KNOWN - seen == set()
-
-
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_module_fits_in_one_sitting(name: str) -> None:
     lines = len(MODULES[name].read_text().splitlines())
-    if f"long {name}" in KNOWN:
-        pytest.skip("being split (issue 11)")
     assert lines <= MAX_LINES, f"{MODULES[name].relative_to(ROOT)}: {lines} lines"
 
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from signalosd.auth.tokens import issue_token
 from signalosd.errors import ApiError, ErrorCode
-from signalosd.models import Role
+from signalosd.models import Actor, ActorKind, EventType, Role, Source
 from signalosd.store import Tx
 
 DEFAULT_ACCOUNT = "default"
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-SYSTEM_ACTOR: dict[str, Any] = {"kind": "system", "id": None, "label": "signalosd"}
+SYSTEM_ACTOR: dict[str, Any] = Actor(kind=ActorKind.SYSTEM, id=None, label="signalosd").recorded()
 
 
 def local_actor() -> dict[str, Any]:
@@ -28,7 +28,9 @@ def local_actor() -> dict[str, Any]:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "?"
-    return {"kind": "local", "id": f"uid:{os.getuid()}", "label": user, "source": "cli"}
+    return Actor(
+        kind=ActorKind.LOCAL, id=f"uid:{os.getuid()}", label=user, source=Source.CLI
+    ).recorded()
 
 
 def _check_name(name: str) -> None:
@@ -61,8 +63,8 @@ def bootstrap(tx: Tx, token_path: Path) -> bool:
     token_id, secret = issue_token(tx, account_id, Role.ADMIN, "bootstrap admin")
     tx.append_event(
         account_id,
-        "token_created",
-        {"token_id": token_id, "role": "admin", "label": "bootstrap admin"},
+        EventType.TOKEN_CREATED,
+        {"token_id": token_id, "role": Role.ADMIN.value, "label": "bootstrap admin"},
         SYSTEM_ACTOR,
     )
     write_secret(token_path, secret)
@@ -80,7 +82,7 @@ def create_token(
     token_id, secret = issue_token(tx, account_id, role, label)
     tx.append_event(
         account_id,
-        "token_created",
+        EventType.TOKEN_CREATED,
         {"token_id": token_id, "role": role.value, "label": label},
         actor,
     )
@@ -104,7 +106,7 @@ def revoke_token(tx: Tx, token_id: str, actor: dict[str, Any]) -> dict[str, Any]
     if not already:
         tx.append_event(
             row["account_id"],
-            "token_revoked",
+            EventType.TOKEN_REVOKED,
             {"token_id": token_id, "role": row["role"], "label": row["label"]},
             actor,
         )

@@ -7,33 +7,40 @@ the same signal twice gets the first outcome back and nothing is queued again.
 
 from __future__ import annotations
 
-from typing import Any
-
-from signalosd.domain.control import Ctx, Reply
-from signalosd.models import CommandType, Mode, SignalRequest, TradeStatus
+from signalosd.domain.context import Context
+from signalosd.domain.outcomes import SignalTaken
+from signalosd.models import (
+    CommandType,
+    EventType,
+    Mode,
+    SignalRequest,
+    SignalStatus,
+    TradeStatus,
+)
 from signalosd.outbox.enqueue import enqueue
 from signalosd.store import Tx
 
 
-def ingest(tx: Tx, ctx: Ctx, req: SignalRequest) -> Reply:
+def ingest(tx: Tx, ctx: Context, req: SignalRequest) -> SignalTaken:
     if req.external_id is not None:
         seen = tx.get_signal(ctx.account_id, external_id=req.external_id)
         if seen is not None:
-            body: dict[str, Any] = {"signal": seen, "duplicate": True}
-            if seen["command_id"] is not None:
-                body["command"] = tx.get_command(ctx.account_id, seen["command_id"])
-            return 200, body
+            command_id = seen["command_id"]
+            command = None if command_id is None else tx.get_command(ctx.account_id, command_id)
+            return SignalTaken(seen, duplicate=True, command=command)
     state = tx.get_state(ctx.account_id)
     fields = req.model_dump(exclude={"tp"}) | {"tp": req.tp}
     fields["side"] = req.side.value
     if state["mode"] != Mode.RUNNING.value:
         why = f"trading is {state['mode']}" + (f": {state['reason']}" if state["reason"] else "")
-        signal_id = tx.insert_signal(ctx.account_id, fields | {"status": "skipped", "reason": why})
+        signal_id = tx.insert_signal(
+            ctx.account_id, fields | {"status": SignalStatus.SKIPPED.value, "reason": why}
+        )
         signal = tx.get_signal(ctx.account_id, signal_id)
-        tx.append_event(ctx.account_id, "signal_skipped", signal or {}, ctx.actor)
-        return 200, {"signal": signal, "duplicate": False}
+        tx.append_event(ctx.account_id, EventType.SIGNAL_SKIPPED, signal or {}, ctx.recorded_actor)
+        return SignalTaken(signal, duplicate=False)
 
-    signal_id = tx.insert_signal(ctx.account_id, fields | {"status": "accepted"})
+    signal_id = tx.insert_signal(ctx.account_id, fields | {"status": SignalStatus.ACCEPTED.value})
     trade_id = tx.insert_trade(
         ctx.account_id,
         {
@@ -58,10 +65,10 @@ def ingest(tx: Tx, ctx: Ctx, req: SignalRequest) -> Reply:
         "source": req.source,
     }
     command = enqueue(
-        tx, ctx.policy, ctx.account_id, CommandType.OPEN_TRADE, params, ctx.actor, trade_id
+        tx, ctx.policy, ctx.account_id, CommandType.OPEN_TRADE, params, ctx.recorded_actor, trade_id
     )
     tx.update_trade(trade_id, {"command_id": command["id"]})
     tx.update_signal(signal_id, {"command_id": command["id"], "trade_id": trade_id})
     signal = tx.get_signal(ctx.account_id, signal_id)
-    tx.append_event(ctx.account_id, "signal_created", signal or {}, ctx.actor)
-    return 202, {"signal": signal, "command": command, "duplicate": False}
+    tx.append_event(ctx.account_id, EventType.SIGNAL_CREATED, signal or {}, ctx.recorded_actor)
+    return SignalTaken(signal, duplicate=False, command=command)

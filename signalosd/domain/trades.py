@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from signalosd.domain.control import Ctx, Reply
+from signalosd.domain.context import Context
+from signalosd.domain.outcomes import CommandQueued
 from signalosd.domain.rules import partial_close_volume, require_manageable, validate_stops
 from signalosd.errors import not_found
 from signalosd.models import (
     CommandType,
+    EventType,
     ModifyRequest,
     PartialCloseRequest,
     Side,
@@ -24,7 +26,7 @@ from signalosd.outbox.enqueue import enqueue
 from signalosd.store import Tx
 
 
-def _open_trade(tx: Tx, ctx: Ctx, trade_id: int) -> dict[str, Any]:
+def _open_trade(tx: Tx, ctx: Context, trade_id: int) -> dict[str, Any]:
     trade = tx.get_trade(ctx.account_id, trade_id)
     if trade is None:
         raise not_found("trade", trade_id)
@@ -36,7 +38,7 @@ def _target(trade: dict[str, Any]) -> dict[str, Any]:
     return {"ticket": trade["ticket"], "symbol": trade["symbol"], "side": trade["side"]}
 
 
-def close(tx: Tx, ctx: Ctx, trade_id: int) -> Reply:
+def close(tx: Tx, ctx: Context, trade_id: int) -> CommandQueued:
     trade = _open_trade(tx, ctx, trade_id)
     command = enqueue(
         tx,
@@ -44,17 +46,17 @@ def close(tx: Tx, ctx: Ctx, trade_id: int) -> Reply:
         ctx.account_id,
         CommandType.CLOSE_TRADE,
         _target(trade) | {"volume": trade["volume"]},
-        ctx.actor,
+        ctx.recorded_actor,
         trade_id,
     )
     # Marked closing at once so a second click gets a clear 409 instead of a second close.
     tx.update_trade(trade_id, {"status": TradeStatus.CLOSING.value})
     updated = tx.get_trade(ctx.account_id, trade_id)
-    tx.append_event(ctx.account_id, "trade_update", updated or {}, ctx.actor)
-    return 202, {"command": command}
+    tx.append_event(ctx.account_id, EventType.TRADE_UPDATE, updated or {}, ctx.recorded_actor)
+    return CommandQueued(command)
 
 
-def partial_close(tx: Tx, ctx: Ctx, trade_id: int, req: PartialCloseRequest) -> Reply:
+def partial_close(tx: Tx, ctx: Context, trade_id: int, req: PartialCloseRequest) -> CommandQueued:
     trade = _open_trade(tx, ctx, trade_id)
     fraction = req.fraction
     if req.percentage is not None:
@@ -72,13 +74,13 @@ def partial_close(tx: Tx, ctx: Ctx, trade_id: int, req: PartialCloseRequest) -> 
         ctx.account_id,
         CommandType.PARTIAL_CLOSE,
         _target(trade) | {"volume": lots, "remaining": round(trade["volume"] - lots, 8)},
-        ctx.actor,
+        ctx.recorded_actor,
         trade_id,
     )
-    return 202, {"command": command}
+    return CommandQueued(command)
 
 
-def modify(tx: Tx, ctx: Ctx, trade_id: int, req: ModifyRequest) -> Reply:
+def modify(tx: Tx, ctx: Context, trade_id: int, req: ModifyRequest) -> CommandQueued:
     trade = _open_trade(tx, ctx, trade_id)
     changes = req.changes()
     sl = changes.get("sl", trade["sl"])
@@ -98,13 +100,13 @@ def modify(tx: Tx, ctx: Ctx, trade_id: int, req: ModifyRequest) -> Reply:
         ctx.account_id,
         CommandType.MODIFY_TRADE,
         _target(trade) | {"sl": sl, "tp": tp},
-        ctx.actor,
+        ctx.recorded_actor,
         trade_id,
     )
-    return 202, {"command": command}
+    return CommandQueued(command)
 
 
-def trailing_stop(tx: Tx, ctx: Ctx, trade_id: int, req: TrailingStopRequest) -> Reply:
+def trailing_stop(tx: Tx, ctx: Context, trade_id: int, req: TrailingStopRequest) -> CommandQueued:
     trade = _open_trade(tx, ctx, trade_id)
     command = enqueue(
         tx,
@@ -112,7 +114,7 @@ def trailing_stop(tx: Tx, ctx: Ctx, trade_id: int, req: TrailingStopRequest) -> 
         ctx.account_id,
         CommandType.TRAILING_STOP,
         _target(trade) | {"distance": req.distance, "step": req.step},
-        ctx.actor,
+        ctx.recorded_actor,
         trade_id,
     )
-    return 202, {"command": command}
+    return CommandQueued(command)

@@ -15,8 +15,8 @@ from signalosd import keys
 from signalosd.auth import local
 from signalosd.auth.tokens import Principal, bearer
 from signalosd.errors import ApiError, ErrorCode, not_found
-from signalosd.http.common import json_response
-from signalosd.http.routes import Route
+from signalosd.http.responses import json_response
+from signalosd.http.route import Route
 from signalosd.models import Role
 
 log = logging.getLogger("signalosd.http")
@@ -114,8 +114,7 @@ def _route_of(request: web.Request) -> Route | None:
     resource = request.match_info.route.resource
     if resource is None:
         return None
-    route: Route | None = request.app[keys.ROUTES].get((request.method, resource.canonical))
-    return route
+    return request.app[keys.ROUTES].get((request.method, resource.canonical))
 
 
 async def _target_account(request: web.Request, principal: Principal) -> int:

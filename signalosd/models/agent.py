@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from signalosd.models.api import REQUEST_CONFIG, Mode, Side
+from signalosd.models.api import REQUEST_CONFIG, Command, Mode, Side, SignalStatus
 from signalosd.strict_json import is_finite_tree
 
 # Newer agents may send more fields. No float field of a report takes NaN or Infinity (a JSON
@@ -93,7 +93,7 @@ class Signal(BaseModel):
     tp: list[float]
     source: str
     external_id: str | None
-    status: Literal["accepted", "skipped"]
+    status: Literal[SignalStatus.ACCEPTED, SignalStatus.SKIPPED]  # the CLI lists these
     reason: str | None
     command_id: str | None
     trade_id: int | None
@@ -104,7 +104,7 @@ class SignalReply(BaseModel):
     """202 with the queued entry; 200 when skipped or a duplicate of an earlier signal."""
 
     signal: Signal
-    command: dict[str, Any] | None = None
+    command: Command | None = None
     duplicate: bool
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from signalosd.models.words import ActorKind
+
 
 class Mode(StrEnum):
     RUNNING = "running"
@@ -40,6 +42,13 @@ class TradeStatus(StrEnum):
     CLOSING = "closing"
     CLOSED = "closed"
     FAILED = "failed"
+
+
+class SignalStatus(StrEnum):
+    """What became of a signal: an entry for the agent, or stored with the reason it was not."""
+
+    ACCEPTED = "accepted"
+    SKIPPED = "skipped"
 
 
 class CommandType(StrEnum):
@@ -188,11 +197,21 @@ class EmptyRequest(BaseModel):
 
 
 class Actor(BaseModel):
-    kind: str
+    """Who an event or a command names as its cause. Only the fields an actor has are stored
+    (a system actor has no role or source): see `recorded`."""
+
+    kind: ActorKind
     id: str | None = None
     label: str | None = None
     role: str | None = None
     source: str | None = None
+    # An agent's WebSocket session (events it records); left out when None, so a dump of any
+    # other actor keeps the keys it has always been stored with.
+    session: str | None = Field(default=None, exclude_if=lambda v: v is None)
+
+    def recorded(self) -> dict[str, Any]:
+        """The actor as events and commands store it: the fields given, in this order."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
 
 class TradingState(BaseModel):
@@ -290,6 +309,29 @@ class ErrorReply(BaseModel):
     error: ErrorBody
 
 
+class AgentHealth(BaseModel):
+    """The agent part of the health: its session while connected (else what was stored of the
+    last one), and what the agent last said of its own mode."""
+
+    connected: bool
+    last_seen: str | None
+    session_id: str | None = None  # connected only
+    agent_version: str | None = None
+    broker: str | None = None
+    login: int | str | None = None
+    server: str | None = None
+    connected_at: str | None = None  # connected only
+    mode: Mode | None
+    halt_gen: int | None
+    mode_mismatch: bool
+    clock_offset_s: float | None
+
+
+class DbHealth(BaseModel):
+    ok: bool
+    last_seq: int | None = None  # the head of the whole log: admin only
+
+
 class Health(BaseModel):
     """The account's health. `db.last_seq` (the head of the whole log) and `websocket_clients`
     (of every account) are process-wide: present for an admin token only."""
@@ -299,14 +341,20 @@ class Health(BaseModel):
     account: str
     mode: Mode
     stealth: bool
-    agent: dict[str, Any]
-    mt5: dict[str, Any] | None
+    agent: AgentHealth
+    mt5: dict[str, Any] | None  # the agent's last account status (models.AccountStatus)
     queues: dict[str, int]
-    db: dict[str, Any]
+    db: DbHealth
     websocket_clients: int | None = None
     uptime_s: float
     # The daemon runs with --dev (or dev_mode = true): the dashboard shows its WebSocket tester.
     dev_mode: bool
+
+
+class Probe(BaseModel):
+    """GET /livez (`ok`) and /readyz (`ready`)."""
+
+    status: str
 
 
 class HistoryPoint(BaseModel):

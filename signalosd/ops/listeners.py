@@ -32,7 +32,7 @@ from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooL
 
 from signalosd import keys
 from signalosd.errors import ApiError, ErrorCode
-from signalosd.http.common import json_response
+from signalosd.http.responses import json_response
 from signalosd.ops.guard import ConnectionGuard
 from signalosd.web.headers import add_security_headers
 

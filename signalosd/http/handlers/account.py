@@ -9,7 +9,9 @@ from aiohttp import web
 from signalosd import keys
 from signalosd.clock import iso
 from signalosd.errors import ApiError, ErrorCode
-from signalosd.http.common import int_param, json_response, long_read, time_param
+from signalosd.http.params import int_param, time_param
+from signalosd.http.reads import long_read
+from signalosd.http.responses import json_response
 
 DEFAULT_SPAN = timedelta(hours=24)
 DEFAULT_POINTS, MAX_POINTS = 500, 2000

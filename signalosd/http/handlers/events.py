@@ -1,4 +1,4 @@
-"""The event log over REST, and command status (with long-poll)."""
+"""The event log over REST: pages after a seq, for the caller's accounts."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from aiohttp import web
 
 from signalosd import keys
 from signalosd.domain.event_log import page_json, read_page, reset_error, reset_reason
-from signalosd.errors import ApiError, ErrorCode, not_found
-from signalosd.http.common import float_param, int_param, json_response, list_param, long_read
+from signalosd.errors import ApiError, ErrorCode
+from signalosd.http.params import int_param, list_param
+from signalosd.http.reads import long_read
 from signalosd.models import Role, type_filter
 from signalosd.models.type_filter import TypeFilter
 from signalosd.store import Tx
@@ -48,17 +49,3 @@ def type_param(request: web.Request) -> TypeFilter | None:
             f"query parameter 'type': {exc}",
             {"fields": [{"field": "type", "message": str(exc), "type": "type_filter"}]},
         ) from None
-
-
-async def get_command(request: web.Request) -> web.Response:
-    account_id = request[keys.ACCOUNT_ID]
-    command_id = request.match_info["id"]
-    settings = request.app[keys.SETTINGS]
-    wait = float_param(request, "wait", 0.0, 0.0, settings.command_wait_max_s)
-    if wait > 0:
-        command = await request.app[keys.WAITERS].wait(account_id, command_id, wait)
-    else:
-        command = await request.app[keys.DB].read(lambda tx: tx.get_command(account_id, command_id))
-    if command is None:
-        raise not_found("command", command_id)
-    return json_response({"command": command})

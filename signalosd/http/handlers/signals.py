@@ -7,8 +7,12 @@ from aiohttp import web
 from signalosd import keys
 from signalosd.domain import signals
 from signalosd.errors import ApiError, ErrorCode
-from signalosd.http.common import int_param, json_response, long_read, mutate, parse_body
-from signalosd.models import SignalRequest
+from signalosd.http.body import parse_body
+from signalosd.http.mutate import mutate
+from signalosd.http.params import int_param
+from signalosd.http.reads import long_read
+from signalosd.http.responses import json_response
+from signalosd.models import SignalRequest, SignalStatus
 
 
 async def create(request: web.Request) -> web.Response:
@@ -19,10 +23,11 @@ async def create(request: web.Request) -> web.Response:
 async def list_signals(request: web.Request) -> web.Response:
     account_id = request[keys.ACCOUNT_ID]
     status = request.query.get("status") or None
-    if status not in (None, "accepted", "skipped"):
+    known = [s.value for s in SignalStatus]
+    if status is not None and status not in known:
         raise ApiError(
             ErrorCode.VALIDATION_ERROR,
-            f"unknown signal status {status!r}; use accepted or skipped",
+            f"unknown signal status {status!r}; use {' or '.join(known)}",
             {"fields": [{"field": "status", "message": "unknown status", "type": "enum"}]},
         )
     limit = int_param(request, "limit", 100, 1, 1000)

@@ -10,7 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from signalosd import __version__, keys
 from signalosd.errors import ApiError, ErrorCode
-from signalosd.http.common import json_response
+from signalosd.http.openapi import build_spec
+from signalosd.http.responses import json_response
 from signalosd.models import Role
 from signalosd.ops.metrics import read_scrape
 from signalosd.store import Tx
@@ -80,6 +81,5 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    from signalosd.http.openapi import build_spec
-
-    return json_response(build_spec())
+    """The document of the routes this app serves (built on the first request, then kept)."""
+    return json_response(request.app[keys.ROUTES].spec(build_spec))

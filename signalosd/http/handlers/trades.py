@@ -8,15 +8,11 @@ from signalosd import keys
 from signalosd.domain import trades
 from signalosd.domain.event_log import LIVE_STATUSES
 from signalosd.errors import ApiError, ErrorCode, not_found
-from signalosd.http.common import (
-    int_param,
-    json_response,
-    list_param,
-    long_read,
-    mutate,
-    parse_body,
-    path_id,
-)
+from signalosd.http.body import parse_body
+from signalosd.http.mutate import mutate
+from signalosd.http.params import int_param, list_param, path_id
+from signalosd.http.reads import long_read
+from signalosd.http.responses import json_response
 from signalosd.models import (
     EmptyRequest,
     ModifyRequest,

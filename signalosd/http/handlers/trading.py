@@ -6,7 +6,9 @@ from aiohttp import web
 
 from signalosd import keys
 from signalosd.domain import control
-from signalosd.http.common import json_response, mutate, parse_body
+from signalosd.http.body import parse_body
+from signalosd.http.mutate import mutate
+from signalosd.http.responses import json_response
 from signalosd.models import (
     EmergencyStopRequest,
     EmptyRequest,
