@@ -28,8 +28,8 @@ from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType, web
 
 from signalosd import keys
 from signalosd.app import create_app
+from signalosd.auth import accounts
 from signalosd.config import Settings
-from signalosd.domain import accounts
 from signalosd.models import Role
 from signalosd.ops.guard import ConnectionGuard
 from signalosd.ops.listeners import GuardedSite

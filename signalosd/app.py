@@ -18,10 +18,10 @@ from typing import Any
 from aiohttp import web
 
 from signalosd import keys
+from signalosd.auth import accounts
 from signalosd.auth.tokens import TokenAuth
 from signalosd.clock import Clock, SystemClock
 from signalosd.config import Settings
-from signalosd.domain import accounts
 from signalosd.http import middleware
 from signalosd.http.pacing import Pacer
 from signalosd.http.routes import add_routes, build_routes

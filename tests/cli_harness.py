@@ -29,7 +29,7 @@ from signalos_cli.agent.runner import run_agent
 from signalos_cli.cli import cli
 from signalosd import keys
 from signalosd.app import create_app
-from signalosd.domain import accounts
+from signalosd.auth import accounts
 from signalosd.models import Role
 from tests.conftest import make_settings
 from tests.counting_broker import CountingBroker

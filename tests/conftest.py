@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient
 
 from signalosd import keys
 from signalosd.app import create_app
+from signalosd.auth import accounts
 from signalosd.clock import ManualClock
 from signalosd.config import Settings
-from signalosd.domain import accounts
 from signalosd.models import Role
 
 _TICKETS = itertools.count(500_001)

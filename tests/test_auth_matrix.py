@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from signalosd.domain import accounts
+from signalosd.auth import accounts
 from signalosd.http.routes import Route, build_routes
 from signalosd.models import Role
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from signalosd.domain import accounts
+from signalosd.auth import accounts
 from signalosd.models import Role
 from signalosd.store import Database
 from signalosd.store.sqlite.db import SCAN_THREADS

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from signalosd import strict_json
+from signalosd.auth import accounts
 from signalosd.auth.tokens import Principal
-from signalosd.domain import accounts
 from signalosd.domain.context import Context
 from signalosd.models import Actor, ActorKind, Role
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp import WSMsgType
 
+from signalosd.auth import accounts
 from signalosd.clock import SystemClock
-from signalosd.domain import accounts
 from signalosd.models import Role
 from signalosd.store.open import sync_transaction
 from tests.conftest import Harness

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from signalosd import keys
-from signalosd.domain import accounts
+from signalosd.auth import accounts
 from signalosd.models import Role
 from tests.stream_client import Stream, open_stream, start_daemon
 
@@ -160,7 +160,7 @@ async def test_the_token_is_not_taken_from_the_url(daemon):
 
 
 async def test_revoking_a_token_closes_its_open_streams_with_4401(daemon):
-    from signalosd.domain import accounts
+    from signalosd.auth import accounts
     from tests.stream_client import open_stream
 
     token = await daemon.token("viewer", label="to revoke")

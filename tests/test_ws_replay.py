@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 from signalosd import keys
+from signalosd.auth.accounts import write_secret
 from signalosd.auth.tokens import issue_token
-from signalosd.domain.accounts import write_secret
 from signalosd.models import Role
 from signalosd.ops import maintenance
 from signalosd.store.open import sync_transaction

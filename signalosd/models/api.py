@@ -214,6 +214,13 @@ class Actor(BaseModel):
         return self.model_dump(mode="json", exclude_unset=True)
 
 
+def system_actor(label: str) -> dict[str, Any]:
+    """The daemon itself acting as `label` (delivery, expiry, housekeeping), as events store it:
+    `{"kind":"system","id":null,"label":...}`, the shape the log has always had. Make each once,
+    at import: the store encodes an actor once per transaction, by identity."""
+    return Actor(kind=ActorKind.SYSTEM, id=None, label=label).recorded()
+
+
 class TradingState(BaseModel):
     account: str
     mode: Mode

@@ -10,9 +10,9 @@ from typing import Any, NoReturn
 
 import click
 
+from signalosd.auth import accounts
 from signalosd.clock import SystemClock
 from signalosd.config import ConfigError, Settings, load_settings
-from signalosd.domain import accounts
 from signalosd.errors import ApiError
 from signalosd.models import Role
 from signalosd.store import StoreError

@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from signalosd.models import CommandType, Mode
+from signalosd.models import Actor, ActorKind, CommandType, EventType, Mode
 from signalosd.outbox.cancel import cancel_fenced, cancel_unfinished
 from signalosd.store import StoreError, Tx
 from signalosd.store.backups import Inspection
 from signalosd.store.open import file_backup
 
-RESTORE_ACTOR = {"kind": "local", "id": f"uid:{os.getuid()}", "label": "signalosd restore"}
+RESTORE_ACTOR = Actor(
+    kind=ActorKind.LOCAL, id=f"uid:{os.getuid()}", label="signalosd restore"
+).recorded()
 
 
 class BackupError(Exception):
@@ -252,7 +254,7 @@ def restore(src: Path, db_path: Path) -> RestoreResult:
     kept = _stricter(old_modes, files.modes_of(db_path))
 
     def restored(tx: Tx) -> None:
-        tx.append_event(None, "database_restored", data, RESTORE_ACTOR)
+        tx.append_event(None, EventType.DATABASE_RESTORED, data, RESTORE_ACTOR)
         _fail_closed(tx, old_modes, kept)
 
     files.restart_numbering(db_path, base, restored)

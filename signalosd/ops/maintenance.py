@@ -21,9 +21,9 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from signalosd.auth.accounts import SYSTEM_ACTOR
 from signalosd.clock import iso
 from signalosd.config import Settings
-from signalosd.domain.accounts import SYSTEM_ACTOR
 from signalosd.models import EventType
 from signalosd.ops import logfmt
 from signalosd.store import Database, Tx

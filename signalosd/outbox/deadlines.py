@@ -14,8 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from signalosd.clock import iso
-from signalosd.models import CommandStatus, CommandType
-from signalosd.outbox.actors import system_actor
+from signalosd.models import CommandStatus, CommandType, system_actor
 from signalosd.outbox.settle import settle_unexecuted
 from signalosd.store import Database, Tx
 

@@ -22,9 +22,8 @@ from typing import Any
 
 from signalosd.clock import Clock, iso
 from signalosd.config import Settings
-from signalosd.models import CommandStatus, EventType
+from signalosd.models import CommandStatus, EventType, system_actor
 from signalosd.outbox import deadlines
-from signalosd.outbox.actors import system_actor
 from signalosd.outbox.deadlines import CommandPolicy
 from signalosd.store import Database, Tx
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from signalosd.auth.tokens import issue_token
 from signalosd.errors import ApiError, ErrorCode
-from signalosd.models import Actor, ActorKind, EventType, Role, Source
+from signalosd.models import Actor, ActorKind, EventType, Role, Source, system_actor
 from signalosd.store import Tx
 
 DEFAULT_ACCOUNT = "default"
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-SYSTEM_ACTOR: dict[str, Any] = Actor(kind=ActorKind.SYSTEM, id=None, label="signalosd").recorded()
+SYSTEM_ACTOR = system_actor("signalosd")
 
 
 def local_actor() -> dict[str, Any]:
