@@ -19,8 +19,8 @@ from signalosd import keys
 from signalosd.config import Settings
 from signalosd.http.routes import build_routes
 from signalosd.models import Role
-from tests.agent_support import WireAgent, connect_agent, position, until
 from tests.conftest import Harness, make_settings
+from tests.fake_agent import WireAgent, connect_agent, position, until
 
 
 async def _placeholder(request):  # type: ignore[no-untyped-def]
