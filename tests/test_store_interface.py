@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from signalosd.store import Database, Tx
-from signalosd.store.backups import FileBackup
-from signalosd.store.sqlite.backup import SqliteFileBackup
+from signalosd.store.file_backup import FileBackup
 from signalosd.store.sqlite.db import SqliteDatabase
+from signalosd.store.sqlite.file_backup import SqliteFileBackup
 from signalosd.store.sqlite.tx import SqliteTx
 
 ROOT = Path(__file__).resolve().parent.parent

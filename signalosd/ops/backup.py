@@ -20,7 +20,7 @@ from pathlib import Path
 from signalosd.models import Actor, ActorKind, CommandType, EventType, Mode
 from signalosd.outbox.cancel import cancel_fenced, cancel_unfinished
 from signalosd.store import StoreError, Tx
-from signalosd.store.backups import Inspection
+from signalosd.store.file_backup import Inspection
 from signalosd.store.open import file_backup
 
 RESTORE_ACTOR = Actor(

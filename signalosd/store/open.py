@@ -8,10 +8,10 @@ from contextlib import contextmanager
 
 from signalosd.clock import Clock
 from signalosd.config import Settings
-from signalosd.store.backups import FileBackup
 from signalosd.store.database import Database
-from signalosd.store.sqlite.backup import SqliteFileBackup
+from signalosd.store.file_backup import FileBackup
 from signalosd.store.sqlite.db import SqliteDatabase
+from signalosd.store.sqlite.file_backup import SqliteFileBackup
 from signalosd.store.sqlite.sync import sync_transaction as sqlite_transaction
 from signalosd.store.tx import Tx
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from signalosd.models import EventType
 from signalosd.store.sqlite.commands import CommandsSql
 from signalosd.store.sqlite.history import HistorySql
 from signalosd.store.sqlite.retention import RetentionSql
@@ -48,7 +49,7 @@ class SqliteTx(TradesSql, CommandsSql, RetentionSql, HistorySql):
             "VALUES (?, 'running', 0, ?)",
             (account_id, self.now),
         )
-        self.append_event(account_id, "account_created", {"account": name}, actor)
+        self.append_event(account_id, EventType.ACCOUNT_CREATED, {"account": name}, actor)
         return account_id
 
     # ---- tokens ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from signalosd.clock import SystemClock
-from signalosd.store.backups import Inspection, Snapshot
+from signalosd.store.file_backup import Inspection, Snapshot
 from signalosd.store.sqlite.connect import BUSY_TIMEOUT_MS
 from signalosd.store.sqlite.errors import store_errors
 from signalosd.store.sqlite.sync import sync_transaction
@@ -143,7 +143,7 @@ def restart_numbering(path: Path, base: int, event: Callable[[Tx], object]) -> N
 
 
 class SqliteFileBackup:
-    """The store interface's FileBackup (store/backups.py) for SQLite files: the functions
+    """The store interface's FileBackup (store/file_backup.py) for SQLite files: the functions
     above, with sqlite3 errors raised as StoreError."""
 
     def copy(
