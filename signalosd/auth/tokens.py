@@ -61,15 +61,18 @@ class Principal:
         """A user on the local control socket (by peer credentials), not a token."""
         return self.token_id.startswith(LOCAL_TOKEN_PREFIX)
 
-    def actor(self, source: str) -> dict[str, Any]:
-        """Who acted, as events record it (`source`: the client's kind, a `Source` value)."""
+    def actor_model(self, source: str) -> Actor:
+        """Who acted (`source`: the client's kind, a `Source` value). Made once per mutating
+        request (about 4 us; validating is faster than pydantic's model_construct here)."""
         if self.is_local:
             kind, id_ = ActorKind.LOCAL, self.token_id.removeprefix(LOCAL_TOKEN_PREFIX)
         else:
             kind, id_ = ActorKind.TOKEN, self.token_id
-        return Actor(
-            kind=kind, id=id_, label=self.label, role=self.role.value, source=source
-        ).model_dump()
+        return Actor(kind=kind, id=id_, label=self.label, role=self.role.value, source=source)
+
+    def actor(self, source: str) -> dict[str, Any]:
+        """Who acted, as events record it."""
+        return self.actor_model(source).recorded()
 
 
 def unauthorized(message: str) -> ApiError:

@@ -12,14 +12,13 @@ from signalosd.domain.outcomes import Outcome
 from signalosd.http import outcomes
 from signalosd.http.idempotency import REPLAYED_HEADER, Idempotent, Reply, key_of
 from signalosd.http.params import source
-from signalosd.models import Actor
 from signalosd.store import Tx
 
 
 def context(request: web.Request) -> Context:
     """The authorised caller (auth middleware) acting on the request's account."""
     principal = request[keys.PRINCIPAL]
-    actor = Actor.model_validate(principal.actor(source(request)))
+    actor = principal.actor_model(source(request))
     return Context(request[keys.ACCOUNT_ID], actor, request.app[keys.POLICY])
 
 
