@@ -7,6 +7,7 @@ per-test timeout does not apply there, and `pytest tests/test_store.py` never tr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -154,6 +155,8 @@ async def no_page_errors(request: pytest.FixtureRequest, pages: Pages) -> AsyncI
                 print(f"screenshot of {dash.name}: {path}")
             except Exception as exc:  # a crashed page: the failure itself says more
                 print(f"no screenshot of {dash.name}: {exc}")
+            with contextlib.suppress(Exception):
+                await dash.recover()
         daemon = pages.stack.daemon
         if daemon is not None:
             print("signalosd, last lines:\n" + "\n".join(daemon.output.splitlines()[-40:]))

@@ -12,6 +12,7 @@ the daemon is down). Waits are on the DOM (`expect`), never sleeps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import subprocess
@@ -269,6 +270,14 @@ class Dash:
 
     async def close(self) -> None:
         await self.context.close()
+
+    async def recover(self) -> None:
+        """After a failed test: load the page again (a signed-in page keeps its token in
+        sessionStorage and connects again), so that what the failure left behind (an open
+        dialog, a type filter) cannot fail the module's next tests too."""
+        await self.page.reload()
+        with contextlib.suppress(AssertionError):  # a page that never signed in stays out
+            await expect(self.status).to_contain_text("connected", timeout=10_000)
 
     # ---- navigation ----
 

@@ -206,8 +206,9 @@ async def test_the_keyboard_alone_reaches_emergency_stop_and_escape_closes_it(
     await dash.page.keyboard.press("Enter")
     await expect(dash.dialog).to_be_visible()
     await expect(dash.dialog).to_have_accessible_name("Emergency stop")
+    # the dialog moves the focus to its first field once it has rendered: wait for that
+    await expect(dash.dialog.get_by_label("Close all positions")).to_be_focused()
     assert (await dash.focused())["inDialog"], await dash.focused()
-    await expect(dash.dialog.get_by_label("Close all positions")).to_be_focused()  # first field
     await dash.shot("05-emergency-stop-dialog")
     await dash.page.keyboard.press("Escape")
     await expect(dash.dialog).to_have_count(0)
