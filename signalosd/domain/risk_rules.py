@@ -1,0 +1,183 @@
+"""The risk guard's rules: what it remembers of an account, how an account status moves that,
+and where each loss limit stands (docs/risk.md). Pure functions; the guard that runs them in
+the status update's transaction, and commits the trip with the emergency stop it causes, is
+built on these.
+
+Definitions (`equity` is the status's, money in the account's currency):
+- the day anchor is taken from the first status at or after each reset: the balance, or the
+  higher of balance and equity (`daily_anchor`); a daemon that was down across a reset takes it
+  from the first status after it;
+- daily loss: trips when equity < anchor - limit, the limit being `daily_loss_money`, or
+  `daily_loss_pct` of the anchor or of `initial_balance` (`daily_loss_of`);
+- drawdown: trips when equity < peak - limit, the peak being the highest equity seen
+  (`equity_peak`) or the highest end-of-day balance (`eod_balance`, never lowered), the limit
+  `max_drawdown_money` or `max_drawdown_pct` of the peak;
+- floor: trips when equity < `equity_floor`;
+- a limit is `warning` once `warn_at_pct` of it is used (for the floor: of the way from the
+  day anchor down to it), `tripped` below it (strictly).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from signalosd.domain.risk_day import day_start
+from signalosd.models.risk import (
+    DailyAnchor,
+    DrawdownMode,
+    LimitState,
+    LossBase,
+    RiskLimit,
+    RiskLimits,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Latch:
+    """A tripped loss limit, kept until it is cleared: a daily one by the next reset, the
+    others by a confirmed reset (`POST /api/risk/reset`)."""
+
+    limit: RiskLimit
+    at: datetime
+    value: float
+    threshold: float
+
+
+@dataclass(frozen=True, slots=True)
+class RiskMemory:
+    """What the guard keeps per account across statuses and restarts."""
+
+    day_start: datetime | None = None  # the reset the anchor belongs to
+    day_anchor: float | None = None
+    anchor_at: datetime | None = None  # when the anchor was taken
+    equity_peak: float | None = None
+    eod_balance_peak: float | None = None
+    last_balance: float | None = None  # the end-of-day balance, when a reset comes
+    trades_today: int = 0
+    latch: Latch | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitStatus:
+    """One loss limit now: as set (`threshold`), the equity it trips below (`trip_below`),
+    the current value (the loss so far, or the equity for the floor), how much is used."""
+
+    limit: RiskLimit
+    threshold: float
+    trip_below: float
+    value: float
+    used_pct: float
+    state: LimitState
+    anchor: float
+    anchor_at: datetime | None
+
+
+def advance(
+    memory: RiskMemory, limits: RiskLimits, balance: float, equity: float, now: datetime
+) -> RiskMemory:
+    """`memory` after an account status at `now`: a new day's anchor when a reset has passed
+    (today's entry count starts again, a daily latch clears, the end-of-day balance counts
+    towards the EOD peak), then the peaks."""
+    hour, minute = limits.reset_hour_minute
+    start = day_start(now, hour, minute, limits.zone)
+    if memory.day_start is None or memory.day_start < start:
+        eod_peak = memory.eod_balance_peak
+        if memory.last_balance is not None:  # the balance the last day ended with
+            eod_peak = (
+                memory.last_balance if eod_peak is None else max(eod_peak, memory.last_balance)
+            )
+        latch = memory.latch
+        if latch is not None and latch.limit.is_daily:
+            latch = None
+        anchor = balance if limits.daily_anchor is DailyAnchor.BALANCE else max(balance, equity)
+        memory = replace(
+            memory,
+            day_start=start,
+            day_anchor=anchor,
+            anchor_at=now,
+            eod_balance_peak=balance if eod_peak is None else eod_peak,
+            trades_today=0,
+            latch=latch,
+        )
+    peak = equity if memory.equity_peak is None else max(memory.equity_peak, equity)
+    return replace(memory, equity_peak=peak, last_balance=balance)
+
+
+def evaluate(memory: RiskMemory, limits: RiskLimits, equity: float) -> list[LimitStatus]:
+    """Where each configured loss limit stands at `equity` (after `advance` for the status)."""
+    anchor = memory.day_anchor
+    if anchor is None:
+        return []  # no status yet: nothing to measure from
+    out: list[LimitStatus] = []
+
+    def add(limit: RiskLimit, threshold: float, ref: float, allowed: float, value: float) -> None:
+        trip_below = ref - allowed
+        used = max(ref - equity, 0.0) / allowed * 100 if allowed > 0 else 100.0
+        if equity < trip_below:
+            state = LimitState.TRIPPED
+        elif used >= limits.warn_at_pct:
+            state = LimitState.WARNING
+        else:
+            state = LimitState.OK
+        out.append(
+            LimitStatus(
+                limit, threshold, trip_below, value, round(used, 2), state, ref, memory.anchor_at
+            )
+        )
+
+    loss = anchor - equity
+    if limits.daily_loss_money is not None:
+        add(
+            RiskLimit.DAILY_LOSS_MONEY,
+            limits.daily_loss_money,
+            anchor,
+            limits.daily_loss_money,
+            loss,
+        )
+    if limits.daily_loss_pct is not None:
+        base = anchor
+        if limits.daily_loss_of is LossBase.INITIAL and limits.initial_balance is not None:
+            base = limits.initial_balance
+        add(
+            RiskLimit.DAILY_LOSS_PCT,
+            limits.daily_loss_pct,
+            anchor,
+            base * limits.daily_loss_pct / 100,
+            loss,
+        )
+    peak = memory.equity_peak
+    if limits.drawdown_mode is DrawdownMode.EOD_BALANCE:
+        peak = memory.eod_balance_peak
+    if peak is not None:
+        down = peak - equity
+        if limits.max_drawdown_money is not None:
+            add(
+                RiskLimit.MAX_DRAWDOWN_MONEY,
+                limits.max_drawdown_money,
+                peak,
+                limits.max_drawdown_money,
+                down,
+            )
+        if limits.max_drawdown_pct is not None:
+            add(
+                RiskLimit.MAX_DRAWDOWN_PCT,
+                limits.max_drawdown_pct,
+                peak,
+                peak * limits.max_drawdown_pct / 100,
+                down,
+            )
+    if limits.equity_floor is not None:
+        add(
+            RiskLimit.EQUITY_FLOOR,
+            limits.equity_floor,
+            anchor,
+            anchor - limits.equity_floor,
+            equity,
+        )
+    return out
+
+
+def first_trip(statuses: list[LimitStatus]) -> LimitStatus | None:
+    """The limit that trips the guard, if any (in the order `evaluate` lists them)."""
+    return next((s for s in statuses if s.state is LimitState.TRIPPED), None)
