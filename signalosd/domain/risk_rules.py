@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
+from signalosd.clock import iso
 from signalosd.domain.risk_day import day_start
 from signalosd.models.risk import (
     DailyAnchor,
@@ -181,3 +183,59 @@ def evaluate(memory: RiskMemory, limits: RiskLimits, equity: float) -> list[Limi
 def first_trip(statuses: list[LimitStatus]) -> LimitStatus | None:
     """The limit that trips the guard, if any (in the order `evaluate` lists them)."""
     return next((s for s in statuses if s.state is LimitState.TRIPPED), None)
+
+
+# ---- kept in the store (store/risk.py) as a JSON object --------------------------------------
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else iso(value)
+
+
+def _parse(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
+
+
+def memory_to_dict(memory: RiskMemory) -> dict[str, Any]:
+    latch = memory.latch
+    return {
+        "day_start": _time(memory.day_start),
+        "day_anchor": memory.day_anchor,
+        "anchor_at": _time(memory.anchor_at),
+        "equity_peak": memory.equity_peak,
+        "eod_balance_peak": memory.eod_balance_peak,
+        "last_balance": memory.last_balance,
+        "trades_today": memory.trades_today,
+        "latch": None
+        if latch is None
+        else {
+            "limit": latch.limit.value,
+            "at": iso(latch.at),
+            "value": latch.value,
+            "threshold": latch.threshold,
+        },
+    }
+
+
+def memory_from_dict(stored: dict[str, Any] | None) -> RiskMemory:
+    """What `memory_to_dict` stored (an empty memory for None: the guard starts fresh)."""
+    if stored is None:
+        return RiskMemory()
+    latch = stored.get("latch")
+    return RiskMemory(
+        day_start=_parse(stored.get("day_start")),
+        day_anchor=stored.get("day_anchor"),
+        anchor_at=_parse(stored.get("anchor_at")),
+        equity_peak=stored.get("equity_peak"),
+        eod_balance_peak=stored.get("eod_balance_peak"),
+        last_balance=stored.get("last_balance"),
+        trades_today=int(stored.get("trades_today", 0)),
+        latch=None
+        if latch is None
+        else Latch(
+            RiskLimit(latch["limit"]),
+            datetime.fromisoformat(latch["at"]),
+            float(latch["value"]),
+            float(latch["threshold"]),
+        ),
+    )

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from signalosd import strict_json
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 MONEY_MAX = 1e15  # as the agent's reports (models/agent.py)
@@ -116,6 +119,12 @@ class RiskLimits(BaseModel):
                 "daily_loss_of 'initial' needs initial_balance (the account's starting balance)"
             )
         return self
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any] | None) -> RiskLimits:
+        """The limits the store kept (every limit off when never set), read the way a request
+        is: through JSON, strictly, so a stored object is held to the same rules."""
+        return cls() if stored is None else cls.model_validate_json(strict_json.dumps(stored))
 
     @property
     def reset_hour_minute(self) -> tuple[int, int]:

@@ -17,6 +17,7 @@ from signalosd.models.type_filter import TypeFilter
 from signalosd.store.accounts import AccountQueries
 from signalosd.store.commands import CommandQueries
 from signalosd.store.records import EventRecord
+from signalosd.store.risk import RiskQueries
 from signalosd.store.trades import TradeQueries
 from signalosd.store.upkeep import HistoryQueries, RetentionQueries
 
@@ -74,6 +75,7 @@ class Tx(
     CommandQueries,
     RetentionQueries,
     HistoryQueries,
+    RiskQueries,
     Protocol,
 ):
     """Every query of the daemon inside one transaction."""

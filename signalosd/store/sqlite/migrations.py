@@ -221,6 +221,26 @@ def _m006_account_history(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m007_risk(conn: sqlite3.Connection) -> None:
+    """The risk guard's per-account limits and memory (store/sqlite/risk.py), one JSON object
+    each, kept with the account across restarts."""
+    _run(
+        conn,
+        """
+        CREATE TABLE risk_limits (
+            account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+            limits TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE risk_memory (
+            account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+            memory TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("001_initial", _m001_initial),
     ("002_agent", _m002_agent),
@@ -228,6 +248,7 @@ MIGRATIONS: list[Migration] = [
     ("004_retention_indexes", _m004_retention_indexes),
     ("005_events_by_type", _m005_events_by_type),
     ("006_account_history", _m006_account_history),
+    ("007_risk", _m007_risk),
 ]
 
 

@@ -14,14 +14,15 @@ from signalosd.models import EventType
 from signalosd.store.sqlite.commands import CommandsSql
 from signalosd.store.sqlite.history import HistorySql
 from signalosd.store.sqlite.retention import RetentionSql
+from signalosd.store.sqlite.risk import RiskSql
 from signalosd.store.sqlite.trades import TradesSql
 
 
-class SqliteTx(TradesSql, CommandsSql, RetentionSql, HistorySql):
+class SqliteTx(TradesSql, CommandsSql, RetentionSql, HistorySql, RiskSql):
     """All the daemon's queries inside one transaction (accounts, tokens, mode, idempotency
     here; events in base.py, trades and signals in trades.py, the outbox in commands.py,
     bounded retention in retention.py, the account history behind the equity chart in
-    history.py)."""
+    history.py, the risk guard's limits and memory in risk.py)."""
 
     # ---- accounts -------------------------------------------------------------------------
 
