@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from signalos_cli.reconnect import reconnect_delay
+
 __all__ = ["Options", "backoff"]
 
 
@@ -40,6 +42,5 @@ class Options:
 
 
 def backoff(attempt: int, options: Options) -> float:
-    """Delay before reconnect number `attempt` (1, 2, …): exponential, half of it jitter."""
-    ceiling = min(options.backoff_max, options.backoff_initial * 2.0 ** max(attempt - 1, 0))
-    return ceiling / 2 + options.random() * ceiling / 2
+    """Delay before reconnect number `attempt` (1, 2, …), with the agent's timings."""
+    return reconnect_delay(attempt, options.backoff_initial, options.backoff_max, options.random)

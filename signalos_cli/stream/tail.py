@@ -50,6 +50,7 @@ from typing import Any, TextIO
 import aiohttp
 
 from signalos_cli.errors import ExitCode
+from signalos_cli.reconnect import reconnect_delay
 from signalos_cli.stream.connect import (
     api_base,
     auth_data,
@@ -92,9 +93,10 @@ class TailOptions:
 
 
 def backoff(attempt: int, options: TailOptions) -> float:
-    """Delay before reconnect attempt `attempt` (1, 2, …): exponential, half of it jitter."""
-    ceiling = min(options.backoff_max_s, options.backoff_initial_s * 2.0 ** max(attempt - 1, 0))
-    return ceiling / 2 + options.random() * ceiling / 2
+    """Delay before reconnect attempt `attempt` (1, 2, …), with tail's timings."""
+    return reconnect_delay(
+        attempt, options.backoff_initial_s, options.backoff_max_s, options.random
+    )
 
 
 # ---- the engine -------------------------------------------------------------------------------
