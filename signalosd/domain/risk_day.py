@@ -48,10 +48,6 @@ def day_start(now: datetime, hour: int, minute: int, zone: ZoneInfo) -> datetime
 
 
 def next_reset(now: datetime, hour: int, minute: int, zone: ZoneInfo) -> datetime:
-    """The first reset after `now` (aware): when a daily trip clears."""
-    local_day = now.astimezone(zone).date()
-    for ahead in range(3):
-        start = reset_on(local_day + timedelta(days=ahead), hour, minute, zone)
-        if start > now:
-            return start
-    raise AssertionError("a reset happens every day")  # pragma: no cover
+    """The first reset after `now` (aware): when a daily trip clears; the next local day's."""
+    today = day_start(now, hour, minute, zone).astimezone(zone).date()
+    return reset_on(today + timedelta(days=1), hour, minute, zone)
