@@ -47,6 +47,17 @@ class EventType(StrEnum):
     AGENT_MODE_MISMATCH = "agent_mode_mismatch"
     AGENT_MODE_CONVERGED = "agent_mode_converged"
     MT5_STATUS_UPDATE = "mt5_status_update"
+    # The risk guard (docs/risk.md)
+    RISK_LIMITS_CHANGED = "risk_limits_changed"
+    RISK_WARNING = "risk_warning"
+    RISK_LIMIT_BREACHED = "risk_limit_breached"
+    RISK_RESET = "risk_reset"
+    RISK_DATA_STALE = "risk_data_stale"
+    RISK_DATA_FRESH = "risk_data_fresh"
+    # Outgoing webhooks (docs/alerts.md)
+    WEBHOOK_CREATED = "webhook_created"
+    WEBHOOK_DELETED = "webhook_deleted"
+    WEBHOOK_FAILED = "webhook_failed"
 
     @classmethod
     def for_command(cls, status: CommandStatus) -> EventType:
