@@ -25,8 +25,10 @@ from signalosd.config import Settings
 from signalosd.http import middleware
 from signalosd.http.pacing import Pacer
 from signalosd.http.routes import add_routes, build_routes
+from signalosd.live import risk_timer
 from signalosd.live.agent_hub import AgentHub
 from signalosd.live.bus import EventBus
+from signalosd.live.risk_watch import RiskWatch
 from signalosd.models import CloseCode
 from signalosd.ops import maintenance, state_lock
 from signalosd.ops.guard import ConnectionGuard
@@ -66,6 +68,7 @@ async def _open_database(app: web.Application) -> AsyncIterator[None]:
             accounts.DEFAULT_ACCOUNT,
             settings.admin_token_path,
         )
+    await risk_timer.load(db, app[keys.RISK])
     log.info("event=database_open path=%s last_seq=%d", db.path, bus.published_seq)
     yield
     await app[keys.AUTH].drain()
@@ -99,6 +102,13 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         loop.create_task(
             # WAL checkpoints off the writer (wal_autocheckpoint = 0): store/sqlite/db.py.
             _every(settings.wal_checkpoint_interval_s, db.checkpoint, "wal_checkpoint")
+        ),
+        loop.create_task(
+            _every(
+                settings.risk_check_interval_s,
+                lambda: risk_timer.check(db, app[keys.RISK], app[keys.POLICY], settings),
+                "risk_check",
+            )
         ),
         loop.create_task(
             _every(
@@ -189,6 +199,7 @@ def create_app(
     hub = AgentHub(clock, settings.status_event_interval_s)
     bus.listen(hub.on_event)
     app[keys.AGENTS] = hub
+    app[keys.RISK] = RiskWatch(started_at=clock.now())
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[keys.DB] = db

@@ -82,6 +82,9 @@ class Settings(BaseModel):
     # The equity chart's time series (account_history.py): one row per account per interval.
     account_history_interval_s: float = Field(60.0, ge=1, le=86400)
     account_history_retention_days: float = Field(90.0, gt=0)
+    # The risk guard (docs/risk.md): its timer, and how old account data may get with trades open.
+    risk_check_interval_s: float = Field(1.0, gt=0, le=60)
+    risk_stale_after_s: float = Field(30.0, gt=0, le=86400)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     TRADE_CLOSING = "trade_closing"
     HALT_CONFIRMATION_REQUIRED = "halt_confirmation_required"
     MODE_CONFLICT = "mode_conflict"
+    RISK_LATCHED = "risk_latched"
     EVENTS_RESET = "events_reset"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     PAYLOAD_TOO_LARGE = "payload_too_large"
@@ -46,6 +47,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.TRADE_CLOSING: 409,
     ErrorCode.HALT_CONFIRMATION_REQUIRED: 409,
     ErrorCode.MODE_CONFLICT: 409,
+    ErrorCode.RISK_LATCHED: 409,
     ErrorCode.EVENTS_RESET: 409,
     ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,

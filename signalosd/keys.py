@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from signalosd.http.route import RouteTable
     from signalosd.live.agent_hub import AgentHub
     from signalosd.live.bus import EventBus
+    from signalosd.live.risk_watch import RiskWatch
     from signalosd.ops.guard import ConnectionGuard
     from signalosd.ops.metrics import Metrics
     from signalosd.outbox.deadlines import CommandPolicy
@@ -35,6 +36,7 @@ BUS: web.AppKey[EventBus] = web.AppKey("bus")
 AUTH: web.AppKey[TokenAuth] = web.AppKey("auth")
 WAITERS: web.AppKey[CommandWaiters] = web.AppKey("waiters")
 AGENTS: web.AppKey[AgentHub] = web.AppKey("agents")
+RISK: web.AppKey[RiskWatch] = web.AppKey("risk")
 POLICY: web.AppKey[CommandPolicy] = web.AppKey("policy")
 # Makes each agent session's outbox delivery (app.py binds what it needs).
 DELIVERIES: web.AppKey[DeliveryFactory] = web.AppKey("deliveries")

@@ -34,6 +34,7 @@ BODIES = {
     "/api/trades/{id}/modify": {"sl": 1.05},
     "/api/trades/{id}/trailing-stop": {"distance": 0.002},
     "/api/signals": {"symbol": "EURUSD", "side": "buy", "volume": 0.1},
+    "/api/risk/reset": {"confirm": True},
 }
 
 

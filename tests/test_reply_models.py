@@ -30,6 +30,16 @@ async def _placeholder(request):  # type: ignore[no-untyped-def]
 # JSON replies that no model describes, and why.
 UNMODELLED = {("GET", "/openapi.json"): "the OpenAPI document itself"}
 
+# Every kind of limit, none of them crossed by the fake agent's account.
+RISK_LIMITS = {
+    "daily_loss_pct": 5,
+    "daily_loss_money": 400.5,
+    "max_drawdown_pct": 10,
+    "equity_floor": 1000,
+    "max_open_trades": 50,
+    "max_volume_per_trade": 10,
+    "max_trades_per_day": 100,
+}
 SIGNAL = {"symbol": "EURUSD", "side": "buy", "volume": 0.1, "sl": 1.09, "tp": [1.11, 1.12]}
 
 # (method, route path, concrete path, body, expected status), in the order they run. `{trade}`
@@ -64,6 +74,11 @@ CALLS: list[tuple[str, str, str, Any, int]] = [
     ("GET", "/api/signals", "/api/signals", None, 200),
     ("GET", "/api/signals", "/api/signals?status=skipped", None, 200),
     ("GET", "/api/account/history", "/api/account/history", None, 200),
+    ("GET", "/api/risk", "/api/risk", None, 200),
+    ("PUT", "/api/risk/limits", "/api/risk/limits", RISK_LIMITS, 200),
+    ("PUT", "/api/risk/limits", "/api/risk/limits", RISK_LIMITS, 200),
+    ("GET", "/api/risk", "/api/risk", None, 200),
+    ("POST", "/api/risk/reset", "/api/risk/reset", {"confirm": True}, 200),
     ("GET", "/api/system/health", "/api/system/health", None, 200),
     ("POST", "/api/trading/emergency-stop", "/api/trading/emergency-stop", {}, 202),
     (

@@ -12,7 +12,8 @@ from typing import Any
 
 from signalosd.domain.context import Context
 from signalosd.domain.outcomes import CommandQueued, StateChange
-from signalosd.domain.rules import ModeAction, transition
+from signalosd.domain.risk_rules import memory_from_dict
+from signalosd.domain.rules import ModeAction, latched_refusal, transition
 from signalosd.models import (
     CommandType,
     EmergencyStopRequest,
@@ -105,6 +106,10 @@ def pause(tx: Tx, ctx: Context, req: PauseRequest) -> StateChange:
 def resume(tx: Tx, ctx: Context, req: ResumeRequest) -> StateChange:
     before = Mode(tx.get_state(ctx.account_id)["mode"])
     move = transition(before, ModeAction.RESUME, confirm_halt=req.confirm_halt)
+    if before is Mode.HALTED:
+        latch = memory_from_dict(tx.risk_memory(ctx.account_id)).latch
+        if latch is not None:
+            raise latched_refusal(latch.limit.value, latch.limit.is_daily)
     if not move.changed:
         return _outcome(tx, ctx, False, None, "Already running: nothing changed")
     tx.set_mode(ctx.account_id, Mode.RUNNING.value, req.reason)

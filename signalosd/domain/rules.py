@@ -136,3 +136,20 @@ def partial_close_volume(
             details,
         )
     return float(close)
+
+
+def latched_refusal(latch_limit: str, daily: bool) -> ApiError:
+    """Why resuming from the halt is refused while the guard's trip is latched."""
+    how = "signalos risk reset --yes, or POST /api/risk/reset"
+    if daily:
+        said = (
+            "is latched until the next reset time; trading can resume after it, or after a "
+            f"confirmed reset ({how})"
+        )
+    else:
+        said = f"is latched: trading can resume only after a confirmed reset ({how})"
+    return ApiError(
+        ErrorCode.RISK_LATCHED,
+        f"the risk guard's {latch_limit} trip {said}",
+        {"limit": latch_limit},
+    )

@@ -1,12 +1,14 @@
 """Signal intake: a signal becomes an entry for the agent only while trading is running.
 
 While paused or halted the signal is stored as `skipped` with the reason (invariant 4: no
-`open_trade` command is created). `external_id` makes intake idempotent: a source that sends
+`open_trade` command is created); likewise when the risk guard's entry limits refuse it
+(docs/risk.md). `external_id` makes intake idempotent: a source that sends
 the same signal twice gets the first outcome back and nothing is queued again.
 """
 
 from __future__ import annotations
 
+from signalosd.domain import risk_guard
 from signalosd.domain.context import Context
 from signalosd.domain.outcomes import SignalTaken
 from signalosd.models import (
@@ -31,8 +33,12 @@ def ingest(tx: Tx, ctx: Context, req: SignalRequest) -> SignalTaken:
     state = tx.get_state(ctx.account_id)
     fields = req.model_dump(exclude={"tp"}) | {"tp": req.tp}
     fields["side"] = req.side.value
+    why = None
     if state["mode"] != Mode.RUNNING.value:
         why = f"trading is {state['mode']}" + (f": {state['reason']}" if state["reason"] else "")
+    else:  # the entry limits (risk guard): refused, or counted towards today's entries
+        why = risk_guard.admit_entry(tx, ctx.account_id, req.volume)
+    if why is not None:
         signal_id = tx.insert_signal(
             ctx.account_id, fields | {"status": SignalStatus.SKIPPED.value, "reason": why}
         )

@@ -9,9 +9,19 @@ from __future__ import annotations
 from aiohttp import web
 
 from signalosd import models as m
-from signalosd.http.handlers import account, commands, events, signals, system, trades, trading
+from signalosd.http.handlers import (
+    account,
+    commands,
+    events,
+    risk,
+    signals,
+    system,
+    trades,
+    trading,
+)
 from signalosd.http.route import Handler, Route, RouteTable
 from signalosd.models import Role
+from signalosd.models.risk import RiskChangeReply, RiskLimits, RiskResetRequest, RiskState
 from signalosd.web import serve
 
 _ACCOUNT_Q = {"account": "admin only: act on this account instead of the token's own"}
@@ -196,6 +206,35 @@ def build_routes(ws_handler: Handler, agent_ws_handler: Handler) -> list[Route]:
                 "to": "ISO 8601 end (default: now)",
                 "points": "at most this many buckets (1-2000, default 500)",
             },
+        ),
+        Route(
+            method="GET",
+            path="/api/risk",
+            handler=risk.state,
+            role=viewer,
+            summary="The risk guard: each limit's threshold, value, use and state; the latch.",
+            reply=RiskState,
+            query=_ACCOUNT_Q,
+        ),
+        Route(
+            method="PUT",
+            path="/api/risk/limits",
+            handler=risk.set_limits,
+            role=op,
+            summary="Replace the account's risk limits, whole (a field left out is off).",
+            body=RiskLimits,
+            reply=RiskChangeReply,
+            query=_ACCOUNT_Q,
+        ),
+        Route(
+            method="POST",
+            path="/api/risk/reset",
+            handler=risk.reset,
+            role=op,
+            summary="Clear a latched trip (confirm: true); trading stays halted until resumed.",
+            body=RiskResetRequest,
+            reply=RiskChangeReply,
+            query=_ACCOUNT_Q,
         ),
         Route(
             method="GET",

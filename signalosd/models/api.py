@@ -339,6 +339,15 @@ class DbHealth(BaseModel):
     last_seq: int | None = None  # the head of the whole log: admin only
 
 
+class RiskHealth(BaseModel):
+    """The risk guard in health: whether it guards the account, whether its data is stale
+    (trades open, no account status for risk_stale_after_s), and a latched trip's limit."""
+
+    guarded: bool
+    stale: bool
+    latched: str | None
+
+
 class Health(BaseModel):
     """The account's health. `db.last_seq` (the head of the whole log) and `websocket_clients`
     (of every account) are process-wide: present for an admin token only."""
@@ -352,6 +361,7 @@ class Health(BaseModel):
     mt5: dict[str, Any] | None  # the agent's last account status (models.AccountStatus)
     queues: dict[str, int]
     db: DbHealth
+    risk: RiskHealth
     websocket_clients: int | None = None
     uptime_s: float
     # The daemon runs with --dev (or dev_mode = true): the dashboard shows its WebSocket tester.

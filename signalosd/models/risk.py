@@ -134,3 +134,68 @@ class RiskLimits(BaseModel):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.reset_tz)
+
+
+# ---- requests and replies of /api/risk (docs/api.md) ----------------------------------------
+
+
+class RiskResetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    confirm: bool = False  # must be true: a reset lets trading resume after a trip
+
+
+class LatchView(BaseModel):
+    limit: RiskLimit
+    at: str
+    value: float
+    threshold: float
+    clears: str  # "at the next reset" (a daily limit) or "by a confirmed reset"
+
+
+class RiskDay(BaseModel):
+    start: str | None
+    next_reset: str
+    anchor: float | None  # None from the reset until the day's first status
+    anchor_at: str | None
+
+
+class LossLimitView(BaseModel):
+    limit: RiskLimit
+    threshold: float  # as set: money, or a percentage
+    trip_below: float  # the equity it trips below
+    value: float  # the loss so far (the equity, for the floor)
+    used_pct: float
+    state: LimitState
+    anchor: float  # what it is measured from: the day's anchor, the peak
+    anchor_at: str | None
+
+
+class EntryLimitsView(BaseModel):
+    trades_today: int
+    max_trades_per_day: int | None
+    open_trades: int
+    max_open_trades: int | None
+    max_volume_per_trade: float | None
+
+
+class RiskState(BaseModel):
+    """`GET /api/risk`."""
+
+    guarded: bool  # limits are set for the account
+    limits: RiskLimits | None
+    state: LimitState  # the worst of the loss limits (tripped while a trip is latched)
+    latch: LatchView | None
+    day: RiskDay | None
+    equity: float | None
+    equity_peak: float | None
+    eod_balance_peak: float | None
+    stale: bool  # positions open and no account status for risk_stale_after_s
+    loss_limits: list[LossLimitView]
+    entries: EntryLimitsView
+
+
+class RiskChangeReply(RiskState):
+    """`PUT /api/risk/limits`, `POST /api/risk/reset`: the state as committed."""
+
+    changed: bool
+    message: str

@@ -27,3 +27,12 @@ class RiskQueries(Protocol):
     def save_risk_memory(self, account_id: int, memory: dict[str, Any]) -> None:
         """Replace what the guard remembers of the account."""
         ...
+
+    def guarded_accounts(self) -> list[tuple[int, dict[str, Any], dict[str, Any] | None]]:
+        """Every account with limits set: (account id, limits, memory), for the daemon's
+        start (the guard's watch is loaded from these)."""
+        ...
+
+    def count_live_trades(self, account_id: int) -> int:
+        """Trades pending, open or closing: what `max_open_trades` counts."""
+        ...

@@ -15,9 +15,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from signalosd.domain import account_history, agent_reports
+from signalosd.domain import account_history, agent_reports, risk_guard
+from signalosd.domain.risk_guard import GuardView
 from signalosd.models import EventType
 from signalosd.outbox import results
+from signalosd.outbox.deadlines import CommandPolicy
 from signalosd.store import Database, Tx
 
 # The session's logger: these lines are the agent session's (`event=agent_batch_failed`, ...).
@@ -39,6 +41,8 @@ class AgentInbox:
         history_interval_s: float,
         on_revoked: Callable[[], None],
         on_failed: Callable[[], None],
+        policy: CommandPolicy,
+        on_guarded: Callable[[GuardView], None],
     ) -> None:
         self._db = db
         self._account_id = account_id
@@ -49,6 +53,11 @@ class AgentInbox:
         self._history_interval_s = history_interval_s
         self._on_revoked = on_revoked
         self._on_failed = on_failed
+        self._policy = policy
+        # What the risk guard committed with a batch (filled on the writer thread, told to the
+        # watch on the loop once the batch committed).
+        self._on_guarded = on_guarded
+        self._guarded: list[GuardView] = []
         self._items: deque[tuple[str, Any]] = deque()
         self._ready = asyncio.Event()
         # Backpressure: past this many waiting messages the receive loop stops reading.
@@ -99,6 +108,9 @@ class AgentInbox:
                     self._room.set()
                 try:
                     await self._db.write(self._batch(batch))
+                    for view in self._guarded:
+                        self._on_guarded(view)
+                    self._guarded.clear()
                     if self._revoked_in_tx:
                         self._on_revoked()
                         return
@@ -129,6 +141,7 @@ class AgentInbox:
     def _apply(self, tx: Tx, items: list[tuple[str, Any]]) -> None:
         # Checked in the batch's own transaction: nothing the agent sends after its token's
         # revocation committed (here or by `signalosd token revoke`) is applied.
+        self._guarded.clear()
         if not tx.token_active(self._token_id):
             self._revoked_in_tx = True
             return
@@ -138,12 +151,15 @@ class AgentInbox:
                     self._apply_one(tx, kind, item)
             return
         except Exception:
-            pass  # one message is bad: redo them one by one, so that only it is skipped
+            # One message is bad: redo them one by one, so that only it is skipped.
+            self._guarded.clear()
         for kind, item in items:
+            kept = len(self._guarded)
             try:
                 with tx.savepoint():
                     self._apply_one(tx, kind, item)
             except Exception:
+                del self._guarded[kept:]
                 log.exception(
                     "event=agent_message_failed kind=%s account_id=%d session=%s",
                     kind,
@@ -177,3 +193,14 @@ class AgentInbox:
         )
         tx.append_event(self._account_id, EventType.MT5_STATUS_UPDATE, status, self._actor)
         account_history.record(tx, self._account_id, status, self._history_interval_s, seen)
+        # The guard judges every status applied, in its transaction (a trip commits with it).
+        view = risk_guard.on_status(
+            tx,
+            self._account_id,
+            self._policy,
+            status["balance"],
+            status["equity"],
+            None if seen is None else seen[1],
+        )
+        if view is not None:
+            self._guarded.append(view)

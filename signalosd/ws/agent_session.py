@@ -96,6 +96,8 @@ class AgentSession(Session):
             on_failed=lambda: self.close(
                 CloseCode.INTERNAL_ERROR, "could not store the agent's reports"
             ),
+            policy=self.app[keys.POLICY],
+            on_guarded=self.app[keys.RISK].committed,
         )
         # How long the agent keeps the ids of commands it executed: nothing older is sent.
         self.journal_keep_s = hello.journal_keep_s or DEFAULT_JOURNAL_KEEP_S
@@ -214,7 +216,13 @@ class AgentSession(Session):
     def _accept(self, kind: str, item: Any) -> None:
         if isinstance(item, AccountStatus):
             status = item.model_dump()
-            if not self.app[keys.AGENTS].status_event_due(self.account_id, status):
+            # Every status is judged by the risk guard's watch; one that changes anything for
+            # the guard is applied now, past the throttle (live/risk_watch.py).
+            urgent = self.app[keys.RISK].must_apply(
+                self.account_id, item.balance, item.equity, self.app[keys.CLOCK].now()
+            )
+            due = self.app[keys.AGENTS].status_event_due(self.account_id, status)
+            if not (due or urgent):
                 self.equity_seen.see(item.equity)
                 return  # kept for health; not worth an event yet
             item = (item, self.equity_seen.take(item.equity))

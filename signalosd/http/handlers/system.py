@@ -9,6 +9,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from signalosd import __version__, keys
+from signalosd.domain import risk_guard
 from signalosd.errors import ApiError, ErrorCode
 from signalosd.http.openapi import build_spec
 from signalosd.http.responses import json_response
@@ -31,6 +32,7 @@ async def health(request: web.Request) -> web.Response:
             "queues": tx.queue_depths(account_id),
             "head": tx.head_seq(),
             "agent": tx.agent_status(account_id),
+            "risk": risk_guard.health(tx, account_id),
         }
 
     seen = await app[keys.DB].read(read)
@@ -45,6 +47,7 @@ async def health(request: web.Request) -> web.Response:
         "mt5": hub.mt5(account_id, seen["agent"]),
         "queues": seen["queues"],
         "db": {"ok": True, "last_seq": seen["head"]} if admin else {"ok": True},
+        "risk": seen["risk"],
     }
     if admin:
         body["websocket_clients"] = len(app[keys.WEBSOCKETS])

@@ -23,6 +23,24 @@ class RiskSql(TxBase):
     def save_risk_memory(self, account_id: int, memory: dict[str, Any]) -> None:
         self._save_risk_object("risk_memory", "memory", account_id, memory)
 
+    def guarded_accounts(self) -> list[tuple[int, dict[str, Any], dict[str, Any] | None]]:
+        rows = self.conn.execute(
+            "SELECT l.account_id, l.limits, m.memory FROM risk_limits l "
+            "LEFT JOIN risk_memory m ON m.account_id = l.account_id ORDER BY l.account_id"
+        ).fetchall()
+        return [
+            (int(r[0]), dict(json.loads(r[1])), None if r[2] is None else dict(json.loads(r[2])))
+            for r in rows
+        ]
+
+    def count_live_trades(self, account_id: int) -> int:
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM trades WHERE account_id = ? "
+            "AND status IN ('pending', 'open', 'closing')",
+            (account_id,),
+        ).fetchone()
+        return int(row[0])
+
     # The table and column names below are the two pairs above, never a caller's text.
 
     def _risk_object(self, table: str, column: str, account_id: int) -> dict[str, Any] | None:
