@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "signals": "commands.signals:signals",
     "signal": "commands.signals:signal",
     "commands": "commands.queued:commands",
+    "risk": "commands.risk:risk",
     "tail": "commands.stream:tail",
     "ws": "commands.stream:ws",
     "agent": "commands.agent:agent",
