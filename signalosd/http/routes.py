@@ -9,9 +9,19 @@ from __future__ import annotations
 from aiohttp import web
 
 from signalosd import models as m
-from signalosd.http.handlers import account, commands, events, signals, system, trades, trading
+from signalosd.http.handlers import (
+    account,
+    commands,
+    events,
+    signals,
+    system,
+    trades,
+    trading,
+    webhooks,
+)
 from signalosd.http.route import Handler, Route, RouteTable
 from signalosd.models import Role
+from signalosd.models import webhooks as wh
 from signalosd.web import serve
 
 _ACCOUNT_Q = {"account": "admin only: act on this account instead of the token's own"}
@@ -267,6 +277,40 @@ def build_routes(ws_handler: Handler, agent_ws_handler: Handler) -> list[Route]:
             websocket=True,
         ),
         *_static_routes(),
+        *_webhook_routes(),
+    ]
+
+
+def _webhook_routes() -> list[Route]:
+    """Outgoing webhooks (docs/alerts.md): admin only, across accounts."""
+    admin = Role.ADMIN
+    return [
+        Route(
+            method="POST",
+            path="/api/webhooks",
+            handler=webhooks.create,
+            role=admin,
+            summary="Create an outgoing webhook; the reply is the only one with its secret.",
+            body=wh.WebhookRequest,
+            reply=wh.WebhookCreated,
+            status=201,
+        ),
+        Route(
+            method="GET",
+            path="/api/webhooks",
+            handler=webhooks.list_webhooks,
+            role=admin,
+            summary="Every webhook with its delivery state (URLs redacted, secrets never shown).",
+            reply=wh.WebhookList,
+        ),
+        Route(
+            method="DELETE",
+            path="/api/webhooks/{id}",
+            handler=webhooks.delete,
+            role=admin,
+            summary="Delete a webhook; an attempt in flight is abandoned.",
+            reply=wh.WebhookDeleted,
+        ),
     ]
 
 
