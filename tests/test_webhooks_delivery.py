@@ -287,3 +287,43 @@ def test_the_signature_is_hmac_sha256_of_the_exact_body() -> None:
     assert signing.signature("k" * 16, body) == expected
     assert signing.verify("k" * 16, body, expected)
     assert not signing.verify("k" * 16, body + b" ", expected)
+
+
+@pytest.mark.parametrize(
+    ("type_", "account", "data", "line"),
+    [
+        (
+            "emergency_stop",
+            "main",
+            {"reason": "drawdown\nforged line", "close_all": True},
+            "EMERGENCY STOP on account main: reason drawdown forged line "
+            "(closing every position) (seq 7)",
+        ),
+        (
+            "risk_limit_breached",
+            "main",
+            {"limit": "daily_loss_pct", "equity": 9480.0, "trip_below": 9500.0},
+            "Risk limit daily_loss_pct breached on account main: equity 9480.00 below 9500.00 "
+            "(seq 7)",
+        ),
+        (
+            "command_failed",
+            "main",
+            {"type": "close_trade", "reason": "market closed", "retcode": 10018},
+            "Command close_trade failed on account main: market closed (seq 7)",
+        ),
+        ("agent_disconnected", "main", {"reason": "heartbeat"}, None),
+        ("trading_paused", None, {"message": "Trading paused"}, None),
+    ],
+)
+def test_the_human_line_of_each_type(
+    type_: str, account: str | None, data: dict[str, Any], line: str | None
+) -> None:
+    from signalosd.alerts import text
+
+    got = text.line(7, type_, account, data)
+    assert got.endswith("(seq 7)") and "\n" not in got
+    if line is not None:
+        assert got == line
+    else:
+        assert (account or "every account") in got

@@ -46,7 +46,7 @@ def _disconnected(where: str, d: dict[str, Any]) -> str:
 
 def _command_failed(where: str, d: dict[str, Any]) -> str:
     line = f"Command {d.get('type', '?')} failed on {where}"
-    error = d.get("error") or (d.get("result") or {}).get("error")
+    error = d.get("reason") or d.get("error")
     return line + (f": {error}" if error else "")
 
 

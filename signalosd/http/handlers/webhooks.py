@@ -3,7 +3,9 @@ stop the webhook's worker (alerts/registry.py); the rules are in alerts/manage.p
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
 
 from aiohttp import web
 
@@ -37,8 +39,15 @@ async def create(request: web.Request) -> web.Response:
     secret = req.secret or signing.new_secret()
     actor = context(request).recorded_actor
     cap = request.app[keys.SETTINGS].webhook_max
-    row = await request.app[keys.DB].write(lambda tx: manage.create(tx, req, secret, actor, cap))
-    request.app[keys.WEBHOOKS].add(row)
+    app = request.app
+
+    async def create_and_start() -> dict[str, Any]:
+        row = await app[keys.DB].write(lambda tx: manage.create(tx, req, secret, actor, cap))
+        app[keys.WEBHOOKS].add(row)
+        return row
+
+    # Shielded: a client gone mid-request must not leave a stored webhook without a worker.
+    row = await asyncio.shield(create_and_start())
     log.info(
         "event=webhook_created webhook_id=%d url=%s format=%s",
         row["id"],
@@ -62,7 +71,13 @@ async def list_webhooks(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     webhook_id = path_id(request, "webhook")
     actor = context(request).recorded_actor
-    row = await request.app[keys.DB].write(lambda tx: manage.delete(tx, webhook_id, actor))
-    await request.app[keys.WEBHOOKS].remove(webhook_id)
+    app = request.app
+
+    async def delete_and_stop() -> dict[str, Any]:
+        row = await app[keys.DB].write(lambda tx: manage.delete(tx, webhook_id, actor))
+        await app[keys.WEBHOOKS].remove(webhook_id)
+        return row
+
+    row = await asyncio.shield(delete_and_stop())  # nor a deleted one with a worker
     log.info("event=webhook_deleted webhook_id=%d url=%s", webhook_id, urls.redact(row["url"]))
     return json_response({"webhook": views.view(row, 0), "deleted": True})
