@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "tail": "commands.stream:tail",
     "ws": "commands.stream:ws",
     "agent": "commands.agent:agent",
+    "webhooks": "commands.webhooks:webhooks",
 }
 
 EXIT_CODES = """\b

@@ -135,6 +135,9 @@ class Client:
     def put(self, path: str, body: Mapping[str, Any]) -> Any:
         return self._mutate("PUT", path, body)
 
+    def delete(self, path: str) -> Any:
+        return self._mutate("DELETE", path, None)
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

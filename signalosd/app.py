@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from signalosd import keys
+from signalosd.alerts.registry import Webhooks
 from signalosd.auth import accounts
 from signalosd.auth.tokens import TokenAuth
 from signalosd.clock import Clock, SystemClock
@@ -126,6 +127,16 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
+async def _alerts(app: web.Application) -> AsyncIterator[None]:
+    """The webhooks' workers: started once the database is open (and the bus knows its head),
+    stopped before it closes, each cancelled under a deadline (a receiver that never answers
+    cannot hold the shutdown)."""
+    webhooks = app[keys.WEBHOOKS]
+    await webhooks.start()
+    yield
+    await webhooks.stop()
+
+
 async def _release_waiters(app: web.Application) -> None:
     app[keys.WAITERS].release_all()
 
@@ -223,9 +234,13 @@ def create_app(
     if status is not None:
         status.agent_connected = lambda account_id: hub.session(account_id) is not None
         bus.listen(status.on_event)
+    webhooks = Webhooks(db, clock, settings, lambda: bus.published_seq)
+    bus.listen(webhooks.on_event)
+    app[keys.WEBHOOKS] = webhooks
     app[keys.STATIC] = StaticFiles()
     app[keys.ROUTES] = add_routes(app, build_routes(stream.stream, agent_session.agent_stream))
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_alerts)
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_release_waiters)
     app.on_shutdown.append(_close_websockets)

@@ -85,6 +85,14 @@ class Settings(BaseModel):
     # The risk guard (docs/risk.md): its timer, and how old account data may get with trades open.
     risk_check_interval_s: float = Field(1.0, gt=0, le=60)
     risk_stale_after_s: float = Field(30.0, gt=0, le=86400)
+    # Outgoing webhooks (signalosd/alerts, docs/alerts.md): each attempt's deadline, the retry
+    # schedule (exponential from first to max, half jitter) and how long one alert is retried
+    # before it is given up as `webhook_failed`; how many webhooks may exist.
+    webhook_timeout_s: float = Field(5.0, gt=0, le=300)
+    webhook_retry_first_s: float = Field(1.0, gt=0, le=3600)
+    webhook_retry_max_s: float = Field(60.0, gt=0, le=86400)
+    webhook_retry_for_s: float = Field(600.0, ge=0, le=7 * 86400)
+    webhook_max: int = Field(50, ge=0, le=1000)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from signalosd.alerts.registry import Webhooks
     from signalosd.auth.tokens import Principal, TokenAuth
     from signalosd.clock import Clock
     from signalosd.config import Settings
@@ -66,3 +67,6 @@ STREAMS: web.AppKey[dict[str, set[Any]]] = web.AppKey("streams")
 
 # Fire-and-forget tasks (closing slow clients…), kept referenced and awaited at shutdown.
 BACKGROUND: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("background")
+
+# The outgoing webhooks' delivery workers (alerts/registry.py).
+WEBHOOKS: web.AppKey[Webhooks] = web.AppKey("webhooks")

@@ -34,7 +34,13 @@ FOUNDATION = {
 STORE = FOUNDATION | {"signalosd.store"}
 DOMAIN = STORE | {"signalosd.domain", "signalosd.outbox"}
 MIDDLE = DOMAIN | {"signalosd.auth", "signalosd.live"}
-EDGE = MIDDLE | {"signalosd.http", "signalosd.ws", "signalosd.web", "signalosd.ops"}
+EDGE = MIDDLE | {
+    "signalosd.alerts",
+    "signalosd.http",
+    "signalosd.ws",
+    "signalosd.web",
+    "signalosd.ops",
+}
 ALLOWED: dict[str, set[str]] = {
     "signalosd": set(),
     "signalosd.models": {"signalosd.models", "signalosd.strict_json"},
@@ -51,6 +57,8 @@ ALLOWED: dict[str, set[str]] = {
     "signalosd.outbox": DOMAIN,
     "signalosd.auth": MIDDLE,
     "signalosd.live": MIDDLE,
+    # Outgoing webhooks: over the store, domain and live parts; only the edge imports them.
+    "signalosd.alerts": MIDDLE | {"signalosd.alerts"},
     "signalosd.http": EDGE,
     "signalosd.ws": EDGE,
     "signalosd.web": EDGE,

@@ -9,6 +9,7 @@ trade management, an emergency stop) so that each route answers with its real sh
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ RISK_LIMITS = {
 SIGNAL = {"symbol": "EURUSD", "side": "buy", "volume": 0.1, "sl": 1.09, "tp": [1.11, 1.12]}
 
 # (method, route path, concrete path, body, expected status), in the order they run. `{trade}`
-# and `{command}` are replaced by real ids.
+# , `{command}` and `{webhook}` are replaced by real ids.
 CALLS: list[tuple[str, str, str, Any, int]] = [
     ("GET", "/api/trading/state", "/api/trading/state", None, 200),
     ("POST", "/api/trading/pause", "/api/trading/pause", {"reason": "lunch"}, 202),
@@ -92,6 +93,9 @@ CALLS: list[tuple[str, str, str, Any, int]] = [
     ("POST", "/api/trading/resume", "/api/trading/resume", {"confirm_halt": True}, 202),
     ("GET", "/api/events", "/api/events?since=0&limit=1000", None, 200),
     ("GET", "/api/events", "/api/events?since=0&limit=1000&type=command_*", None, 200),
+    ("POST", "/api/webhooks", "/api/webhooks", {"url": "http://127.0.0.1:9/hook"}, 201),
+    ("GET", "/api/webhooks", "/api/webhooks", None, 200),
+    ("DELETE", "/api/webhooks/{id}", "/api/webhooks/{webhook}", None, 200),
     ("GET", "/livez", "/livez", None, 200),
     ("GET", "/readyz", "/readyz", None, 200),
     ("GET", "/openapi.json", "/openapi.json", None, 200),
@@ -180,7 +184,7 @@ async def test_every_2xx_body_matches_its_routes_reply_model(daemon: Harness) ->
     table = daemon.app[keys.ROUTES]
     agent = await _desk(daemon)
     _, trades = await daemon.request("GET", "/api/trades", daemon.admin)
-    ids = {"trade": str(trades["trades"][0]["id"]), "command": ""}
+    ids = {"trade": str(trades["trades"][0]["id"]), "command": "", "webhook": ""}
     tokens = {"admin": daemon.admin, "viewer": await daemon.token(Role.VIEWER)}
     problems: list[str] = []
     for method, route_path, path, body, expected in CALLS:
@@ -204,6 +208,8 @@ async def test_every_2xx_body_matches_its_routes_reply_model(daemon: Harness) ->
                 problems.append(f"{where}: the body is not a {route.reply.__name__}: {wrong}")
         if route_path == "/api/firebridge/force-sync":
             ids["command"] = await _answer_force_sync(daemon, agent)
+        if (method, route_path) == ("POST", "/api/webhooks"):
+            ids["webhook"] = str(json.loads(raw)["webhook"]["id"])
     problems += await _health_once_the_agent_has_gone(daemon, agent, table)
     assert problems == [], "\n".join(problems)
 

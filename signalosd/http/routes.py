@@ -18,9 +18,11 @@ from signalosd.http.handlers import (
     system,
     trades,
     trading,
+    webhooks,
 )
 from signalosd.http.route import Handler, Route, RouteTable
 from signalosd.models import Role
+from signalosd.models import webhooks as wh
 from signalosd.models.risk import RiskChangeReply, RiskLimits, RiskResetRequest, RiskState
 from signalosd.web import serve
 
@@ -306,6 +308,40 @@ def build_routes(ws_handler: Handler, agent_ws_handler: Handler) -> list[Route]:
             websocket=True,
         ),
         *_static_routes(),
+        *_webhook_routes(),
+    ]
+
+
+def _webhook_routes() -> list[Route]:
+    """Outgoing webhooks (docs/alerts.md): admin only, across accounts."""
+    admin = Role.ADMIN
+    return [
+        Route(
+            method="POST",
+            path="/api/webhooks",
+            handler=webhooks.create,
+            role=admin,
+            summary="Create an outgoing webhook; the reply is the only one with its secret.",
+            body=wh.WebhookRequest,
+            reply=wh.WebhookCreated,
+            status=201,
+        ),
+        Route(
+            method="GET",
+            path="/api/webhooks",
+            handler=webhooks.list_webhooks,
+            role=admin,
+            summary="Every webhook with its delivery state (URLs redacted, secrets never shown).",
+            reply=wh.WebhookList,
+        ),
+        Route(
+            method="DELETE",
+            path="/api/webhooks/{id}",
+            handler=webhooks.delete,
+            role=admin,
+            summary="Delete a webhook; an attempt in flight is abandoned.",
+            reply=wh.WebhookDeleted,
+        ),
     ]
 
 

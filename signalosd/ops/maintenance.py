@@ -5,7 +5,8 @@ Pruning never holds the writer for long: old rows are found on the read side and
 chunks of at most `maintenance_chunk_rows`, each its own short transaction
 (store/sqlite/retention.py).
 
-The log keeps at least `event_retention_days`; a client resuming from a pruned seq is sent an
+The log keeps at least `event_retention_days`, and every event a webhook has yet to be sent
+(its cursor, docs/alerts.md); a client resuming from a pruned seq is sent an
 explicit reset, never a silent gap. Finished commands go after `command_retention_days`;
 closed/failed trades and their signals (and skipped signals) after `trade_retention_days`. A
 live trade (pending, open, closing), an unfinished command, a trade a remaining command names
@@ -83,7 +84,14 @@ async def _prune_older(
 async def _prune_events(db: Database, cutoff: str, chunk: int) -> int:
     """Delete every event up to the newest one older than `cutoff`, oldest first, a chunk per
     transaction; the last chunk's transaction also appends the `events_pruned` event."""
-    highest = await db.scan(lambda tx: tx.newest_event_before(cutoff), owner=MAINTENANCE_OWNER)
+    oldest, floor = await db.scan(
+        lambda tx: (tx.newest_event_before(cutoff), tx.webhook_floor()), owner=MAINTENANCE_OWNER
+    )
+    # The event log is the webhooks' outbox (docs/alerts.md): an event a webhook's cursor has
+    # not passed yet stays, however old, until it is delivered or given up.
+    highest = oldest if floor is None else min(oldest, floor)
+    if highest < oldest:
+        log.info("event=retention_held_by_webhook through_seq=%d webhook_floor=%d", oldest, highest)
     total = 0
 
     def step(tx: Tx) -> int:

@@ -2,8 +2,8 @@
 
 A whole-transaction function receives a Tx and does its reads, decisions and writes in it,
 atomically, without knowing the backend. The queries are split by area (accounts.py,
-trades.py, commands.py, upkeep.py); this module adds the transaction itself (its fixed time,
-savepoints) and the event log, and puts them together.
+trades.py, commands.py, upkeep.py, risk.py, webhooks.py); this module adds the transaction
+itself (its fixed time, savepoints) and the event log, and puts them together.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from signalosd.store.records import EventRecord
 from signalosd.store.risk import RiskQueries
 from signalosd.store.trades import TradeQueries
 from signalosd.store.upkeep import HistoryQueries, RetentionQueries
+from signalosd.store.webhooks import WebhookQueries
 
 
 class EventQueries(Protocol):
@@ -76,6 +77,7 @@ class Tx(
     RetentionQueries,
     HistoryQueries,
     RiskQueries,
+    WebhookQueries,
     Protocol,
 ):
     """Every query of the daemon inside one transaction."""

@@ -241,6 +241,34 @@ def _m007_risk(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m008_webhooks(conn: sqlite3.Connection) -> None:
+    """Outgoing webhooks (store/sqlite/webhooks.py): each one's cursor into the event log
+    (`delivered_seq`, the alert outbox of docs/alerts.md) and the attempt in progress
+    (`failing_seq`, since when, how many attempts). AUTOINCREMENT: an id is never reused, so a
+    `webhook_failed` event always names one webhook. The secret is kept as given: signing
+    needs it (the database file is the daemon's own, mode 0600)."""
+    _run(
+        conn,
+        """
+        CREATE TABLE webhooks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            url TEXT NOT NULL,
+            events TEXT NOT NULL,
+            format TEXT NOT NULL,
+            account_id INTEGER REFERENCES accounts(id),
+            secret TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            delivered_seq INTEGER NOT NULL,
+            failing_seq INTEGER,
+            failing_since TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            last_attempt_at TEXT
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("001_initial", _m001_initial),
     ("002_agent", _m002_agent),
@@ -249,6 +277,7 @@ MIGRATIONS: list[Migration] = [
     ("005_events_by_type", _m005_events_by_type),
     ("006_account_history", _m006_account_history),
     ("007_risk", _m007_risk),
+    ("008_webhooks", _m008_webhooks),
 ]
 
 

@@ -16,13 +16,15 @@ from signalosd.store.sqlite.history import HistorySql
 from signalosd.store.sqlite.retention import RetentionSql
 from signalosd.store.sqlite.risk import RiskSql
 from signalosd.store.sqlite.trades import TradesSql
+from signalosd.store.sqlite.webhooks import WebhooksSql
 
 
-class SqliteTx(TradesSql, CommandsSql, RetentionSql, HistorySql, RiskSql):
+class SqliteTx(TradesSql, CommandsSql, RetentionSql, HistorySql, RiskSql, WebhooksSql):
     """All the daemon's queries inside one transaction (accounts, tokens, mode, idempotency
     here; events in base.py, trades and signals in trades.py, the outbox in commands.py,
     bounded retention in retention.py, the account history behind the equity chart in
-    history.py, the risk guard's limits and memory in risk.py)."""
+    history.py, the risk guard's limits and memory in risk.py, the outgoing webhooks in
+    webhooks.py)."""
 
     # ---- accounts -------------------------------------------------------------------------
 
