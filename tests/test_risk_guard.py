@@ -20,6 +20,7 @@ from signalosd.config import Settings
 from signalosd.live import risk_timer
 from tests.conftest import Harness, make_settings
 from tests.fake_agent import WireAgent, connect_agent, position, until
+from tests.webhook_receiver import Receiver
 
 SIGNAL = {"symbol": "EURUSD", "side": "buy", "volume": 0.1}
 
@@ -27,7 +28,7 @@ SIGNAL = {"symbol": "EURUSD", "side": "buy", "volume": 0.1}
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     # The guard's own timer is run by the tests (risk_timer.check), on the manual clock.
-    return make_settings(tmp_path, risk_check_interval_s=60)
+    return make_settings(tmp_path, risk_check_interval_s=60, webhook_retry_first_s=0.01)
 
 
 def status(equity: float, balance: float = 10_000.0) -> dict[str, Any]:
@@ -399,3 +400,25 @@ async def test_a_viewer_sees_the_guard_but_cannot_change_it(daemon: Harness):
     assert code == 403, body
     code, body = await daemon.request("GET", "/api/risk", viewer)
     assert code == 200 and body["guarded"] is False
+
+
+async def test_a_trip_reaches_a_webhook_with_the_default_events(daemon: Harness):
+    """The alert a trader's phone gets: the breach, then the stop it caused, in seq order."""
+    receiver = await Receiver(fail_first=1).start()  # the first attempt fails: retried
+    try:
+        code, made = await daemon.request(
+            "POST", "/api/webhooks", daemon.admin, json={"url": receiver.url(), "format": "json"}
+        )
+        assert code == 201, made
+        await set_limits(daemon, equity_floor=9_000)
+        agent = await started(daemon)
+        await agent.send("mt5_status_update", status(8_950))
+        await tripped_by(agent)
+        await receiver.until(lambda: len(receiver.accepted) >= 3)
+        got = [(hit.doc["type"], hit.seq) for hit in receiver.accepted]
+        kinds = ["risk_limits_changed", "risk_limit_breached", "emergency_stop"]
+        assert [t for t, _ in got[:3]] == kinds, got
+        assert [seq for _, seq in got] == sorted(seq for _, seq in got)
+        assert "equity_floor" in receiver.accepted[1].doc["text"]
+    finally:
+        await receiver.close()
