@@ -4,7 +4,9 @@ real agent on the paper broker (it flattens when the guard stops the desk)."""
 from __future__ import annotations
 
 import json
+import shlex
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.cli_harness import EURUSD_BUY, Cli, LiveDaemon
@@ -100,3 +102,16 @@ def test_a_trip_flattens_and_holds_until_reset_then_resume(live: LiveDaemon, run
         assert done.exit_code == 0, done.stderr
         assert "Risk trip equity_floor reset" in done.stderr
         assert run("resume", "--from-halt").exit_code == 0
+
+
+def test_the_docs_ftmo_example_is_the_same_in_json_and_in_the_cli(run: Cli) -> None:
+    """docs/risk.md gives the configuration twice; both must mean the same limits."""
+    text = (Path(__file__).parent.parent / "docs" / "risk.md").read_text()
+    section = text.split("## An FTMO-style configuration", 1)[1]
+    as_json = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
+    command = section.split("```sh\n", 1)[1].split("```", 1)[0].replace("\\\n", " ")
+    args = shlex.split(command)
+    assert args[:3] == ["signalos", "risk", "set"]
+    result = run(*args[1:])
+    assert result.exit_code == 0, result.stderr
+    assert limits(run) == limits(run) | as_json
