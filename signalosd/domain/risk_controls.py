@@ -166,13 +166,8 @@ def describe(
         "state": worst.value,
         "latch": None
         if latch is None
-        else {
-            "limit": latch.limit.value,
-            "at": iso(latch.at),
-            "value": latch.value,
-            "threshold": latch.threshold,
-            "clears": "at the next reset" if latch.limit.is_daily else "by a confirmed reset",
-        },
+        else latch.to_dict()
+        | {"clears": "at the next reset" if latch.limit.is_daily else "by a confirmed reset"},
         "day": {
             "start": None if today.day_start is None else iso(today.day_start),
             "next_reset": iso(next_reset(now, hour, minute, limits.zone)),

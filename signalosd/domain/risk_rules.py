@@ -45,6 +45,14 @@ class Latch:
     value: float
     threshold: float
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "limit": self.limit.value,
+            "at": iso(self.at),
+            "value": self.value,
+            "threshold": self.threshold,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class RiskMemory:
@@ -239,14 +247,7 @@ def memory_to_dict(memory: RiskMemory) -> dict[str, Any]:
         "trades_today": memory.trades_today,
         "warned": sorted(limit.value for limit in memory.warned),
         "stale": memory.stale,
-        "latch": None
-        if latch is None
-        else {
-            "limit": latch.limit.value,
-            "at": iso(latch.at),
-            "value": latch.value,
-            "threshold": latch.threshold,
-        },
+        "latch": None if latch is None else latch.to_dict(),
     }
 
 
