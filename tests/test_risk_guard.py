@@ -7,7 +7,7 @@ that the guard judges statuses the throttle drops.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pytest
 
 from signalosd import keys
 from signalosd.app import create_app
-from signalosd.clock import ManualClock
+from signalosd.clock import ManualClock, iso
 from signalosd.config import Settings
 from signalosd.live import risk_timer
 from tests.conftest import Harness, make_settings
@@ -235,21 +235,37 @@ async def test_the_entry_count_starts_again_at_the_reset(daemon: Harness):
     assert code == 202, body
 
 
-async def test_a_daily_trip_clears_at_the_reset_across_the_dst_change(daemon: Harness):
-    """Prague skips 02:00-03:00 on 2026-03-29: a 02:30 reset happens at the jump, 01:00 UTC."""
-    at(daemon, datetime(2026, 3, 28, 20, 0, tzinfo=UTC))
-    await set_limits(daemon, daily_loss_money=100, reset_time="02:30")
+@pytest.mark.parametrize(
+    ("reset_time", "tripped_at", "reset_at"),
+    [
+        # Midnight in Prague in winter is 23:00 UTC the day before.
+        ("00:00", datetime(2026, 1, 5, 21, 0, tzinfo=UTC), datetime(2026, 1, 5, 23, 0, tzinfo=UTC)),
+        # Prague skips 02:00-03:00 on 2026-03-29: a 02:30 reset happens at the jump, 01:00 UTC.
+        (
+            "02:30",
+            datetime(2026, 3, 28, 20, 0, tzinfo=UTC),
+            datetime(2026, 3, 29, 1, 0, tzinfo=UTC),
+        ),
+        # Midnight in summer time (CEST) is 22:00 UTC.
+        ("00:00", datetime(2026, 7, 1, 20, 0, tzinfo=UTC), datetime(2026, 7, 1, 22, 0, tzinfo=UTC)),
+    ],
+)
+async def test_a_daily_trip_clears_at_the_reset_in_prague(
+    daemon: Harness, reset_time: str, tripped_at: datetime, reset_at: datetime
+):
+    at(daemon, tripped_at)
+    await set_limits(daemon, daily_loss_money=100, reset_time=reset_time)
     agent = await started(daemon)
     await agent.send("mt5_status_update", status(9_850))
     await tripped_by(agent)
-    at(daemon, datetime(2026, 3, 29, 0, 59, 59, tzinfo=UTC))
+    at(daemon, reset_at - timedelta(seconds=1))
     await check(daemon)
     assert (await risk(daemon))["latch"] is not None  # not yet
-    at(daemon, datetime(2026, 3, 29, 1, 0, tzinfo=UTC))
+    at(daemon, reset_at)
     await check(daemon)
     state = await risk(daemon)
     assert state["latch"] is None
-    assert state["day"]["start"] == "2026-03-29T01:00:00.000Z"
+    assert state["day"]["start"] == iso(reset_at)
     [cleared] = await events(daemon, "risk_reset")
     assert cleared["data"] == cleared["data"] | {"cleared": "daily_loss_money", "by": "reset_time"}
     # Still halted: leaving the halt is someone's act.
