@@ -1,5 +1,4 @@
-// Account: the MT5 figures, and a uPlot chart of equity and balance (with the equity low/high
-// band of each bucket) from /api/account/history, its right edge following the live status.
+// Account: the MT5 figures and a chart of equity and balance (with each bucket's low/high band).
 import { html, useState, useEffect, useRef, uPlot } from "./lib.js";
 import { money, pnlClass, DASH } from "./trade_fmt.js";
 
@@ -12,16 +11,16 @@ const HR = 3600, DAY = 86400;
 const f = (o) => new Intl.DateTimeFormat(undefined, { hour12: false, ...o });
 const TICK = [f({ hour: "2-digit", minute: "2-digit" }), f({ month: "short", day: "numeric" })];
 const INCRS = [[1, 2, 3, 4, 6, 12].map((n) => n * HR), [1, 2, 3, 5, 7, 10].map((n) => n * DAY)];
-// y: the data padded by a tenth of its span (or 0.01 % of the value: a flat line sits mid-chart)
+// y: padded by a tenth of the span (a flat line sits mid-chart)
 const padY = (u, lo, hi) => (lo == null ? [0, 1] : ((p) => [lo - p, hi + p])(Math.max((hi - lo) / 10, Math.abs(hi) * 1e-4, 0.01)));
 
-// x: the selected window [now − range, now], whatever the data spans; its right edge moves with the clock
+// x: [now − range, now], whatever the data spans
 function opts(el, width, ms) {
   const cs = getComputedStyle(el), c = (n, d) => cs.getPropertyValue(n).trim() || d, day = ms > DAY * 1000 ? 1 : 0;
   const axis = { stroke: c("--muted", "#8b95a3"), grid: { stroke: c("--line", "#2a323d") }, ticks: { show: false } };
   const fmt = (u, v) => (v == null ? DASH : money(v));
   const band = { stroke: "transparent", width: 0, points: { show: false }, value: fmt };
-  // the newest point marked: on 7/30 d the last minutes are a pixel at the right edge
+  // the newest point marked (on 7/30 d a pixel wide)
   const last = { show: true, size: 7, filter: (u) => [u.data[0].length - 1] };
   return {
     width, height: H, cursor: { drag: { x: false, y: false } },
@@ -78,7 +77,7 @@ export function AccountPanel({ mt5, api, accountKey }) {
     if (!d || !mt5 || mt5.equity == null || mt5.balance == null) return;
     const t = Date.now() / 1000, n = d[0].length;
     if (t <= d[0][n - 1]) return;
-    // one live point per bucket: the newest status replaces the previous live point until a bucket has passed
+    // one live point per bucket: the newest status replaces it until the bucket has passed
     const i = liveT.current && t - liveT.current < (hist?.bucket_s || 60) ? n - 1 : n;
     if (i === n) liveT.current = t;
     d[0][i] = t; d[1][i] = mt5.balance; d[2][i] = mt5.equity;

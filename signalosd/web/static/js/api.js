@@ -1,5 +1,4 @@
-// REST: the daemon's errors as ApiError; an action's Idempotency-Key is reused only on its own
-// retries after no answer, and nothing is queued offline.
+// REST: errors as ApiError; an action keeps its Idempotency-Key only for retries after no answer.
 export class ApiError extends Error {
   constructor(status, code, message, details) {
     super(message);

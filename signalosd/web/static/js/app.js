@@ -1,8 +1,8 @@
-// The dashboard: sign-in, then the stream, the store and the panels wired together.
+// The dashboard: sign-in, then the stream, the store and the panels.
 import { html, render, useState, useEffect, useLayoutEffect, useMemo, useRef, useCallback, memo } from "./lib.js";
 import { createApi, refusedMessage } from "./api.js";
 import { Stream } from "./stream.js";
-import { createStore, fetchSnapshot, withSnapshot, normEvent } from "./state.js";
+import { createStore, fetchSnapshot, withSnapshot, normEvent, DONE } from "./state.js";
 import { Header, connText } from "./header.js";
 import { Actions } from "./actions.js";
 import { EventLog } from "./eventlog.js";
@@ -13,14 +13,13 @@ import { TradesPanel } from "./trades.js";
 import { AccountPanel } from "./account.js";
 import { SignalsPanel } from "./signals.js";
 
-const DONE = new Set(["succeeded", "failed", "expired", "cancelled"]);
 const RO = "needs an operator token";
 const [Trades, Account, Signals] = [TradesPanel, AccountPanel, SignalsPanel].map((c) => memo(c));
 
 function App() {
   const [token, setToken] = useState(savedToken);
   const [msg, setMsg] = useState(null);
-  const pre = useRef(null); // the snapshot whose requests sign-in started with its check
+  const pre = useRef(null); // the snapshot sign-in started
   const signOut = useCallback((m) => (forgetToken(), setMsg(m || null), setToken(null)), []);
   const check = useCallback((t) => (pre.current = fetchSnapshot(createApi({ token: t }), null)).st, []);
   return token
@@ -36,14 +35,13 @@ function Dashboard({ token, pre, signOut }) {
   const store = useMemo(() => createStore(toast), []);
   const [s, setS] = useState(store.get);
   const [conn, setConn] = useState({ status: "connecting", attempt: 0, max: 10, queued: 0, detail: "" });
-  const [later, setLater] = useState(false); // the log and tester: once the trades painted
+  const [later, setLater] = useState(false); // the log and tester, once the trades painted
   const connRef = useRef(conn), streamRef = useRef(null);
   const api = useMemo(() => createApi({ token, onUnauthorized: (e) => signOut(refusedMessage(e)) }), [token]);
-  // Layout effects: at mount, not after a paint. /ws (and its full snapshot) once the quick one showed.
+  // Layout effects: at mount, not after a paint; /ws once the quick snapshot showed.
   const quick = useMemo(() => ((p) => ((pre.current = null), p || fetchSnapshot(api, null)))(pre.current), []);
   useLayoutEffect(() => store.subscribe(setS), []);
   useLayoutEffect(() => {
-    // The chart fetches its history once at mount (sign-in), then once per reconnect or reset.
     let loaded = false, started = false, gone = false;
     const go = () => gone || started || ((started = true), setLater(true), st.start());
     const t = setTimeout(go, 1500);
@@ -52,12 +50,11 @@ function Dashboard({ token, pre, signOut }) {
       store.hold();
       try {
         const d = await snap.all, full = snap.upto != null;
-        if (full || !loaded) store.set((x) => withSnapshot(x, d, snap.upto)), (loaded ||= full); // never over the full one
+        if (full || !loaded) store.set((x) => withSnapshot(x, d, snap.upto)), (loaded ||= full);
       } finally {
         store.release();
       }
     };
-    // At once over HTTP: a first render before /ws answers (if it ever does).
     load(quick).catch((e) => (e.status === 401 ? signOut(refusedMessage(e)) : toast(e.message, "error")))
       .finally(() => requestAnimationFrame(() => setTimeout(go)));
     const st = (streamRef.current = new Stream({

@@ -1,6 +1,16 @@
-// A modal dialog: focus on its first field and kept inside (also when its content changes),
-// Escape closes the topmost one wherever focus is, focus returns to the opener.
-import { html, useEffect, useRef } from "./lib.js";
+// A modal dialog: focus kept inside, Escape closes the topmost, focus returns to the opener.
+import { html, useState, useEffect, useRef } from "./lib.js";
+
+// run(f): busy while f runs; what it throws is the error
+export function useRun() {
+  const [busy, setBusy] = useState(false), [err, setErr] = useState(null);
+  const run = async (f) => {
+    setBusy(true), setErr(null);
+    try { await f(); } catch (e) { setErr(e.message || String(e)); }
+    setBusy(false);
+  };
+  return [busy, err, setErr, run];
+}
 
 let n = 0;
 const F = "input:not([disabled]),select:not([disabled]),textarea:not([disabled])";

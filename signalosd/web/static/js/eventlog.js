@@ -1,15 +1,14 @@
 // The event log: the last 500 events, a type filter (globs), a pause of auto-scroll.
 import { html, useState, useRef, useEffect, useLayoutEffect, useMemo, memo } from "./lib.js";
-import { time, money, price, digitsOf, lots } from "./trade_fmt.js";
+import { time, money, price, digitsOf, lots, count } from "./trade_fmt.js";
 
 const actor = (a) => (!a ? "" : a.kind === "system" ? "system" : [a.label || a.id, a.source].filter(Boolean).join(" · "));
-const n = (x) => (Array.isArray(x) ? x.length : x ?? 0);
 
 export function summary({ type: t, data: d }) {
   const p = (v) => price(v, digitsOf(v));
   if (t.startsWith("trade_")) return `#${d.id} ${d.symbol} ${d.side} ${lots(d.volume)} @ ${p(d.open_price)} → ${p(d.current_price)} ${d.status} P&L ${money(d.profit)}`;
   if (t.startsWith("command_")) return [d.type, (d.command_id || "").slice(0, 8), d.trade_id != null && "trade #" + d.trade_id, d.reason || d.error].filter(Boolean).join(" · ");
-  if (t === "emergency_stop") return `${d.message}${d.close_all ? " (close all)" : ""}; ${n(d.cancelled_commands)} entries cancelled`;
+  if (t === "emergency_stop") return `${d.message}${d.close_all ? " (close all)" : ""}; ${count(d.cancelled_commands)} entries cancelled`;
   if (t === "mt5_status_update") return `balance ${money(d.balance)} equity ${money(d.equity)} ${d.connected ? "connected" : "disconnected"}`;
   if (t.startsWith("signal_")) return `${d.symbol} ${d.side} ${lots(d.volume)} ${d.status}${d.reason ? ": " + d.reason : ""}`;
   if (d.message) return d.message + (d.reason ? ": " + d.reason : "");
@@ -45,7 +44,7 @@ export function EventLog(props) {
   const box = useRef(null);
   const pred = useMemo(() => typeFilter(filter), [filter]);
   const shown = useMemo(() => (pred ? events.filter((e) => pred(e.type)) : events), [events, pred]);
-  // Scrolling to the end forces a layout of the whole log: only while it is on screen.
+  // scrolling forces a layout of the whole log: only while it is on screen
   const on = useRef({ seen: true });
   on.current.paused = paused;
   const end = () => void (on.current.paused || !on.current.seen || (box.current.scrollTop = box.current.scrollHeight));

@@ -1,7 +1,6 @@
-// The row actions' dialogs: Close, Partial close, Modify, Trail. Each form checks what it can
-// (the daemon's own rules) before sending and shows the daemon's refusal inside the dialog.
+// The row actions' dialogs: each form checks what it can first and shows a refusal inside.
 import { html, useState } from "./lib.js";
-import { Dialog } from "./dialogs.js";
+import { Dialog, useRun } from "./dialogs.js";
 import { digitsOf, price, stepDigits, lots } from "./trade_fmt.js";
 
 const NUM = /^\s*-?(\d+\.?\d*|\.\d+)\s*$/;
@@ -15,15 +14,11 @@ ${hint && html`<small id=${id + "-h"}>${hint}</small>`}</div>`;
 }
 
 function Form({ submit, send, check, onClose, children }) {
-  const [busy, setBusy] = useState(false);
-  const [err, setErr] = useState(null);
-  const go = async (e) => {
+  const [busy, err, setErr, run] = useRun();
+  const go = (e) => {
     e.preventDefault();
     const r = check();
-    if (busy) return;
-    if (r.problem) return setErr(r.problem);
-    setBusy(true); setErr(null);
-    try { await send(r.body); } catch (x) { setErr(x.message || String(x)); setBusy(false); }
+    if (!busy) r.problem ? setErr(r.problem) : run(() => send(r.body));
   };
   return html`<form onSubmit=${go} novalidate>${children}
 ${err && html`<p role="alert" class="form-error">${err}</p>`}
@@ -109,7 +104,7 @@ const KINDS = {
 };
 export const ACTION_PATH = (kind, id) => [KINDS[kind][2], `/api/trades/${id}/${KINDS[kind][3]}`];
 
-/** The open dialog for `kind` on trade `t`; `send(body)` resolves when accepted, throws if refused. */
+// send(body) resolves when accepted, throws if refused
 export function TradeDialog({ kind, t, send, onClose }) {
   const [title, F] = KINDS[kind];
   return html`<${Dialog} title=${`${title} · trade ${t.id}`} onClose=${onClose}>
