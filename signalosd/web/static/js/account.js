@@ -16,8 +16,8 @@ const padY = (u, lo, hi) => (lo == null ? [0, 1] : ((p) => [lo - p, hi + p])(Mat
 
 // x: [now − range, now], whatever the data spans
 function opts(el, width, ms) {
-  const cs = getComputedStyle(el), c = (n, d) => cs.getPropertyValue(n).trim() || d, day = ms > DAY * 1000 ? 1 : 0;
-  const axis = { stroke: c("--muted", "#8b95a3"), grid: { stroke: c("--line", "#2a323d") }, ticks: { show: false } };
+  const cs = getComputedStyle(el), c = (n) => cs.getPropertyValue(n).trim(), day = ms > DAY * 1000 ? 1 : 0;
+  const axis = { stroke: c("--muted"), grid: { stroke: c("--line") }, ticks: { show: false } };
   const fmt = (u, v) => (v == null ? DASH : money(v));
   const band = { stroke: "transparent", width: 0, points: { show: false }, value: fmt };
   // the newest point marked (on 7/30 d a pixel wide)
@@ -25,8 +25,8 @@ function opts(el, width, ms) {
   return {
     width, height: H, cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true, range: () => ((t) => [t - ms / 1000, t])(Date.now() / 1000) }, y: { range: padY } },
-    series: [{}, { label: "Balance", stroke: c("--warn", "#e3a008"), width: 1.5, value: fmt, points: last },
-      { label: "Equity", stroke: c("--accent", "#3b82f6"), width: 2, value: fmt, points: last }, { label: "Equity low", ...band }, { label: "Equity high", ...band }],
+    series: [{}, { label: "Balance", stroke: c("--warn"), width: 1.5, value: fmt, points: last },
+      { label: "Equity", stroke: c("--accent"), width: 2, value: fmt, points: last }, { label: "Equity low", ...band }, { label: "Equity high", ...band }],
     bands: [{ series: [4, 3], fill: "rgba(59,130,246,.18)" }],
     axes: [{ ...axis, space: 56, incrs: INCRS[day], values: (u, vs) => vs.map((v) => TICK[day].format(v * 1000)) },
       { ...axis, size: 72, values: (u, vs) => vs.map((v) => money(v)) }],

@@ -1,6 +1,7 @@
 // The event log: the last 500 events, a type filter (globs), a pause of auto-scroll.
 import { html, useState, useRef, useEffect, useLayoutEffect, useMemo, memo } from "./lib.js";
 import { time, money, price, digitsOf, lots, count } from "./trade_fmt.js";
+import { head } from "./trades.js";
 
 const actor = (a) => (!a ? "" : a.kind === "system" ? "system" : [a.label || a.id, a.source].filter(Boolean).join(" · "));
 
@@ -63,7 +64,7 @@ export function EventLog(props) {
     </div>
     <div class="scroll" ref=${box} tabindex="0">
       <table aria-label="Event log" class="grid ev">
-        <thead><tr><th>seq</th><th>time</th><th>type</th><th>actor</th><th>summary</th></tr></thead>
+        ${head(["seq", "time", "type", "actor", "summary"])}
         <tbody>${shown.map((e) => html`<${Row} key=${e.seq} e=${e} />`)}</tbody>
       </table>
     </div>

@@ -4,10 +4,7 @@ import { lots, time } from "./trade_fmt.js";
 import { head } from "./trades.js";
 import { useRun } from "./dialogs.js";
 
-const WHY = {
-  halted: "Trading is halted: resume from the halt to open positions.",
-  paused: "Trading is paused: resume to open positions.",
-};
+const WHY = { halted: "Trading is halted: resume from the halt to open positions." };
 const NUM = /^\s*(\d+\.?\d*|\.\d+)\s*$/;
 
 function NewTrade({ mode, canOperate, readOnlyReason, api, toast }) {
@@ -45,7 +42,7 @@ ${inp("symbol", "Symbol", { autocapitalize: "characters", spellcheck: false })}
 ${inp("volume", "Volume", { inputmode: "decimal" })}${inp("sl", "Stop loss", { inputmode: "decimal" })}${inp("tp", "Take profit", { inputmode: "decimal" })}
 </fieldset><div class="sg-go"><button type="submit" class=${"btn btn-primary" + (busy ? " busy" : "")} disabled=${off} aria-describedby=${desc}>Open trade</button>
 ${why && html`<span id="sg-why" class="sg-note">${why}</span>`}
-${!canOperate && html`<span id="sg-ro" class="sg-note">New trades are disabled: ${readOnlyReason || "needs an operator token"}.</span>`}</div>
+${!canOperate && html`<span id="sg-ro" class="sg-note">New trades are disabled: ${readOnlyReason}.</span>`}</div>
 ${err && html`<p role="alert" class="form-error">${err}</p>`}</form>`;
 }
 

@@ -108,7 +108,7 @@ aria-controls="tp-panel" tabindex=${tab === k ? 0 : -1} onClick=${() => setTab(k
 
   return html`<section class="tp" aria-labelledby="tp-h"><div class="panel-head"><h2 id="tp-h">Trades</h2>
 <div role="tablist" aria-label="Trades" class="tp-tabs" onKeyDown=${key}>${tabBtn("open", "Open", trades.length)}${tabBtn("closed", "Closed", closed.length)}</div></div>
-${ro && html`<p id="tp-ro" class="tp-note">Trade actions are disabled: ${readOnlyReason || "needs an operator token"}.</p>`}
+${ro && html`<p id="tp-ro" class="tp-note">Trade actions are disabled: ${readOnlyReason}.</p>`}
 <div role="tabpanel" id="tp-panel" aria-labelledby=${"tp-tab-" + tab} class="tp-scroll">${tab === "open"
     ? html`<table aria-label="Live trades" class="grid tp-table" onClick=${onClick}>${head(OPEN_COLS)}
 <tbody>${trades.map((t) => h(Row, { key: t.id, t, c: cmdOf(t.id), ro }))}</tbody></table>
