@@ -1,5 +1,5 @@
 // The event log: the last 500 events, a type filter (globs), a pause of auto-scroll.
-import { html, useState, useRef, useEffect, useLayoutEffect, useMemo, memo } from "./lib.js";
+import { html, useState, useRef, useEffect, useLayoutEffect, useMemo, memo, useThrottled } from "./lib.js";
 import { time, money, price, digitsOf, lots, count } from "./trade_fmt.js";
 import { head } from "./trades.js";
 
@@ -26,20 +26,8 @@ export function typeFilter(text) {
 const Row = memo(({ e }) => html`<tr data-seq=${e.seq}><td class="num">${e.seq}</td><td>${time(e.ts)}</td>
   <td class=${"et-" + e.type.split("_")[0]}>${e.type}</td><td>${actor(e.actor)}</td><td class="summary">${summary(e)}</td></tr>`);
 
-// The log's table is relaid out on each change: at most every 300 ms.
-function useThrottled(v, ms) {
-  const [x, setX] = useState(v), r = useRef({ t: 0 });
-  r.current.v = v;
-  useEffect(() => {
-    const o = r.current;
-    o.id = o.id || setTimeout(() => ((o.id = 0), (o.t = Date.now()), setX(o.v)), Math.max(0, o.t + ms - Date.now()));
-  }, [v]);
-  useEffect(() => () => clearTimeout(r.current.id), []);
-  return x;
-}
-
 export function EventLog(props) {
-  const events = useThrottled(props.events, 300);
+  const events = useThrottled(props.events, 300); // its table is relaid out on each change
   const [filter, setFilter] = useState("");
   const [paused, setPaused] = useState(false);
   const box = useRef(null);
