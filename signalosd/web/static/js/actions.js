@@ -1,6 +1,6 @@
-// Quick actions; each shows a loading state, then the daemon's message.
+// Quick actions: busy, then the daemon's message.
 import { html, useState } from "./lib.js";
-import { Dialog, useRun } from "./dialogs.js";
+import { Dialog, Confirm, useRun } from "./dialogs.js";
 import { DONE } from "./state.js";
 import { count } from "./trade_fmt.js";
 
@@ -34,13 +34,9 @@ export function Actions({ s, api, toast, canOperate, readOnlyReason, onReply }) 
     ${ro && html`<span id="ro-note" class="ro-note">${readOnlyReason}</span>`}
     ${s.mode && s.mode !== "running" && html`<span class=${"mode-note mode-" + s.mode}>Trading ${s.mode}${s.reason ? ": " + s.reason : ""}</span>`}
     ${dlg === "stop" && html`<${StopDialog} s=${s} run=${run} onClose=${close} />`}
-    ${dlg === "resume" && html`<${Dialog} title="Resume from halt" onClose=${close}>
+    ${dlg === "resume" && html`<${Confirm} title="Resume from halt" label="Confirm resume" onClose=${close}
+      go=${() => run("resume", "trading/resume", { confirm_halt: true }, ["Trading resumed from the halt", "Already running"]).then(close)}>
       <p>Trading is halted. Resuming lets new signals open positions again.</p>
-      <div class="dialog-buttons">
-        <button class="btn btn-primary" disabled=${busy === "resume"} aria-busy=${busy === "resume"}
-          onClick=${() => run("resume", "trading/resume", { confirm_halt: true }, ["Trading resumed from the halt", "Already running"]).then(close, () => {})}>Confirm resume</button>
-        <button class="btn" onClick=${close}>Cancel</button>
-      </div>
     <//>`}
   </section>`;
 }
@@ -67,7 +63,6 @@ function StopDialog({ s, run, onClose }) {
   <//>`;
 }
 
-// entries cancelled: from the reply (or the stop's event); positions: from its command
 function StopResult({ s, r }) {
   const id = r.command && r.command.id;
   const c = s.commands.get(id) || r.command || {};

@@ -1,4 +1,4 @@
-// A modal dialog: focus kept inside, Escape closes the topmost, focus returns to the opener.
+// Modal dialogs: focus kept inside, Escape, focus back to the opener.
 import { html, useState, useEffect, useRef } from "./lib.js";
 
 // run(f): busy while f runs; what it throws is the error
@@ -46,3 +46,13 @@ export function Dialog({ title, onClose, children, className = "" }) {
     </div>
   </div>`;
 }
+
+// A form ending in its error, `label` (submit) and Cancel: `go` runs on submit; what it throws is shown.
+export function Form({ label, go, onClose, children }) {
+  const [busy, err, , run] = useRun();
+  return html`<form onSubmit=${(e) => (e.preventDefault(), busy || run(go))} novalidate>${children}
+${err && html`<p role="alert" class="form-error">${err}</p>`}
+<div class="dialog-buttons"><button type="submit" class=${"btn btn-primary" + (busy ? " busy" : "")} aria-disabled=${busy ? "true" : undefined}>${label}</button>
+<button type="button" class="btn" onClick=${onClose}>Cancel</button></div></form>`;
+}
+export const Confirm = ({ title, onClose, ...p }) => html`<${Dialog} title=${title} onClose=${onClose}><${Form} onClose=${onClose} ...${p} /><//>`;

@@ -1,4 +1,4 @@
-// The event log: the last 500 events, a type filter (globs), a pause of auto-scroll.
+// The event log: the last 500 events, a type filter, auto-scroll.
 import { html, useState, useRef, useEffect, useLayoutEffect, useMemo, memo, useThrottled } from "./lib.js";
 import { time, money, price, digitsOf, lots, count } from "./trade_fmt.js";
 import { head } from "./trades.js";
@@ -27,13 +27,12 @@ const Row = memo(({ e }) => html`<tr data-seq=${e.seq}><td class="num">${e.seq}<
   <td class=${"et-" + e.type.split("_")[0]}>${e.type}</td><td>${actor(e.actor)}</td><td class="summary">${summary(e)}</td></tr>`);
 
 export function EventLog(props) {
-  const events = useThrottled(props.events, 300); // its table is relaid out on each change
+  const events = useThrottled(props.events, 300);
   const [filter, setFilter] = useState("");
   const [paused, setPaused] = useState(false);
   const box = useRef(null);
   const pred = useMemo(() => typeFilter(filter), [filter]);
   const shown = useMemo(() => (pred ? events.filter((e) => pred(e.type)) : events), [events, pred]);
-  // scrolling forces a layout of the whole log: only while it is on screen
   const on = useRef({ seen: true });
   on.current.paused = paused;
   const end = () => void (on.current.paused || !on.current.seen || (box.current.scrollTop = box.current.scrollHeight));

@@ -1,4 +1,4 @@
-// The vendored UMD builds as module names (ESM would need an inline import map, which the CSP forbids).
+// The vendored UMD builds as modules (ESM needs an inline import map: the CSP forbids it).
 const { h, render, Component } = window.preact;
 export const { useState, useEffect, useRef, useMemo, useCallback, useLayoutEffect } = window.preactHooks;
 export const html = window.htm.bind(h);

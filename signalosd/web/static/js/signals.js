@@ -1,4 +1,4 @@
-// Signals: the latest, with status and reason, and a "New trade" form posting one.
+// Signals and the New trade form.
 import { html, useState } from "./lib.js";
 import { lots, time } from "./trade_fmt.js";
 import { head } from "./trades.js";
@@ -29,9 +29,9 @@ function NewTrade({ mode, canOperate, readOnlyReason, api, toast }) {
     if (!body.symbol) return setErr("Enter a symbol, e.g. EURUSD.");
     if (!NUM.test(f.volume) || !(body.volume > 0)) return setErr("Volume must be a number of lots above 0, e.g. 0.1.");
     run(async () => {
-      const r = await api.action("POST", "/api/signals", body).catch((x) => { toast?.(`Signal refused: ${x.message}`, "error"); throw x; }), s = r?.signal;
-      if (s?.status === "skipped") toast?.(`Signal ${s.id} skipped: ${s.reason}`, "info");
-      else toast?.(`Signal ${s?.id} accepted: ${body.side} ${body.volume} ${body.symbol} queued for the agent${r?.duplicate ? " (duplicate)" : ""}.`, "ok");
+      const r = await api.action("POST", "/api/signals", body).catch((x) => { toast(`Signal refused: ${x.message}`, "error"); throw x; }), s = r?.signal;
+      if (s?.status === "skipped") toast(`Signal ${s.id} skipped: ${s.reason}`, "info");
+      else toast(`Signal ${s?.id} accepted: ${body.side} ${body.volume} ${body.symbol} queued for the agent${r?.duplicate ? " (duplicate)" : ""}.`, "ok");
     });
   };
   return html`<form class="sg-form" onSubmit=${submit} aria-labelledby="sg-nt" novalidate>
@@ -55,5 +55,5 @@ export function SignalsPanel({ signals = [], mode, canOperate, readOnlyReason, a
 <td data-col="time">${time(s.created_at)}</td><td data-col="symbol">${s.symbol}</td><td data-col="side" class=${"tp-" + s.side}>${s.side}</td>
 <td data-col="volume">${lots(s.volume)}</td>
 <td data-col="status">${s.status}</td><td data-col="reason">${s.reason || ""}</td></tr>`)}</tbody></table>
-${signals.length === 0 && html`<p class="tp-empty">No signals yet.</p>`}</div></section>`;
+${signals.length === 0 && html`<p class="empty">No signals yet.</p>`}</div></section>`;
 }

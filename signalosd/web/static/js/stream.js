@@ -1,4 +1,4 @@
-// /ws: backoff 1 s → 30 s with jitter, 10 tries, then error; pings; ≤ 100 messages queued offline.
+// /ws: backoff 1 s → 30 s, 10 tries, then error; ≤ 100 queued offline.
 export const MAX_ATTEMPTS = 10, QUEUE_MAX = 100;
 export const backoff = (n) => Math.round(Math.min(30000, 1000 * 2 ** Math.max(0, n - 1)) * (0.75 + Math.random() * 0.25));
 const J = JSON.stringify, T = ["retry", "auth", "beat", "dead"];

@@ -1,4 +1,4 @@
-// Toasts: a polite role=log; the newest three shown, older ones kept (announced) but hidden.
+// Toasts: a polite role=log, the newest three shown.
 import { html, useState, useCallback } from "./lib.js";
 
 let n = 0;

@@ -1,6 +1,6 @@
-// The row actions' dialogs: each form checks what it can first and shows a refusal inside.
+// The row actions' dialogs: checked first, a refusal shown inside.
 import { html, useState } from "./lib.js";
-import { Dialog, useRun } from "./dialogs.js";
+import { Dialog, Form as Confirmed } from "./dialogs.js";
 import { digitsOf, price, stepDigits, lots } from "./trade_fmt.js";
 
 const NUM = /^\s*-?(\d+\.?\d*|\.\d+)\s*$/;
@@ -13,17 +13,14 @@ value=${value} onInput=${(e) => set(e.currentTarget.value)} aria-describedby=${h
 ${hint && html`<small id=${id + "-h"}>${hint}</small>`}</div>`;
 }
 
-function Form({ submit, send, check, onClose, children }) {
-  const [busy, err, setErr, run] = useRun();
-  const go = (e) => {
-    e.preventDefault();
+// check(): { problem } (shown, nothing sent) or { body } to send
+function Form({ submit, send, check, ...p }) {
+  const go = () => {
     const r = check();
-    if (!busy) r.problem ? setErr(r.problem) : run(() => send(r.body));
+    if (r.problem) throw new Error(r.problem);
+    return send(r.body);
   };
-  return html`<form onSubmit=${go} novalidate>${children}
-${err && html`<p role="alert" class="form-error">${err}</p>`}
-<div class="dialog-buttons"><button type="submit" class=${"btn btn-primary" + (busy ? " busy" : "")} aria-disabled=${busy ? "true" : undefined}>${submit}</button>
-<button type="button" class="btn" onClick=${onClose}>Cancel</button></div></form>`;
+  return html`<${Confirmed} label=${submit} go=${go} ...${p} />`;
 }
 
 function CloseForm({ t, send, onClose }) {

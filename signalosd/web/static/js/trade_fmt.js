@@ -1,4 +1,4 @@
-// Number and time formatting (Intl formatters made once per digit count and reused).
+// Number and time formats (Intl formatters made once).
 const nfs = new Map();
 function nf(d, group) {
   const k = d * 2 + (group ? 1 : 0);
@@ -17,10 +17,9 @@ export const stepDigits = (s) => (ok(s) && s > 0 ? Math.max(2, Math.min(8, Math.
 export const lots = (v, d = 2) => price(v, d);
 export const count = (x) => (Array.isArray(x) ? x.length : x ?? 0);
 export const pnlClass = (v) => (!ok(v) || v === 0 ? "" : v > 0 ? "pnl-pos" : "pnl-neg");
-const day = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
-const full = new Intl.DateTimeFormat(undefined, { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false });
+export const dtf = (o) => new Intl.DateTimeFormat(undefined, { hour12: false, ...o });
+const D2 = "2-digit", day = dtf({ hour: D2, minute: D2, second: D2 }), full = dtf({ month: D2, day: D2, hour: D2, minute: D2 });
 const times = new Map();
-// local time, with the date when not today
 export function time(iso) {
   if (!iso) return DASH;
   let s = times.get(iso);

@@ -1,4 +1,4 @@
-// Trades: the open table (a tick re-renders one row), the closed tab, the row actions and their outcome.
+// Trades: open and closed, the row actions and their outcome.
 import { h, html, useState, useRef, useCallback, useEffect, memo } from "./lib.js";
 import { TradeDialog, ACTION_PATH } from "./trade_dialogs.js";
 import { digitsOf, price, lots, money, stepDigits, pnlClass, time, DASH } from "./trade_fmt.js";
@@ -14,7 +14,6 @@ function cmdText(c) {
 const trail = (v) => (v && typeof v === "object" ? v.distance : v);
 const LABEL = { close: "close", partial: "partial close", modify: "modify", trail: "trailing stop" };
 
-// re-rendered only when its trade, its command or `ro` changed
 const Row = memo(({ t, c, ro }) => {
     const d = digitsOf(t.open_price ?? t.current_price), off = ro || t.status !== "open", desc = ro ? "tp-ro" : undefined;
     const why = !ro && off ? `trade is ${t.status}` : undefined;
@@ -67,14 +66,13 @@ export function TradesPanel({ trades = [], closed = [], commands, canOperate, re
     const m = mine.get(id);
     return m && !(m.id && commands?.has(m.id)) ? m : last.get(id);
   };
-  // a toast when one of those finishes
   const told = useRef(new Set());
   useEffect(() => {
     for (const [id, m] of mine) {
       const c = m.id && commands?.get(m.id);
       if (!c || !DONE.has(c.status) || told.current.has(c.id)) continue;
       told.current.add(c.id);
-      toast?.(`Trade ${id}: ${LABEL[m.kind] || c.type} ${cmdText(c)}`, c.status === "succeeded" ? "ok" : "error");
+      toast(`Trade ${id}: ${LABEL[m.kind] || c.type} ${cmdText(c)}`, c.status === "succeeded" ? "ok" : "error");
     }
   }, [commands, mine]);
   const put = (id, c) => setMine((m) => { const n = new Map(m); c ? n.set(id, c) : n.delete(id); return n; });
@@ -84,12 +82,12 @@ export function TradesPanel({ trades = [], closed = [], commands, canOperate, re
     put(t.id, { status: "queued", type: kind, kind });
     try {
       const r = await api.action(method, path, body), c = r && r.command;
-      if (c) { followCommand?.(c.id, t.id, c); put(t.id, { ...c, kind }); }
-      toast?.(`Trade ${t.id}: ${LABEL[kind]} queued${c ? ` (command ${c.id.slice(0, 8)})` : ""}.`, "ok");
+      if (c) { followCommand(c.id, t.id, c); put(t.id, { ...c, kind }); }
+      toast(`Trade ${t.id}: ${LABEL[kind]} queued${c ? ` (command ${c.id.slice(0, 8)})` : ""}.`, "ok");
       setDlg(null);
     } catch (e) {
       put(t.id, prev);
-      toast?.(`Trade ${t.id}: ${LABEL[kind]} ${e.status ? "refused" : "not sent"}: ${e.message}`, "error");
+      toast(`Trade ${t.id}: ${LABEL[kind]} ${e.status ? "refused" : "not sent"}: ${e.message}`, "error");
       throw e;
     }
   };
@@ -112,9 +110,9 @@ ${ro && html`<p id="tp-ro" class="tp-note">Trade actions are disabled: ${readOnl
 <div role="tabpanel" id="tp-panel" aria-labelledby=${"tp-tab-" + tab} class="tp-scroll">${tab === "open"
     ? html`<table aria-label="Live trades" class="grid tp-table" onClick=${onClick}>${head(OPEN_COLS)}
 <tbody>${trades.map((t) => h(Row, { key: t.id, t, c: cmdOf(t.id), ro }))}</tbody></table>
-${trades.length === 0 && html`<p class="tp-empty">No open trades.</p>`}`
+${trades.length === 0 && html`<p class="empty">No open trades.</p>`}`
     : html`<table aria-label="Closed trades" class="grid tp-table">${head(CLOSED_COLS)}
 <tbody>${closed.map((t) => h(ClosedRow, { key: t.id, t }))}</tbody></table>
-${closed.length === 0 && html`<p class="tp-empty">No closed trades yet.</p>`}`}</div>
+${closed.length === 0 && html`<p class="empty">No closed trades yet.</p>`}`}</div>
 ${dt && html`<${TradeDialog} kind=${dlg.kind} t=${dt} send=${send} onClose=${close}/>`}</section>`;
 }
