@@ -1,4 +1,4 @@
-// The dashboard: sign-in, then the stream, the store and the panels.
+// Sign-in, then the stream, the store and the panels.
 import { html, render, useState, useEffect, useLayoutEffect, useMemo, useRef, useCallback, memo } from "./lib.js";
 import { createApi, refusedMessage } from "./api.js";
 import { Stream } from "./stream.js";
@@ -12,14 +12,15 @@ import { WsTester } from "./wstester.js";
 import { TradesPanel } from "./trades.js";
 import { AccountPanel } from "./account.js";
 import { SignalsPanel } from "./signals.js";
+import { RiskPanel } from "./risk.js";
 
 const RO = "needs an operator token";
-const [Trades, Account, Signals] = [TradesPanel, AccountPanel, SignalsPanel].map((c) => memo(c));
+const [Trades, Account, Signals, Risk] = [TradesPanel, AccountPanel, SignalsPanel, RiskPanel].map((c) => memo(c));
 
 function App() {
   const [token, setToken] = useState(savedToken);
   const [msg, setMsg] = useState(null);
-  const pre = useRef(null); // the snapshot sign-in started
+  const pre = useRef(null); // sign-in's snapshot
   const signOut = useCallback((m) => (forgetToken(), setMsg(m || null), setToken(null)), []);
   const check = useCallback((t) => (pre.current = fetchSnapshot(createApi({ token: t }), null)).st, []);
   return token
@@ -35,7 +36,7 @@ function Dashboard({ token, pre, signOut }) {
   const store = useMemo(() => createStore(toast), []);
   const [s, setS] = useState(store.get);
   const [conn, setConn] = useState({ status: "connecting", attempt: 0, max: 10, queued: 0, detail: "" });
-  const [later, setLater] = useState(false); // the log and tester, once the trades painted
+  const [later, setLater] = useState(false);
   const connRef = useRef(conn), streamRef = useRef(null);
   const api = useMemo(() => createApi({ token, onUnauthorized: (e) => signOut(refusedMessage(e)) }), [token]);
   // Layout effects: at mount, not after a paint; /ws once the quick snapshot showed.
@@ -69,7 +70,7 @@ function Dashboard({ token, pre, signOut }) {
         store.set({ role: d.role, account: d.account });
         if (!loaded) return await load(fetchSnapshot(api, d.last_seq)), d.last_seq;
         bump();
-        return store.get().lastSeq; // the last seq rendered
+        return store.get().lastSeq;
       },
       onMessage: (m) => {
         if (m.type === "reset") {
@@ -84,7 +85,6 @@ function Dashboard({ token, pre, signOut }) {
     return () => ((gone = true), clearTimeout(t), st.stop());
   }, []);
 
-  // Followed over REST while /ws is down.
   const followCommand = useCallback(async (id, trade_id, cmd) => {
     const put = (c) => store.set((x) => ({ ...x, commands: new Map(x.commands).set(id, { ...x.commands.get(id), ...c }) }));
     if (!store.get().commands.has(id)) put(cmd ? fromCommand(cmd) : { id, type: null, trade_id, status: "queued", reason: null });
@@ -114,6 +114,7 @@ function Dashboard({ token, pre, signOut }) {
           readOnlyReason=${ro} api=${api} toast=${toast} followCommand=${followCommand} />
       </div>
       <div class="col-side">
+        <div class="panel"><${Risk} api=${api} toast=${toast} tick=${s.riskSeq + "/" + s.accountKey} canOperate=${canOperate} /></div>
         <div class="panel"><${Account} mt5=${s.mt5} api=${api} accountKey=${String(s.accountKey)} /></div>
         <div class="panel"><${Signals} signals=${s.signals} mode=${s.mode} canOperate=${canOperate} readOnlyReason=${ro} api=${api} toast=${toast} /></div>
       </div>

@@ -1,4 +1,4 @@
-// App state: the snapshot, then events by seq, one new state per frame.
+// The snapshot, then events by seq, one new state per frame.
 export const LOG_MAX = 500;
 const CLOSED_MAX = 200, SIGNALS_MAX = 100, COMMANDS_MAX = 1000;
 const OPEN = new Set(["pending", "open", "closing"]);
@@ -15,7 +15,7 @@ export function sigWith(g, t) {
 
 export const initialState = () => ({
   mode: null, stealth: false, mt5: null, trades: [], tradeMap: new Map(), closed: [],
-  commands: new Map(), signals: [], events: [], lastSeq: 0, accountKey: 0,
+  commands: new Map(), signals: [], events: [], lastSeq: 0, accountKey: 0, riskSeq: 0,
 });
 
 export const normEvent = (e) => ({ seq: e.seq, type: e.type, ts: e.ts || e.timestamp, actor: e.actor, data: e.data || {} });
@@ -32,6 +32,7 @@ export function applyEvents(s, events, notice) {
   let trades, closed, cmds, signals, bySig, byTrade;
   const tradeOf = (id) => id != null && ((trades || s.tradeMap).get(id) || (closed || s.closed).find((x) => x.id === id));
   for (const { type: t, data: d, ts, seq } of fresh) {
+    if (t === "mt5_status_update" || t.startsWith("risk_")) n.riskSeq = seq;
     if (t === "trade_opened" || t === "trade_update" || t === "trade_closed") {
       if (d.id == null) continue;
       trades = trades || new Map(s.tradeMap);
@@ -104,7 +105,7 @@ async function lastEvents(api, upto) {
   return out.slice(-LOG_MAX);
 }
 
-// Without `upto` (the quick snapshot) the rest wait for `st`, the token check; with it, the last events too.
+// `upto`: authenticated's last_seq (with the last events); without, the rest wait for the token check
 export function fetchSnapshot(api, upto) {
   const st = api.get("/api/trading/state"), rest = () => Promise.all([api.get("/api/system/health"), api.get("/api/trades"),
     api.get("/api/trades", { status: "closed,failed", limit: CLOSED_MAX }), api.get("/api/signals", { limit: SIGNALS_MAX }),
