@@ -1,7 +1,6 @@
-// Account: the MT5 figures, and a uPlot chart of equity and balance (with the equity low/high
-// band of each bucket) from /api/account/history, its right edge following the live status.
+// Account: the MT5 figures, an equity and balance chart.
 import { html, useState, useEffect, useRef, uPlot } from "./lib.js";
-import { money, pnlClass, DASH } from "./trade_fmt.js";
+import { money, pnlClass, dtf, DASH } from "./trade_fmt.js";
 
 const RANGES = [["24 h", 864e5], ["7 d", 6048e5], ["30 d", 2592e6]];
 const FIELDS = [["balance", "Balance"], ["equity", "Equity"], ["margin", "Margin"], ["margin_free", "Free margin"], ["margin_level", "Margin level"], ["profit", "Floating profit"]];
@@ -9,25 +8,21 @@ const H = 220;
 const show = (k, v) => (v == null ? DASH : k === "margin_level" ? money(v) + " %" : money(v));
 
 const HR = 3600, DAY = 86400;
-const f = (o) => new Intl.DateTimeFormat(undefined, { hour12: false, ...o });
-const TICK = [f({ hour: "2-digit", minute: "2-digit" }), f({ month: "short", day: "numeric" })];
+const TICK = [dtf({ hour: "2-digit", minute: "2-digit" }), dtf({ month: "short", day: "numeric" })];
 const INCRS = [[1, 2, 3, 4, 6, 12].map((n) => n * HR), [1, 2, 3, 5, 7, 10].map((n) => n * DAY)];
-// y: the data padded by a tenth of its span (or 0.01 % of the value: a flat line sits mid-chart)
 const padY = (u, lo, hi) => (lo == null ? [0, 1] : ((p) => [lo - p, hi + p])(Math.max((hi - lo) / 10, Math.abs(hi) * 1e-4, 0.01)));
 
-// x: the selected window [now − range, now], whatever the data spans; its right edge moves with the clock
 function opts(el, width, ms) {
-  const cs = getComputedStyle(el), c = (n, d) => cs.getPropertyValue(n).trim() || d, day = ms > DAY * 1000 ? 1 : 0;
-  const axis = { stroke: c("--muted", "#8b95a3"), grid: { stroke: c("--line", "#2a323d") }, ticks: { show: false } };
+  const cs = getComputedStyle(el), c = (n) => cs.getPropertyValue(n).trim(), day = ms > DAY * 1000 ? 1 : 0;
+  const axis = { stroke: c("--muted"), grid: { stroke: c("--line") }, ticks: { show: false } };
   const fmt = (u, v) => (v == null ? DASH : money(v));
   const band = { stroke: "transparent", width: 0, points: { show: false }, value: fmt };
-  // the newest point marked: on 7/30 d the last minutes are a pixel at the right edge
   const last = { show: true, size: 7, filter: (u) => [u.data[0].length - 1] };
   return {
     width, height: H, cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true, range: () => ((t) => [t - ms / 1000, t])(Date.now() / 1000) }, y: { range: padY } },
-    series: [{}, { label: "Balance", stroke: c("--warn", "#e3a008"), width: 1.5, value: fmt, points: last },
-      { label: "Equity", stroke: c("--accent", "#3b82f6"), width: 2, value: fmt, points: last }, { label: "Equity low", ...band }, { label: "Equity high", ...band }],
+    series: [{}, { label: "Balance", stroke: c("--warn"), width: 1.5, value: fmt, points: last },
+      { label: "Equity", stroke: c("--accent"), width: 2, value: fmt, points: last }, { label: "Equity low", ...band }, { label: "Equity high", ...band }],
     bands: [{ series: [4, 3], fill: "rgba(59,130,246,.18)" }],
     axes: [{ ...axis, space: 56, incrs: INCRS[day], values: (u, vs) => vs.map((v) => TICK[day].format(v * 1000)) },
       { ...axis, size: 72, values: (u, vs) => vs.map((v) => money(v)) }],
@@ -78,7 +73,7 @@ export function AccountPanel({ mt5, api, accountKey }) {
     if (!d || !mt5 || mt5.equity == null || mt5.balance == null) return;
     const t = Date.now() / 1000, n = d[0].length;
     if (t <= d[0][n - 1]) return;
-    // one live point per bucket: the newest status replaces the previous live point until a bucket has passed
+    // one live point per bucket
     const i = liveT.current && t - liveT.current < (hist?.bucket_s || 60) ? n - 1 : n;
     if (i === n) liveT.current = t;
     d[0][i] = t; d[1][i] = mt5.balance; d[2][i] = mt5.equity;
@@ -93,6 +88,6 @@ export function AccountPanel({ mt5, api, accountKey }) {
 <div class="ac-ranges">${RANGES.map(([l], i) => html`<button type="button" class="btn btn-small btn-toggle" aria-pressed=${i === range ? "true" : "false"} onClick=${() => setRange(i)}>${l}</button>`)}</div>
 <div class="ac-chart" ref=${box}></div>
 ${err ? html`<p role="alert" class="form-error">Could not load the account history: ${err}</p>`
-    : empty ? html`<p class="ac-empty">No account history yet: the daemon samples the account status while the agent reports it.</p>`
-    : !hist && html`<p class="ac-empty">Loading…</p>`}</figure></section>`;
+    : empty ? html`<p class="empty">No account history yet: the daemon samples the account status while the agent reports it.</p>`
+    : !hist && html`<p class="empty">Loading…</p>`}</figure></section>`;
 }

@@ -1,9 +1,8 @@
-// Quick actions; each shows a loading state, then the daemon's message.
+// Quick actions: busy, then the daemon's message.
 import { html, useState } from "./lib.js";
-import { Dialog } from "./dialogs.js";
-
-const DONE = new Set(["succeeded", "failed", "expired", "cancelled"]);
-const count = (x) => (Array.isArray(x) ? x.length : x ?? 0);
+import { Dialog, Confirm, useRun } from "./dialogs.js";
+import { DONE } from "./state.js";
+import { count } from "./trade_fmt.js";
 
 export function Actions({ s, api, toast, canOperate, readOnlyReason, onReply }) {
   const [busy, setBusy] = useState(null);
@@ -35,34 +34,22 @@ export function Actions({ s, api, toast, canOperate, readOnlyReason, onReply }) 
     ${ro && html`<span id="ro-note" class="ro-note">${readOnlyReason}</span>`}
     ${s.mode && s.mode !== "running" && html`<span class=${"mode-note mode-" + s.mode}>Trading ${s.mode}${s.reason ? ": " + s.reason : ""}</span>`}
     ${dlg === "stop" && html`<${StopDialog} s=${s} run=${run} onClose=${close} />`}
-    ${dlg === "resume" && html`<${Dialog} title="Resume from halt" onClose=${close}>
+    ${dlg === "resume" && html`<${Confirm} title="Resume from halt" label="Confirm resume" onClose=${close}
+      go=${() => run("resume", "trading/resume", { confirm_halt: true }, ["Trading resumed from the halt", "Already running"]).then(close)}>
       <p>Trading is halted. Resuming lets new signals open positions again.</p>
-      <div class="dialog-buttons">
-        <button class="btn btn-primary" disabled=${busy === "resume"} aria-busy=${busy === "resume"}
-          onClick=${() => run("resume", "trading/resume", { confirm_halt: true }, ["Trading resumed from the halt", "Already running"]).then(close, () => {})}>Confirm resume</button>
-        <button class="btn" onClick=${close}>Cancel</button>
-      </div>
     <//>`}
   </section>`;
 }
 
 function StopDialog({ s, run, onClose }) {
   const [all, setAll] = useState(false);
-  const [sending, setSending] = useState(false);
-  const [err, setErr] = useState(null);
+  const [sending, err, , go] = useRun();
   const [reply, setReply] = useState(null);
-  const confirm = async () => {
-    setSending(true);
-    setErr(null);
-    try {
-      const r = await run("stop", "trading/emergency-stop", { close_all: all, reason: "dashboard emergency stop" },
-        ["Emergency stop activated: trading halted", "Emergency stop sent again (already halted)"]);
-      setReply({ ...r, close_all: all });
-    } catch (e) {
-      setErr(e.message);
-    }
-    setSending(false);
-  };
+  const confirm = () => go(async () => {
+    const r = await run("stop", "trading/emergency-stop", { close_all: all, reason: "dashboard emergency stop" },
+      ["Emergency stop activated: trading halted", "Emergency stop sent again (already halted)"]);
+    setReply({ ...r, close_all: all });
+  });
   return html`<${Dialog} title="Emergency stop" onClose=${onClose} className="dialog-stop">
     ${reply
       ? html`<${StopResult} s=${s} r=${reply} /><div class="dialog-buttons"><button class="btn" onClick=${onClose}>Close</button></div>`
@@ -76,7 +63,6 @@ function StopDialog({ s, run, onClose }) {
   <//>`;
 }
 
-// Cancelled entries from the reply (else the stop's event), positions closed/failing from its command.
 function StopResult({ s, r }) {
   const id = r.command && r.command.id;
   const c = s.commands.get(id) || r.command || {};

@@ -1,5 +1,4 @@
-// REST: the daemon's errors as ApiError; an action's Idempotency-Key is reused only on its own
-// retries after no answer, and nothing is queued offline.
+// REST; an action's Idempotency-Key is kept only for its retries.
 export class ApiError extends Error {
   constructor(status, code, message, details) {
     super(message);
@@ -9,8 +8,8 @@ export class ApiError extends Error {
 const NO_ANSWER = "The daemon did not answer (network error): check that signalosd runs and try again";
 const RETRIES = [400, 1500];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const hex = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (x) => x.toString(16).padStart(2, "0")).join("");
-const newKey = () => "dash-" + (crypto.randomUUID ? crypto.randomUUID() : hex());
+// getRandomValues, unlike randomUUID, works on a plain-http origin too
+const newKey = () => "dash-" + Array.from(crypto.getRandomValues(new Uint8Array(16)), (x) => x.toString(16).padStart(2, "0")).join("");
 
 export const refusedMessage = (e) => `The daemon refused this token (${(e && e.code) || "unauthorized"}): paste a valid token from the token file.`;
 

@@ -1,8 +1,8 @@
-// The dashboard: sign-in, then the stream, the store and the panels wired together.
+// Sign-in, then the stream, the store and the panels.
 import { html, render, useState, useEffect, useLayoutEffect, useMemo, useRef, useCallback, memo } from "./lib.js";
 import { createApi, refusedMessage } from "./api.js";
 import { Stream } from "./stream.js";
-import { createStore, fetchSnapshot, withSnapshot, normEvent } from "./state.js";
+import { createStore, fetchSnapshot, withSnapshot, normEvent, DONE } from "./state.js";
 import { Header, connText } from "./header.js";
 import { Actions } from "./actions.js";
 import { EventLog } from "./eventlog.js";
@@ -12,15 +12,15 @@ import { WsTester } from "./wstester.js";
 import { TradesPanel } from "./trades.js";
 import { AccountPanel } from "./account.js";
 import { SignalsPanel } from "./signals.js";
+import { RiskPanel } from "./risk.js";
 
-const DONE = new Set(["succeeded", "failed", "expired", "cancelled"]);
 const RO = "needs an operator token";
-const [Trades, Account, Signals] = [TradesPanel, AccountPanel, SignalsPanel].map((c) => memo(c));
+const [Trades, Account, Signals, Risk] = [TradesPanel, AccountPanel, SignalsPanel, RiskPanel].map((c) => memo(c));
 
 function App() {
   const [token, setToken] = useState(savedToken);
   const [msg, setMsg] = useState(null);
-  const pre = useRef(null); // the snapshot whose requests sign-in started with its check
+  const pre = useRef(null); // sign-in's snapshot
   const signOut = useCallback((m) => (forgetToken(), setMsg(m || null), setToken(null)), []);
   const check = useCallback((t) => (pre.current = fetchSnapshot(createApi({ token: t }), null)).st, []);
   return token
@@ -36,14 +36,13 @@ function Dashboard({ token, pre, signOut }) {
   const store = useMemo(() => createStore(toast), []);
   const [s, setS] = useState(store.get);
   const [conn, setConn] = useState({ status: "connecting", attempt: 0, max: 10, queued: 0, detail: "" });
-  const [later, setLater] = useState(false); // the log and tester: once the trades painted
+  const [later, setLater] = useState(false);
   const connRef = useRef(conn), streamRef = useRef(null);
   const api = useMemo(() => createApi({ token, onUnauthorized: (e) => signOut(refusedMessage(e)) }), [token]);
-  // Layout effects: at mount, not after a paint. /ws (and its full snapshot) once the quick one showed.
+  // Layout effects: at mount, not after a paint; /ws once the quick snapshot showed.
   const quick = useMemo(() => ((p) => ((pre.current = null), p || fetchSnapshot(api, null)))(pre.current), []);
   useLayoutEffect(() => store.subscribe(setS), []);
   useLayoutEffect(() => {
-    // The chart fetches its history once at mount (sign-in), then once per reconnect or reset.
     let loaded = false, started = false, gone = false;
     const go = () => gone || started || ((started = true), setLater(true), st.start());
     const t = setTimeout(go, 1500);
@@ -52,12 +51,11 @@ function Dashboard({ token, pre, signOut }) {
       store.hold();
       try {
         const d = await snap.all, full = snap.upto != null;
-        if (full || !loaded) store.set((x) => withSnapshot(x, d, snap.upto)), (loaded ||= full); // never over the full one
+        if (full || !loaded) store.set((x) => withSnapshot(x, d, snap.upto)), (loaded ||= full);
       } finally {
         store.release();
       }
     };
-    // At once over HTTP: a first render before /ws answers (if it ever does).
     load(quick).catch((e) => (e.status === 401 ? signOut(refusedMessage(e)) : toast(e.message, "error")))
       .finally(() => requestAnimationFrame(() => setTimeout(go)));
     const st = (streamRef.current = new Stream({
@@ -72,7 +70,7 @@ function Dashboard({ token, pre, signOut }) {
         store.set({ role: d.role, account: d.account });
         if (!loaded) return await load(fetchSnapshot(api, d.last_seq)), d.last_seq;
         bump();
-        return store.get().lastSeq; // the last seq rendered
+        return store.get().lastSeq;
       },
       onMessage: (m) => {
         if (m.type === "reset") {
@@ -87,7 +85,6 @@ function Dashboard({ token, pre, signOut }) {
     return () => ((gone = true), clearTimeout(t), st.stop());
   }, []);
 
-  // Followed over REST while /ws is down.
   const followCommand = useCallback(async (id, trade_id, cmd) => {
     const put = (c) => store.set((x) => ({ ...x, commands: new Map(x.commands).set(id, { ...x.commands.get(id), ...c }) }));
     if (!store.get().commands.has(id)) put(cmd ? fromCommand(cmd) : { id, type: null, trade_id, status: "queued", reason: null });
@@ -117,6 +114,7 @@ function Dashboard({ token, pre, signOut }) {
           readOnlyReason=${ro} api=${api} toast=${toast} followCommand=${followCommand} />
       </div>
       <div class="col-side">
+        <div class="panel"><${Risk} api=${api} toast=${toast} tick=${s.riskSeq + "/" + s.accountKey} canOperate=${canOperate} /></div>
         <div class="panel"><${Account} mt5=${s.mt5} api=${api} accountKey=${String(s.accountKey)} /></div>
         <div class="panel"><${Signals} signals=${s.signals} mode=${s.mode} canOperate=${canOperate} readOnlyReason=${ro} api=${api} toast=${toast} /></div>
       </div>

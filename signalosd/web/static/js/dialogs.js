@@ -1,6 +1,16 @@
-// A modal dialog: focus on its first field and kept inside (also when its content changes),
-// Escape closes the topmost one wherever focus is, focus returns to the opener.
-import { html, useEffect, useRef } from "./lib.js";
+// Modal dialogs: focus kept inside, Escape, focus back to the opener.
+import { html, useState, useEffect, useRef } from "./lib.js";
+
+// run(f): busy while f runs; what it throws is the error
+export function useRun() {
+  const [busy, setBusy] = useState(false), [err, setErr] = useState(null);
+  const run = async (f) => {
+    setBusy(true), setErr(null);
+    try { await f(); } catch (e) { setErr(e.message || String(e)); }
+    setBusy(false);
+  };
+  return [busy, err, setErr, run];
+}
 
 let n = 0;
 const F = "input:not([disabled]),select:not([disabled]),textarea:not([disabled])";
@@ -36,3 +46,13 @@ export function Dialog({ title, onClose, children, className = "" }) {
     </div>
   </div>`;
 }
+
+// A form ending in its error, `label` (submit) and Cancel: `go` runs on submit; what it throws is shown.
+export function Form({ label, go, onClose, children }) {
+  const [busy, err, , run] = useRun();
+  return html`<form onSubmit=${(e) => (e.preventDefault(), busy || run(go))} novalidate>${children}
+${err && html`<p role="alert" class="form-error">${err}</p>`}
+<div class="dialog-buttons"><button type="submit" class=${"btn btn-primary" + (busy ? " busy" : "")} aria-disabled=${busy ? "true" : undefined}>${label}</button>
+<button type="button" class="btn" onClick=${onClose}>Cancel</button></div></form>`;
+}
+export const Confirm = ({ title, onClose, ...p }) => html`<${Dialog} title=${title} onClose=${onClose}><${Form} onClose=${onClose} ...${p} /><//>`;

@@ -1,15 +1,15 @@
-// The event log: the last 500 events, a type filter (globs), a pause of auto-scroll.
-import { html, useState, useRef, useEffect, useLayoutEffect, useMemo, memo } from "./lib.js";
-import { time, money, price, digitsOf, lots } from "./trade_fmt.js";
+// The event log: the last 500 events, a type filter, auto-scroll.
+import { html, useState, useRef, useEffect, useLayoutEffect, useMemo, memo, useThrottled } from "./lib.js";
+import { time, money, price, digitsOf, lots, count } from "./trade_fmt.js";
+import { head } from "./trades.js";
 
 const actor = (a) => (!a ? "" : a.kind === "system" ? "system" : [a.label || a.id, a.source].filter(Boolean).join(" · "));
-const n = (x) => (Array.isArray(x) ? x.length : x ?? 0);
 
 export function summary({ type: t, data: d }) {
   const p = (v) => price(v, digitsOf(v));
   if (t.startsWith("trade_")) return `#${d.id} ${d.symbol} ${d.side} ${lots(d.volume)} @ ${p(d.open_price)} → ${p(d.current_price)} ${d.status} P&L ${money(d.profit)}`;
   if (t.startsWith("command_")) return [d.type, (d.command_id || "").slice(0, 8), d.trade_id != null && "trade #" + d.trade_id, d.reason || d.error].filter(Boolean).join(" · ");
-  if (t === "emergency_stop") return `${d.message}${d.close_all ? " (close all)" : ""}; ${n(d.cancelled_commands)} entries cancelled`;
+  if (t === "emergency_stop") return `${d.message}${d.close_all ? " (close all)" : ""}; ${count(d.cancelled_commands)} entries cancelled`;
   if (t === "mt5_status_update") return `balance ${money(d.balance)} equity ${money(d.equity)} ${d.connected ? "connected" : "disconnected"}`;
   if (t.startsWith("signal_")) return `${d.symbol} ${d.side} ${lots(d.volume)} ${d.status}${d.reason ? ": " + d.reason : ""}`;
   if (d.message) return d.message + (d.reason ? ": " + d.reason : "");
@@ -26,18 +26,6 @@ export function typeFilter(text) {
 const Row = memo(({ e }) => html`<tr data-seq=${e.seq}><td class="num">${e.seq}</td><td>${time(e.ts)}</td>
   <td class=${"et-" + e.type.split("_")[0]}>${e.type}</td><td>${actor(e.actor)}</td><td class="summary">${summary(e)}</td></tr>`);
 
-// The log's table is relaid out on each change: at most every 300 ms.
-function useThrottled(v, ms) {
-  const [x, setX] = useState(v), r = useRef({ t: 0 });
-  r.current.v = v;
-  useEffect(() => {
-    const o = r.current;
-    o.id = o.id || setTimeout(() => ((o.id = 0), (o.t = Date.now()), setX(o.v)), Math.max(0, o.t + ms - Date.now()));
-  }, [v]);
-  useEffect(() => () => clearTimeout(r.current.id), []);
-  return x;
-}
-
 export function EventLog(props) {
   const events = useThrottled(props.events, 300);
   const [filter, setFilter] = useState("");
@@ -45,7 +33,6 @@ export function EventLog(props) {
   const box = useRef(null);
   const pred = useMemo(() => typeFilter(filter), [filter]);
   const shown = useMemo(() => (pred ? events.filter((e) => pred(e.type)) : events), [events, pred]);
-  // Scrolling to the end forces a layout of the whole log: only while it is on screen.
   const on = useRef({ seen: true });
   on.current.paused = paused;
   const end = () => void (on.current.paused || !on.current.seen || (box.current.scrollTop = box.current.scrollHeight));
@@ -64,7 +51,7 @@ export function EventLog(props) {
     </div>
     <div class="scroll" ref=${box} tabindex="0">
       <table aria-label="Event log" class="grid ev">
-        <thead><tr><th>seq</th><th>time</th><th>type</th><th>actor</th><th>summary</th></tr></thead>
+        ${head(["seq", "time", "type", "actor", "summary"])}
         <tbody>${shown.map((e) => html`<${Row} key=${e.seq} e=${e} />`)}</tbody>
       </table>
     </div>

@@ -1,4 +1,4 @@
-// The header: the connection indicator (the page's only role=status), mode, stealth, agent, MT5.
+// The header; the connection is the only role=status.
 import { html } from "./lib.js";
 import { time } from "./trade_fmt.js";
 

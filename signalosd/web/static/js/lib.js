@@ -1,11 +1,9 @@
-// The vendored UMD builds (index.html loads them: ESM preact/hooks would need an inline import
-// map, which the CSP forbids) as module names.
-const { h, render, Fragment, createContext, Component } = window.preact;
-export const { useState, useEffect, useRef, useMemo, useCallback, useReducer, useContext, useLayoutEffect } =
-  window.preactHooks;
+// The vendored UMD builds as modules (ESM needs an inline import map: the CSP forbids it).
+const { h, render, Component } = window.preact;
+export const { useState, useEffect, useRef, useMemo, useCallback, useLayoutEffect } = window.preactHooks;
 export const html = window.htm.bind(h);
 export const uPlot = window.uPlot;
-export { h, render, Fragment, createContext, Component };
+export { h, render };
 // memo(C): C re-renders only when a prop changed identity.
 const same = (a, b) => {
   for (const k in a) if (a[k] !== b[k]) return false;
@@ -22,4 +20,15 @@ export function memo(C) {
     }
   }
   return Memo;
+}
+// v, changed at most every `ms` (the first change at once).
+export function useThrottled(v, ms) {
+  const [x, setX] = useState(v), r = useRef({ t: 0 });
+  r.current.v = v;
+  useEffect(() => {
+    const o = r.current;
+    o.id = o.id || setTimeout(() => ((o.id = 0), (o.t = Date.now()), setX(o.v)), Math.max(0, o.t + ms - Date.now()));
+  }, [v]);
+  useEffect(() => () => clearTimeout(r.current.id), []);
+  return x;
 }

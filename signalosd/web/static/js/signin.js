@@ -1,4 +1,4 @@
-// Sign-in: a pasted token, checked against the daemon, kept in sessionStorage only.
+// Sign-in: the token is kept in sessionStorage only.
 import { html, useState } from "./lib.js";
 import { refusedMessage } from "./api.js";
 
@@ -17,7 +17,7 @@ export function SignIn({ message, check, onSignedIn }) {
     setBusy(true);
     setErr(null);
     try {
-      await check(t); // the trading state: the snapshot's first request
+      await check(t);
       sessionStorage.setItem(KEY, t);
       onSignedIn(t);
     } catch (ex) {

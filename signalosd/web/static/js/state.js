@@ -1,12 +1,11 @@
-// App state: the snapshot, then events by seq, one new state per frame; an unchanged trade
-// keeps its object (the panels skip its row).
+// The snapshot, then events by seq, one new state per frame.
 export const LOG_MAX = 500;
 const CLOSED_MAX = 200, SIGNALS_MAX = 100, COMMANDS_MAX = 1000;
 const OPEN = new Set(["pending", "open", "closing"]);
-const DONE = new Set(["succeeded", "failed", "expired", "cancelled"]);
+export const DONE = new Set(["succeeded", "failed", "expired", "cancelled"]);
 const SIG = { pending: "accepted", open: "executed", closing: "executed", closed: "executed", failed: "failed" };
 
-// A signal as its trade left it (executed once opened, failed with the reason); else the daemon's.
+// A signal as its trade left it (executed, or failed with the reason).
 export function sigWith(g, t) {
   const st = t && g.status !== "skipped" && SIG[t.status];
   if (!st) return g;
@@ -16,14 +15,14 @@ export function sigWith(g, t) {
 
 export const initialState = () => ({
   mode: null, stealth: false, mt5: null, trades: [], tradeMap: new Map(), closed: [],
-  commands: new Map(), signals: [], events: [], lastSeq: 0, accountKey: 0,
+  commands: new Map(), signals: [], events: [], lastSeq: 0, accountKey: 0, riskSeq: 0,
 });
 
 export const normEvent = (e) => ({ seq: e.seq, type: e.type, ts: e.ts || e.timestamp, actor: e.actor, data: e.data || {} });
 
 const byId = (a, b) => a.id - b.id;
 
-// Pure: drops seq ≤ s.lastSeq; s itself when nothing applies.
+// Pure: s itself when no event is past s.lastSeq.
 export function applyEvents(s, events, notice) {
   const fresh = [];
   let last = s.lastSeq;
@@ -33,6 +32,7 @@ export function applyEvents(s, events, notice) {
   let trades, closed, cmds, signals, bySig, byTrade;
   const tradeOf = (id) => id != null && ((trades || s.tradeMap).get(id) || (closed || s.closed).find((x) => x.id === id));
   for (const { type: t, data: d, ts, seq } of fresh) {
+    if (t === "mt5_status_update" || t.startsWith("risk_")) n.riskSeq = seq;
     if (t === "trade_opened" || t === "trade_update" || t === "trade_closed") {
       if (d.id == null) continue;
       trades = trades || new Map(s.tradeMap);
@@ -80,7 +80,7 @@ export function applyEvents(s, events, notice) {
   return n;
 }
 
-// Events in (lo, upto]; past a pruned or restored start it skips ahead.
+// Events in (lo, upto], skipping a pruned start.
 async function readRange(api, lo, upto, out) {
   for (let since = lo, i = 0; i < 50 && since < upto; i++) {
     const p = await api.get("/api/events", { since, limit: 1000 }).catch((e) => {
@@ -105,8 +105,7 @@ async function lastEvents(api, upto) {
   return out.slice(-LOG_MAX);
 }
 
-// The requests start at once; the quick snapshot's (sign-in's, `st` its token check) once the
-// token is known good (a refused one: one 401). With `upto` (authenticated's last_seq) also the last events.
+// `upto`: authenticated's last_seq (with the last events); without, the rest wait for the token check
 export function fetchSnapshot(api, upto) {
   const st = api.get("/api/trading/state"), rest = () => Promise.all([api.get("/api/system/health"), api.get("/api/trades"),
     api.get("/api/trades", { status: "closed,failed", limit: CLOSED_MAX }), api.get("/api/signals", { limit: SIGNALS_MAX }),
@@ -116,14 +115,13 @@ export function fetchSnapshot(api, upto) {
   return { st, all, upto };
 }
 
-// An unchanged trade (or signal, or list) keeps its object: its row is not rendered again.
+// An unchanged trade, signal or list keeps its object (its row is not rendered again).
 const eq = (a, b) => a === b || (typeof a === "object" && JSON.stringify(a) === JSON.stringify(b));
 const same = (a, b) => !!a && a.updated_at === b.updated_at && Object.keys(a).length === Object.keys(b).length && Object.keys(b).every((k) => eq(a[k], b[k]));
 const ids = (l) => new Map(l.map((t) => [t.id, t]));
 const kept = (old, l) => l.map((t) => ((o) => (same(o, t) ? o : t))(old.get(t.id)));
 const keep = (l, o) => (l.length === o.length && l.every((x, i) => x === o[i]) ? o : l);
 
-// Pure: the snapshot over the state as it is when it lands.
 export function withSnapshot(prev, [st, h, open, done, sig, events], upto) {
   const trades = kept(prev.tradeMap, open.trades).sort(byId), closed = kept(ids(prev.closed), done.trades).sort((a, b) => b.id - a.id);
   const tradeMap = ids(trades), all = new Map([...ids(closed), ...tradeMap]);
@@ -136,7 +134,7 @@ export function withSnapshot(prev, [st, h, open, done, sig, events], upto) {
   };
 }
 
-// Applies events once per frame (250 ms in a hidden tab); hold() while a snapshot loads.
+// Events applied once per frame (250 ms when hidden); hold() while a snapshot loads.
 export function createStore(notice) {
   let state = initialState(), buf = [], scheduled = false, holding = 0;
   const subs = new Set();

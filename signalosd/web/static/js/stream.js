@@ -1,11 +1,10 @@
-// /ws: connected / connecting / error / disconnected; backoff 1 s → 30 s with jitter, 10 tries
-// then error (Retry); a ping every 30 s with a dead-link check; ≤ 100 messages queued offline.
+// /ws: backoff 1 s → 30 s, 10 tries, then error; ≤ 100 queued offline.
 export const MAX_ATTEMPTS = 10, QUEUE_MAX = 100;
 export const backoff = (n) => Math.round(Math.min(30000, 1000 * 2 ** Math.max(0, n - 1)) * (0.75 + Math.random() * 0.25));
 const J = JSON.stringify, T = ["retry", "auth", "beat", "dead"];
 
 export class Stream {
-  // onAuthenticated(data) → the seq to subscribe from (null: live; undefined: no subscribe).
+  // onAuthenticated(data) → the seq to subscribe from (null: live; undefined: none).
   constructor(o) {
     Object.assign(this, { url: (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" }, o);
     this.s = { status: "disconnected", attempt: 0, max: MAX_ATTEMPTS, queued: 0, detail: "" };
@@ -116,7 +115,6 @@ export class Stream {
       this.stop(message);
       return this.onSignedOut && this.onSignedOut({ code: e.code || "unauthorized", message });
     }
-    // A session that got in counts from attempt 1 again; 4008 resumes at once.
     this.failed(authed ? 0 : n, code === 4008 ? "slow consumer: resuming" : code === 1001 ? "daemon shutting down" : reason, code === 4008 ? 250 : null);
   }
   failed(n, detail = "", delay) {

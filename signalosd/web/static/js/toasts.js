@@ -1,5 +1,4 @@
-// Toasts: a polite live log (role=log: role=status is the connection indicator's alone). The newest
-// three are shown; older ones leave the view for good but stay in the log (announced) until their time is up.
+// Toasts: a polite role=log, the newest three shown.
 import { html, useState, useCallback } from "./lib.js";
 
 let n = 0;

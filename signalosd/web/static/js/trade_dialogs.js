@@ -1,7 +1,6 @@
-// The row actions' dialogs: Close, Partial close, Modify, Trail. Each form checks what it can
-// (the daemon's own rules) before sending and shows the daemon's refusal inside the dialog.
+// The row actions' dialogs: checked first, a refusal shown inside.
 import { html, useState } from "./lib.js";
-import { Dialog } from "./dialogs.js";
+import { Dialog, Form as Confirmed } from "./dialogs.js";
 import { digitsOf, price, stepDigits, lots } from "./trade_fmt.js";
 
 const NUM = /^\s*-?(\d+\.?\d*|\.\d+)\s*$/;
@@ -14,21 +13,14 @@ value=${value} onInput=${(e) => set(e.currentTarget.value)} aria-describedby=${h
 ${hint && html`<small id=${id + "-h"}>${hint}</small>`}</div>`;
 }
 
-function Form({ submit, send, check, onClose, children }) {
-  const [busy, setBusy] = useState(false);
-  const [err, setErr] = useState(null);
-  const go = async (e) => {
-    e.preventDefault();
+// check(): { problem } (shown, nothing sent) or { body } to send
+function Form({ submit, send, check, ...p }) {
+  const go = () => {
     const r = check();
-    if (busy) return;
-    if (r.problem) return setErr(r.problem);
-    setBusy(true); setErr(null);
-    try { await send(r.body); } catch (x) { setErr(x.message || String(x)); setBusy(false); }
+    if (r.problem) throw new Error(r.problem);
+    return send(r.body);
   };
-  return html`<form onSubmit=${go} novalidate>${children}
-${err && html`<p role="alert" class="form-error">${err}</p>`}
-<div class="dialog-buttons"><button type="submit" class=${"btn btn-primary" + (busy ? " busy" : "")} aria-disabled=${busy ? "true" : undefined}>${submit}</button>
-<button type="button" class="btn" onClick=${onClose}>Cancel</button></div></form>`;
+  return html`<${Confirmed} label=${submit} go=${go} ...${p} />`;
 }
 
 function CloseForm({ t, send, onClose }) {
@@ -109,7 +101,7 @@ const KINDS = {
 };
 export const ACTION_PATH = (kind, id) => [KINDS[kind][2], `/api/trades/${id}/${KINDS[kind][3]}`];
 
-/** The open dialog for `kind` on trade `t`; `send(body)` resolves when accepted, throws if refused. */
+// send(body) resolves when accepted, throws if refused
 export function TradeDialog({ kind, t, send, onClose }) {
   const [title, F] = KINDS[kind];
   return html`<${Dialog} title=${`${title} · trade ${t.id}`} onClose=${onClose}>

@@ -1,13 +1,12 @@
-// Live trades: the open table (a memoised row per trade, so a price tick re-renders one row),
-// the closed tab, and the row actions, each followed to its command's outcome in the row.
+// Trades: open and closed, the row actions and their outcome.
 import { h, html, useState, useRef, useCallback, useEffect, memo } from "./lib.js";
 import { TradeDialog, ACTION_PATH } from "./trade_dialogs.js";
 import { digitsOf, price, lots, money, stepDigits, pnlClass, time, DASH } from "./trade_fmt.js";
+import { DONE } from "./state.js";
 
-const DONE = { succeeded: 1, failed: 1, expired: 1, cancelled: 1 };
 function cmdText(c) {
   if (!c) return "";
-  if (!DONE[c.status]) return "pending";
+  if (!DONE.has(c.status)) return "pending";
   if (c.status === "succeeded") return "succeeded";
   const r = c.reason || c.result?.reason || c.result?.error;
   return r ? `${c.status}: ${r}` : c.status;
@@ -15,8 +14,6 @@ function cmdText(c) {
 const trail = (v) => (v && typeof v === "object" ? v.distance : v);
 const LABEL = { close: "close", partial: "partial close", modify: "modify", trail: "trailing stop" };
 
-// re-rendered only when its trade object, its command or the read-only flag changed (made with h():
-// no template evaluated per row on each frame)
 const Row = memo(({ t, c, ro }) => {
     const d = digitsOf(t.open_price ?? t.current_price), off = ro || t.status !== "open", desc = ro ? "tp-ro" : undefined;
     const why = !ro && off ? `trade is ${t.status}` : undefined;
@@ -41,7 +38,7 @@ const ClosedRow = memo(({ t }) => {
 <td data-col="profit" class=${pnlClass(t.profit)}>${money(t.profit)}</td><td data-col="closed_at">${time(t.closed_at)}</td></tr>`;
 });
 
-// a label ending in ">" is a right-aligned (number) column
+// "x>": a number column
 export const head = (cols) => html`<thead><tr>${cols.map((c) => c.endsWith(">") ? html`<th scope="col" class="num">${c.slice(0, -1)}</th>` : html`<th scope="col">${c}</th>`)}</tr></thead>`;
 const OPEN_COLS = ["ID>", "Ticket>", "Symbol", "Side", "Volume>", "Open>", "Price>", "SL>", "TP>", "Trailing>", "P&L>", "Swap>", "Status", "Opened", "Command", "Actions"];
 const CLOSED_COLS = ["ID>", "Symbol", "Side", "Volume>", "Open price>", "Close price>", "Reason", "Profit>", "Closed at"];
@@ -50,7 +47,7 @@ const TABS = ["open", "closed"];
 export function TradesPanel({ trades = [], closed = [], commands, canOperate, readOnlyReason, api, toast, followCommand }) {
   const [tab, setTab] = useState("open");
   const [dlg, setDlg] = useState(null);
-  // trade id → the command this page last started for it (or a local marker while the request runs)
+  // trade id → the command this page last started for it
   const [mine, setMine] = useState(() => new Map());
   const live = useRef();
   live.current = trades;
@@ -69,14 +66,13 @@ export function TradesPanel({ trades = [], closed = [], commands, canOperate, re
     const m = mine.get(id);
     return m && !(m.id && commands?.has(m.id)) ? m : last.get(id);
   };
-  // a toast when a command this page started finishes (the row keeps showing it)
   const told = useRef(new Set());
   useEffect(() => {
     for (const [id, m] of mine) {
       const c = m.id && commands?.get(m.id);
-      if (!c || !DONE[c.status] || told.current.has(c.id)) continue;
+      if (!c || !DONE.has(c.status) || told.current.has(c.id)) continue;
       told.current.add(c.id);
-      toast?.(`Trade ${id}: ${LABEL[m.kind] || c.type} ${cmdText(c)}`, c.status === "succeeded" ? "ok" : "error");
+      toast(`Trade ${id}: ${LABEL[m.kind] || c.type} ${cmdText(c)}`, c.status === "succeeded" ? "ok" : "error");
     }
   }, [commands, mine]);
   const put = (id, c) => setMine((m) => { const n = new Map(m); c ? n.set(id, c) : n.delete(id); return n; });
@@ -86,12 +82,12 @@ export function TradesPanel({ trades = [], closed = [], commands, canOperate, re
     put(t.id, { status: "queued", type: kind, kind });
     try {
       const r = await api.action(method, path, body), c = r && r.command;
-      if (c) { followCommand?.(c.id, t.id, c); put(t.id, { ...c, kind }); }
-      toast?.(`Trade ${t.id}: ${LABEL[kind]} queued${c ? ` (command ${c.id.slice(0, 8)})` : ""}.`, "ok");
+      if (c) { followCommand(c.id, t.id, c); put(t.id, { ...c, kind }); }
+      toast(`Trade ${t.id}: ${LABEL[kind]} queued${c ? ` (command ${c.id.slice(0, 8)})` : ""}.`, "ok");
       setDlg(null);
     } catch (e) {
       put(t.id, prev);
-      toast?.(`Trade ${t.id}: ${LABEL[kind]} ${e.status ? "refused" : "not sent"}: ${e.message}`, "error");
+      toast(`Trade ${t.id}: ${LABEL[kind]} ${e.status ? "refused" : "not sent"}: ${e.message}`, "error");
       throw e;
     }
   };
@@ -110,13 +106,13 @@ aria-controls="tp-panel" tabindex=${tab === k ? 0 : -1} onClick=${() => setTab(k
 
   return html`<section class="tp" aria-labelledby="tp-h"><div class="panel-head"><h2 id="tp-h">Trades</h2>
 <div role="tablist" aria-label="Trades" class="tp-tabs" onKeyDown=${key}>${tabBtn("open", "Open", trades.length)}${tabBtn("closed", "Closed", closed.length)}</div></div>
-${ro && html`<p id="tp-ro" class="tp-note">Trade actions are disabled: ${readOnlyReason || "needs an operator token"}.</p>`}
+${ro && html`<p id="tp-ro" class="tp-note">Trade actions are disabled: ${readOnlyReason}.</p>`}
 <div role="tabpanel" id="tp-panel" aria-labelledby=${"tp-tab-" + tab} class="tp-scroll">${tab === "open"
     ? html`<table aria-label="Live trades" class="grid tp-table" onClick=${onClick}>${head(OPEN_COLS)}
 <tbody>${trades.map((t) => h(Row, { key: t.id, t, c: cmdOf(t.id), ro }))}</tbody></table>
-${trades.length === 0 && html`<p class="tp-empty">No open trades.</p>`}`
+${trades.length === 0 && html`<p class="empty">No open trades.</p>`}`
     : html`<table aria-label="Closed trades" class="grid tp-table">${head(CLOSED_COLS)}
 <tbody>${closed.map((t) => h(ClosedRow, { key: t.id, t }))}</tbody></table>
-${closed.length === 0 && html`<p class="tp-empty">No closed trades yet.</p>`}`}</div>
+${closed.length === 0 && html`<p class="empty">No closed trades yet.</p>`}`}</div>
 ${dt && html`<${TradeDialog} kind=${dlg.kind} t=${dt} send=${send} onClose=${close}/>`}</section>`;
 }

@@ -1,4 +1,4 @@
-// The WebSocket tester (dev mode): its own /ws connection; every frame in and out.
+// The WebSocket tester (--dev): its own /ws, every frame.
 import { html, useState, useEffect, useRef } from "./lib.js";
 import { Stream } from "./stream.js";
 import { time } from "./trade_fmt.js";
