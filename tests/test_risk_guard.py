@@ -438,3 +438,18 @@ async def test_a_trip_reaches_a_webhook_with_the_default_events(daemon: Harness)
         assert "equity_floor" in receiver.accepted[1].doc["text"]
     finally:
         await receiver.close()
+
+
+async def test_a_reset_is_judged_on_the_latest_status_the_throttle_kept_out(daemon: Harness):
+    """GET /api/risk shows the latest status; the reset must judge the same one."""
+    await set_limits(daemon, equity_floor=9_000)
+    agent = await started(daemon)
+    await agent.send("mt5_status_update", status(8_800))
+    await tripped_by(agent)
+    await agent.send("mt5_status_update", status(9_100))  # back above: nothing for the guard
+    await agent.sync()  # received (and thrown away by the throttle: no event, not stored)
+    assert (await risk(daemon))["equity"] == 9_100
+    code, body = await daemon.request(
+        "POST", "/api/risk/reset", daemon.admin, json={"confirm": True}
+    )
+    assert code == 200 and body["changed"] is True, body

@@ -27,7 +27,9 @@ from signalosd.store import Tx
 _DRAWDOWN = ("max_drawdown_money", "max_drawdown_pct")
 
 
-def set_limits(tx: Tx, ctx: Context, limits: RiskLimits) -> tuple[StateChange, GuardView]:
+def set_limits(
+    tx: Tx, ctx: Context, limits: RiskLimits, seen: dict[str, Any] | None = None
+) -> tuple[StateChange, GuardView]:
     """Replace the account's limits, whole. The guard judges them from the next status (or its
     timer, within `risk_check_interval_s`, against the latest equity)."""
     account_id = ctx.account_id
@@ -45,11 +47,16 @@ def set_limits(tx: Tx, ctx: Context, limits: RiskLimits) -> tuple[StateChange, G
     _, memory = load(tx, account_id)
     message = "Risk limits set" if changed else "Risk limits unchanged: nothing changed"
     view = GuardView(account_id, limits, memory)
-    return StateChange(view_of(tx, account_id, _latest(tx, account_id)), changed, message), view
+    state = view_of(tx, account_id, _latest(tx, account_id, seen))
+    return StateChange(state, changed, message), view
 
 
-def reset(tx: Tx, ctx: Context, req: RiskResetRequest) -> tuple[StateChange, GuardView]:
-    """Clear a latched trip (any: a daily one too, before its reset time), audited."""
+def reset(
+    tx: Tx, ctx: Context, req: RiskResetRequest, seen: dict[str, Any] | None = None
+) -> tuple[StateChange, GuardView]:
+    """Clear a latched trip (any: a daily one too, before its reset time), audited. `seen`
+    is the latest status the agent sent (the throttle keeps most out of the store): the
+    reset is judged on what `GET /api/risk` shows."""
     account_id = ctx.account_id
     if not req.confirm:
         raise ApiError(
@@ -58,7 +65,7 @@ def reset(tx: Tx, ctx: Context, req: RiskResetRequest) -> tuple[StateChange, Gua
             {"field": "confirm"},
         )
     limits, memory = load(tx, account_id)
-    latest = _latest(tx, account_id)
+    latest = _latest(tx, account_id, seen)
     view = GuardView(account_id, limits, memory)
     latch = memory.latch
     if limits is None or latch is None:
@@ -189,7 +196,9 @@ def describe(
     }
 
 
-def _latest(tx: Tx, account_id: int) -> dict[str, Any] | None:
+def _latest(tx: Tx, account_id: int, seen: dict[str, Any] | None) -> dict[str, Any] | None:
+    if seen is not None:
+        return seen
     stored = tx.agent_status(account_id) or {}
     status = stored.get("mt5")
     return status if isinstance(status, dict) else None

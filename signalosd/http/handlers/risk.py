@@ -37,12 +37,20 @@ async def state(request: web.Request) -> web.Response:
 
 async def set_limits(request: web.Request) -> web.Response:
     limits = await parse_body(request, RiskLimits)
-    return await _guard_change(request, lambda tx, c: risk_controls.set_limits(tx, c, limits))
+    seen = _seen(request)
+    return await _guard_change(request, lambda tx, c: risk_controls.set_limits(tx, c, limits, seen))
 
 
 async def reset(request: web.Request) -> web.Response:
     req = await parse_body(request, RiskResetRequest)
-    return await _guard_change(request, lambda tx, c: risk_controls.reset(tx, c, req))
+    seen = _seen(request)
+    return await _guard_change(request, lambda tx, c: risk_controls.reset(tx, c, req, seen))
+
+
+def _seen(request: web.Request) -> dict[str, Any] | None:
+    """The latest status the account's agent sent since this process started (fresher than
+    the stored one, which the throttle updates at most every status_event_interval_s)."""
+    return request.app[keys.AGENTS].mt5(request[keys.ACCOUNT_ID], None)
 
 
 async def _guard_change(request: web.Request, fn: Change) -> web.Response:
