@@ -28,7 +28,7 @@ from tests.test_e2e_process import make_agent_token
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-STALE_AFTER_S = 4  # the daemon's risk_stale_after_s: no status for this long with a trade open
+STALE_AFTER_S = 2  # the daemon's risk_stale_after_s: no status for this long with a trade open
 LIMITS = {"max_drawdown_pct": 10, "equity_floor": 8_900, "max_open_trades": 3, "max_trades_per_day": 20}
 NETWORK_409 = r"status of 409"
 
