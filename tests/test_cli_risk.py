@@ -29,6 +29,7 @@ def test_an_unguarded_account_gets_a_hint(run: Cli) -> None:
     result = run("risk")
     assert result.exit_code == 0, result.stderr
     assert "no risk limits set: signalos risk set" in result.stdout
+    assert "no limits set (signalos risk set)" in run("status").stdout
 
 
 def test_set_changes_only_what_it_names(run: Cli) -> None:
@@ -90,6 +91,7 @@ def test_a_trip_flattens_and_holds_until_reset_then_resume(live: LiveDaemon, run
         assert "tripped" in shown.stdout and "latched" in shown.stdout
         assert "equity_floor at" in shown.stdout and "[####################]" in shown.stdout
         assert json.loads(run("--json", "status").stdout)["state"]["mode"] == "halted"
+        assert "LATCHED: equity_floor tripped" in run("status").stdout
 
         refused = run("resume", "--from-halt")
         assert refused.exit_code == 1

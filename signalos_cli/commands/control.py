@@ -161,6 +161,15 @@ def _status(out: Output, state: dict[str, Any], health: dict[str, Any]) -> None:
     else:
         mt5_cell = "no report yet"
     queues = health.get("queues") or {}
+    risk = health.get("risk") or {}
+    if not risk.get("guarded"):
+        risk_cell: Cell = "no limits set (signalos risk set)"
+    elif risk.get("latched") or risk.get("stale"):
+        said = [f"LATCHED: {risk['latched']} tripped" if risk.get("latched") else ""]
+        said.append("data STALE" if risk.get("stale") else "")
+        risk_cell = (" · ".join(p for p in said if p) + " (signalos risk)", "red")
+    else:
+        risk_cell = ("guarded (signalos risk)", "green")
     out.pairs(
         [
             ("account", str(health.get("account", state.get("account")))),
@@ -171,6 +180,7 @@ def _status(out: Output, state: dict[str, Any], health: dict[str, Any]) -> None:
             ("agent", agent_cell),
             ("mt5", mt5_cell),
             ("queues", " · ".join(f"{k} {v}" for k, v in queues.items()) or "-"),
+            ("risk", risk_cell),
         ]
     )
 
