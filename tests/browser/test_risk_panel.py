@@ -29,7 +29,12 @@ from tests.test_e2e_process import make_agent_token
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 STALE_AFTER_S = 2  # the daemon's risk_stale_after_s: no status for this long with a trade open
-LIMITS = {"max_drawdown_pct": 10, "equity_floor": 8_900, "max_open_trades": 3, "max_trades_per_day": 20}
+LIMITS = {
+    "max_drawdown_pct": 10,
+    "equity_floor": 8_900,
+    "max_open_trades": 3,
+    "max_trades_per_day": 20,
+}
 NETWORK_409 = r"status of 409"
 
 
@@ -50,7 +55,9 @@ class AgentlessStack(Stack):
             out, err = create_token(self.state, role, f"browser-{role}").communicate(timeout=30)
             assert out.strip(), f"token create --role {role}: {err}"
             self.tokens[role] = out.strip()
-        self.tokens["agent"] = make_agent_token(self.state, self.tmp / "agent.token").read_text().strip()
+        self.tokens["agent"] = (
+            make_agent_token(self.state, self.tmp / "agent.token").read_text().strip()
+        )
 
     async def start(self) -> AgentlessStack:
         await asyncio.to_thread(self._start)
@@ -81,12 +88,20 @@ class Agent:
 
     async def _read(self) -> None:
         async for msg in self.wire.ws:
-            if msg.type == aiohttp.WSMsgType.TEXT and (m := json.loads(msg.data))["type"] == "command":
+            if (
+                msg.type == aiohttp.WSMsgType.TEXT
+                and (m := json.loads(msg.data))["type"] == "command"
+            ):
                 self.commands.append(m["data"])
 
     async def status(self, equity: float, balance: float = 10_000.0) -> None:
-        data = {"balance": balance, "equity": equity, "margin": 0.0, "margin_free": equity,
-                "profit": round(equity - balance, 2)}
+        data = {
+            "balance": balance,
+            "equity": equity,
+            "margin": 0.0,
+            "margin_free": equity,
+            "profit": round(equity - balance, 2),
+        }
         await self.wire.send("mt5_status_update", data)
 
     async def close(self) -> None:
@@ -100,7 +115,9 @@ class Agent:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def agent(stack: Stack) -> AsyncIterator[Agent]:
     session = aiohttp.ClientSession(base_url=stack.url)
-    wire = await connect_agent(SimpleNamespace(client=session), stack.tokens["agent"], snapshot=[position(1)])
+    wire = await connect_agent(
+        SimpleNamespace(client=session), stack.tokens["agent"], snapshot=[position(1)]
+    )
     made = Agent(wire, session)
     try:
         yield made
@@ -158,7 +175,9 @@ async def _anchored(stack: Stack) -> bool:
     return bool(day and day["anchor"] is not None)
 
 
-async def test_a_trip_shows_the_latch_and_the_reset_button(dash: Dash, stack: Stack, agent: Agent) -> None:
+async def test_a_trip_shows_the_latch_and_the_reset_button(
+    dash: Dash, stack: Stack, agent: Agent
+) -> None:
     await agent.status(8_950)  # 1,050 lost: past the 10 %
     await expect(gauge(dash, "max_drawdown_pct").get_by_test_id("rk-state")).to_have_text("tripped")
     await expect(panel(dash)).to_contain_text("Tripped: Drawdown (pct)")
@@ -168,7 +187,9 @@ async def test_a_trip_shows_the_latch_and_the_reset_button(dash: Dash, stack: St
     await dash.shot("risk-02-tripped")
 
 
-async def test_a_viewer_sees_the_panel_but_cannot_reset(pages: Any, stack: Stack, agent: Agent) -> None:
+async def test_a_viewer_sees_the_panel_but_cannot_reset(
+    pages: Any, stack: Stack, agent: Agent
+) -> None:
     viewer = await pages.open("risk-viewer", viewport={"width": 1400, "height": 1000})
     await viewer.goto()
     await viewer.signed_in(stack.tokens["viewer"])
@@ -176,7 +197,9 @@ async def test_a_viewer_sees_the_panel_but_cannot_reset(pages: Any, stack: Stack
     await expect(panel(viewer).get_by_role("meter")).to_have_count(2)
     await expect(viewer.button("Reset risk trip")).to_be_disabled()
     # described by the quick actions' own note, as their buttons are
-    await expect(viewer.button("Reset risk trip")).to_have_accessible_description("needs an operator token")
+    await expect(viewer.button("Reset risk trip")).to_have_accessible_description(
+        "needs an operator token"
+    )
     await viewer.close()
     pages.opened.remove(viewer)
 
@@ -191,7 +214,9 @@ async def test_a_reset_with_the_floor_still_crossed_shows_the_daemons_409(
     await expect(dialog).to_contain_text("measures the drawdown again from the equity now")
     with dash.allow(NETWORK_409):
         await dialog.get_by_role("button", name="Confirm reset").click()
-        await expect(dialog.get_by_role("alert")).to_contain_text("still below the equity_floor level")
+        await expect(dialog.get_by_role("alert")).to_contain_text(
+            "still below the equity_floor level"
+        )
     await expect(dash.page.get_by_role("log")).to_contain_text("still below the equity_floor level")
     await dash.shot("risk-03-reset-refused")
     await dialog.get_by_role("button", name="Cancel").click()
@@ -199,7 +224,9 @@ async def test_a_reset_with_the_floor_still_crossed_shows_the_daemons_409(
     assert (await risk(stack))["latch"]["limit"] == "max_drawdown_pct"
 
 
-async def test_a_reset_within_limits_clears_the_latch(dash: Dash, stack: Stack, agent: Agent) -> None:
+async def test_a_reset_within_limits_clears_the_latch(
+    dash: Dash, stack: Stack, agent: Agent
+) -> None:
     # back above the floor; a new balance (a trade closed) makes the daemon keep this status now
     await agent.status(9_000, balance=9_500)
     await expect(gauge(dash, "equity_floor").get_by_test_id("rk-state")).not_to_have_text("tripped")
@@ -216,7 +243,9 @@ async def test_a_reset_within_limits_clears_the_latch(dash: Dash, stack: Stack, 
     await dash.shot("risk-04-reset")
 
 
-async def test_no_status_for_a_while_shows_data_stale(dash: Dash, stack: Stack, agent: Agent) -> None:
+async def test_no_status_for_a_while_shows_data_stale(
+    dash: Dash, stack: Stack, agent: Agent
+) -> None:
     stale = panel(dash).get_by_text("Data stale", exact=False)
     await expect(stale).to_be_visible(timeout=(STALE_AFTER_S + 10) * 1000)
     await agent.status(9_010, balance=9_500)
