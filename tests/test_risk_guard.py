@@ -453,3 +453,24 @@ async def test_a_reset_is_judged_on_the_latest_status_the_throttle_kept_out(daem
         "POST", "/api/risk/reset", daemon.admin, json={"confirm": True}
     )
     assert code == 200 and body["changed"] is True, body
+
+
+async def test_metrics_show_a_latched_trip_and_stale_data(daemon: Harness):
+    async def metrics() -> str:
+        code, text = await daemon.request("GET", "/metrics", daemon.admin)
+        assert code == 200
+        return str(text)
+
+    assert "signalos_risk_tripped{" not in await metrics()  # no limits: no series
+    await set_limits(daemon, equity_floor=9_000)
+    agent = await started(daemon)
+    text = await metrics()
+    assert 'signalos_risk_tripped{account="default"} 0.0' in text
+    assert 'signalos_risk_data_stale{account="default"} 0.0' in text
+    await agent.send("mt5_status_update", status(8_900))
+    await tripped_by(agent)
+    daemon.clock.advance(31)
+    await check(daemon)
+    text = await metrics()
+    assert 'signalos_risk_tripped{account="default"} 1.0' in text
+    assert 'signalos_risk_data_stale{account="default"} 1.0' in text

@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from aiohttp import web
 from prometheus_client import (
@@ -29,6 +29,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from signalosd.clock import Clock
+from signalosd.domain import risk_guard
 from signalosd.live.agent_hub import AgentHub
 from signalosd.live.bus import EventBus
 from signalosd.models import COMMAND_EVENTS, CommandStatus, CommandType, EventType, Mode
@@ -71,6 +72,7 @@ class AccountRow(NamedTuple):
     agent_last_seen: str | None
     mode: str
     agent_mode_mismatch: bool  # the agent's reported mode is not the daemon's (agent_state)
+    risk: dict[str, Any]  # the risk guard's part of health: guarded, stale, latched
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ def read_scrape(tx: Tx) -> Scrape:
                 stored.get("last_seen"),
                 str(tx.get_state(account_id)["mode"]),
                 bool(stored.get("mode_mismatch")),
+                risk_guard.health(tx, account_id),
             )
         )
     return Scrape(tx.command_counts(), accounts)
@@ -169,8 +172,22 @@ class _Live:
             "daemon's that no unfinished command explains.",
             labels=["account"],
         )
+        latched = GaugeMetricFamily(
+            "signalos_risk_tripped",
+            "1 while the risk guard's trip is latched for the account (trading halted until it "
+            "is cleared and resumed), 0 otherwise; absent for an account without limits.",
+            labels=["account"],
+        )
+        stale = GaugeMetricFamily(
+            "signalos_risk_data_stale",
+            "1 while the risk guard has no recent account status with trades open.",
+            labels=["account"],
+        )
         now = self._clock.now()
-        for account_id, name, stored, mode, differs in scrape.accounts:
+        for account_id, name, stored, mode, differs, risk in scrape.accounts:
+            if risk["guarded"]:
+                latched.add_metric([name], 1 if risk["latched"] else 0)
+                stale.add_metric([name], 1 if risk["stale"] else 0)
             for each in Mode:
                 modes.add_metric([name, each.value], 1 if each.value == mode else 0)
             mismatch.add_metric([name], 1 if differs else 0)
@@ -184,6 +201,8 @@ class _Live:
         yield last_seen
         yield modes
         yield mismatch
+        yield latched
+        yield stale
 
 
 class Metrics:
