@@ -474,3 +474,20 @@ async def test_metrics_show_a_latched_trip_and_stale_data(daemon: Harness):
     text = await metrics()
     assert 'signalos_risk_tripped{account="default"} 1.0' in text
     assert 'signalos_risk_data_stale{account="default"} 1.0' in text
+
+
+async def test_a_floor_crossed_under_a_daily_latch_trips_again_and_takes_the_latch(daemon: Harness):
+    """The trader hears of the floor now, and its latch (a confirmed reset) replaces the daily
+    one (which the next reset would have cleared)."""
+    await set_limits(daemon, daily_loss_money=100, equity_floor=9_000)
+    agent = await started(daemon)
+    await agent.send("mt5_status_update", status(9_850))
+    await tripped_by(agent)
+    await agent.send("mt5_status_update", status(9_800))  # worse, still only the daily limit
+    await agent.send("mt5_status_update", status(8_950))
+    second = await tripped_by(agent)
+    assert second["params"]["reason"] == "risk limit equity_floor breached"
+    breaches = [e["data"]["limit"] for e in await events(daemon, "risk_limit_breached")]
+    assert breaches == ["daily_loss_money", "equity_floor"]
+    latch = (await risk(daemon))["latch"]
+    assert latch["limit"] == "equity_floor" and latch["clears"] == "by a confirmed reset"

@@ -159,7 +159,8 @@ def _judge(
     memory: RiskMemory,
     equity: float,
 ) -> tuple[RiskMemory, dict[str, LimitState]]:
-    """Warn once per limit per day; trip (latch + emergency stop) on the first limit crossed."""
+    """Warn once per limit per day; trip (latch + emergency stop) on the first limit crossed
+    (`_new_trip`: under a daily latch, a drawdown or the floor still trips)."""
     now_statuses = evaluate(memory, limits, equity)
     actor = _ACTOR
     warned = set(memory.warned)
@@ -170,8 +171,8 @@ def _judge(
         if status.state is LimitState.WARNING:
             tx.append_event(account_id, EventType.RISK_WARNING, _limit_data(status), actor)
     memory = replace(memory, warned=frozenset(warned))
-    trip = first_trip(now_statuses)
-    if trip is not None and memory.latch is None:
+    trip = _new_trip(memory.latch, now_statuses)
+    if trip is not None:
         memory = replace(memory, latch=Latch(trip.limit, tx.now_dt, trip.value, trip.threshold))
         data = _limit_data(trip) | {"equity": equity, "flatten": limits.flatten_on_breach}
         tx.append_event(account_id, EventType.RISK_LIMIT_BREACHED, data, actor)
@@ -183,6 +184,17 @@ def _judge(
             limits.flatten_on_breach,
         )
     return memory, {s.limit.value: s.state for s in now_statuses}
+
+
+def _new_trip(latch: Latch | None, now: list[LimitStatus]) -> LimitStatus | None:
+    """The limit that trips now: the first crossed, with nothing latched; while a daily trip
+    is latched, a drawdown or floor crossed since (it takes the latch over: it needs a
+    confirmed reset, and the trader hears of it now, not after the daily reset)."""
+    if latch is None:
+        return first_trip(now)
+    if latch.limit.is_daily:
+        return first_trip([s for s in now if not s.limit.is_daily])
+    return None
 
 
 def _limit_data(status: LimitStatus) -> dict[str, Any]:
