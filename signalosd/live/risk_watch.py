@@ -5,8 +5,9 @@ subscribers' sake). The guard must not miss one: every status is judged here, in
 same pure rules, against what the guard last committed; a status that would change anything
 (a limit warning or tripping, a new day's anchor, a new balance for the end-of-day peak, data
 coming back after being stale) goes to the database at once, past the throttle, where the
-guard decides for real in the status's transaction (domain/risk_guard.py). The highest equity between applied statuses reaches the
-guard too (the agent inbox's equity range), so the peak misses nothing.
+guard decides for real in the status's transaction (domain/risk_guard.py). The highest equity
+between applied statuses reaches the guard too (the agent inbox's equity range), so the peak
+misses nothing.
 
 Only the event loop touches this; it learns what was committed after each commit.
 """
