@@ -119,17 +119,36 @@ class TxBase:
         (so replay and live choose the same events, in linear time): with a wildcard, the
         distinct types of the seq range are read first and matched; SQLite then only tests
         membership, at a cost that does not depend on the patterns."""
+        if types is not None and upto is None:
+            raise ValueError("a type-filtered read needs an upper seq (upto) to bound it")
+        where = self._events_where(after, upto, account_ids, types)
+        if where is None:
+            return []
+        clause, args = where
         sql = (
             f"SELECT {_EVENT_COLUMNS} FROM events e LEFT JOIN accounts a ON a.id = e.account_id "
-            "WHERE e.seq > ?"
+            f"WHERE {clause}"
         )
+        sql += " ORDER BY e.seq LIMIT ?"
+        args.append(limit)
+        return [_event(r) for r in self.conn.execute(sql, args)]
+
+    def _events_where(
+        self,
+        after: int,
+        upto: int | None,
+        account_ids: Sequence[int] | None,
+        types: TypeFilter | None,
+    ) -> tuple[str, list[Any]] | None:
+        """The WHERE clause (over `events e`) and its arguments for events with seq > after
+        (and <= upto), visible to `account_ids` and matching `types`; None when no type of
+        the range matches (nothing to read). `types` needs `upto`, which bounds its scan."""
+        clause = "e.seq > ?"
         args: list[Any] = [after]
         if upto is not None:
-            sql += " AND e.seq <= ?"
+            clause += " AND e.seq <= ?"
             args.append(upto)
         if types is not None:
-            if upto is None:
-                raise ValueError("a type-filtered read needs an upper seq (upto) to bound it")
             wanted = types.exact
             if wanted is None:
                 present = self.conn.execute(
@@ -137,8 +156,8 @@ class TxBase:
                 )
                 wanted = types.select(row[0] for row in present)
             if not wanted:
-                return []
-            sql += " AND e.type IN (SELECT value FROM json_each(?))"
+                return None
+            clause += " AND e.type IN (SELECT value FROM json_each(?))"
             args.append(json.dumps(wanted))
         if account_ids is not None:
             marks = ",".join("?" * len(account_ids))
@@ -146,8 +165,6 @@ class TxBase:
             # every matching row up to `upto` and sorts them before LIMIT, so a replay paged
             # by 1,000 was quadratic (100,000 events: ~2 s of reads). Walking the primary key
             # in seq order stops at LIMIT; a page never rescans what an earlier one returned.
-            sql += f" AND (+e.account_id IS NULL OR +e.account_id IN ({marks}))"
+            clause += f" AND (+e.account_id IS NULL OR +e.account_id IN ({marks}))"
             args += list(account_ids)
-        sql += " ORDER BY e.seq LIMIT ?"
-        args.append(limit)
-        return [_event(r) for r in self.conn.execute(sql, args)]
+        return clause, args

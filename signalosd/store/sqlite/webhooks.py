@@ -89,21 +89,9 @@ class WebhooksSql(TxBase):
     ) -> int:
         """Counted like `read_events` reads: the type filter chooses among the range's
         distinct types in Python (linear time), SQLite only tests membership."""
-        sql = "SELECT count(*) FROM events e WHERE e.seq > ? AND e.seq <= ?"
-        args: list[Any] = [after, upto]
-        if types is not None:
-            wanted = types.exact
-            if wanted is None:
-                present = self.conn.execute(
-                    "SELECT DISTINCT type FROM events WHERE seq > ? AND seq <= ?", (after, upto)
-                )
-                wanted = types.select(row[0] for row in present)
-            if not wanted:
-                return 0
-            sql += " AND e.type IN (SELECT value FROM json_each(?))"
-            args.append(json.dumps(wanted))
-        if account_ids is not None:
-            marks = ",".join("?" * len(account_ids))
-            sql += f" AND (+e.account_id IS NULL OR +e.account_id IN ({marks}))"
-            args += list(account_ids)
+        where = self._events_where(after, upto, account_ids, types)
+        if where is None:
+            return 0
+        clause, args = where
+        sql = f"SELECT count(*) FROM events e WHERE {clause}"
         return int(self.conn.execute(sql, args).fetchone()[0])
