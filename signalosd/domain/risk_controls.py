@@ -17,7 +17,7 @@ from signalosd.clock import iso
 from signalosd.domain.context import Context
 from signalosd.domain.outcomes import StateChange
 from signalosd.domain.risk_day import next_reset
-from signalosd.domain.risk_guard import GuardView, load, statuses
+from signalosd.domain.risk_guard import GuardView, load
 from signalosd.domain.risk_rules import RiskMemory, evaluate, first_trip, memory_to_dict, roll_day
 from signalosd.errors import ApiError, ErrorCode
 from signalosd.models import EventType
@@ -146,7 +146,7 @@ def describe(
     hour, minute = limits.reset_hour_minute
     latch = today.latch
     loss = []
-    for s in statuses(limits, today, equity):
+    for s in [] if equity is None else evaluate(today, limits, equity):
         state = s.state
         if latch is not None and latch.limit is s.limit:
             state = LimitState.TRIPPED  # latched: tripped until cleared, whatever equity did

@@ -57,11 +57,6 @@ def load(tx: Tx, account_id: int) -> tuple[RiskLimits | None, RiskMemory]:
     return limits, memory_from_dict(tx.risk_memory(account_id))
 
 
-def latch_of(tx: Tx, account_id: int) -> Latch | None:
-    """The account's latched trip, if any (resuming from the halt waits for it to clear)."""
-    return memory_from_dict(tx.risk_memory(account_id)).latch
-
-
 def health(tx: Tx, account_id: int) -> dict[str, Any]:
     """The guard's part of /api/system/health."""
     guarded = tx.risk_limits(account_id) is not None
@@ -144,11 +139,6 @@ def admit_entry(tx: Tx, account_id: int, volume: float) -> str | None:
     if why is None:
         tx.save_risk_memory(account_id, memory_to_dict(count_entry(memory, limits, now)))
     return why
-
-
-def statuses(limits: RiskLimits, memory: RiskMemory, equity: float | None) -> list[LimitStatus]:
-    """Each loss limit at `equity` (none before any status)."""
-    return [] if equity is None else evaluate(memory, limits, equity)
 
 
 def _judge(

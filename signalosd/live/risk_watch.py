@@ -39,8 +39,9 @@ _RANK = {LimitState.OK: 0, LimitState.WARNING: 1, LimitState.TRIPPED: 2}
 @dataclass(slots=True)
 class _Watched:
     limits: RiskLimits
-    memory: RiskMemory  # as committed, plus the peaks of statuses seen since
-    committed_day: datetime | None
+    # As committed, plus the peak and balance of statuses seen since (its day is the
+    # committed one: only a commit moves it).
+    memory: RiskMemory
     states: dict[str, LimitState]
 
 
@@ -60,9 +61,7 @@ class RiskWatch:
         """At the daemon's start: every guarded account as stored."""
         for account_id, limits, memory in guarded:
             mem = memory_from_dict(memory)
-            self._accounts[account_id] = _Watched(
-                RiskLimits.from_stored(limits), mem, mem.day_start, {}
-            )
+            self._accounts[account_id] = _Watched(RiskLimits.from_stored(limits), mem, {})
             at, equity = last_status.get(account_id, (None, None))
             if at is not None and equity is not None:
                 self._last[account_id] = (at, equity)
@@ -77,10 +76,7 @@ class RiskWatch:
         if view.limits is None:
             self._accounts.pop(view.account_id, None)
             return
-        memory = view.memory
-        self._accounts[view.account_id] = _Watched(
-            view.limits, memory, memory.day_start, dict(view.states)
-        )
+        self._accounts[view.account_id] = _Watched(view.limits, view.memory, dict(view.states))
 
     def must_apply(self, account_id: int, balance: float, equity: float, now: datetime) -> bool:
         """Judge a status the throttle would drop: True when the guard must see it now."""
@@ -89,7 +85,7 @@ class RiskWatch:
         if w is None:
             return False
         memory = advance(w.memory, w.limits, balance, equity, now)
-        if memory.day_start != w.committed_day or w.memory.stale:
+        if memory.day_start != w.memory.day_start or w.memory.stale:
             return True
         if balance != w.memory.last_balance:
             # A trade closed: the day's closing balance (the EOD peak) must not lag.
@@ -115,7 +111,8 @@ class RiskWatch:
             return None
         at, equity = self.last_status(account_id)
         hour, minute = w.limits.reset_hour_minute
-        if w.committed_day is None or day_start(now, hour, minute, w.limits.zone) > w.committed_day:
+        committed_day = w.memory.day_start
+        if committed_day is None or day_start(now, hour, minute, w.limits.zone) > committed_day:
             return Due.DAY
         if at is not None and (now - at).total_seconds() > stale_after_s:
             return None if w.memory.stale else Due.STALE
