@@ -5,6 +5,7 @@ first use (so `--help` needs no token and a broken config file does not stop `si
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,6 +13,7 @@ import click
 
 from signalos_cli import settings as settings_mod
 from signalos_cli.client import Client
+from signalos_cli.errors import Failed
 from signalos_cli.output import Output, color_allowed
 from signalos_cli.settings import Settings
 
@@ -93,3 +95,23 @@ def json_option(f: F) -> F:
         help="Print one JSON document (see docs/cli.md).",
     )
     return option(f)
+
+
+def yes_option(f: F) -> F:
+    """`--yes`: what a script passes to confirm (see `confirm`)."""
+    option = click.option(
+        "--yes", "-y", is_flag=True, help="Do not ask (required when stdin is not a terminal)."
+    )
+    return option(f)
+
+
+def needs_terminal() -> None:
+    """Without --yes a confirmation needs someone at a terminal: refuse (exit 2) otherwise."""
+    if not sys.stdin.isatty():
+        raise click.UsageError("stdin is not a terminal: pass --yes to confirm (nothing was sent)")
+
+
+def ask(question: str, declined: str) -> None:
+    """Ask on the terminal (default no); declining is a failure (exit 1) saying `declined`."""
+    if not click.confirm(question, default=False, err=True):
+        raise Failed(declined)

@@ -7,13 +7,11 @@ given as `5%` is a percentage, a plain number is money in the account's currency
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
-from signalos_cli.context import App, json_option, pass_app
-from signalos_cli.errors import Failed
+from signalos_cli.context import App, ask, json_option, needs_terminal, pass_app, yes_option
 from signalos_cli.output import Cell, Output, when
 
 BAR = 20  # characters of a limit's bar
@@ -124,9 +122,7 @@ def set_limits(app: App, /, off: tuple[str, ...], clear: bool, **options: Any) -
 
 
 @risk.command()
-@click.option(
-    "--yes", "-y", is_flag=True, help="Do not ask (required when stdin is not a terminal)."
-)
+@yes_option
 @json_option
 @pass_app
 def reset(app: App, yes: bool) -> None:
@@ -135,12 +131,8 @@ def reset(app: App, yes: bool) -> None:
     Refused (exit 1) while the latest equity would trip the limit again. A drawdown is
     measured again from the equity now."""
     if not yes:
-        if not sys.stdin.isatty():
-            raise click.UsageError(
-                "stdin is not a terminal: pass --yes to confirm (nothing was sent)"
-            )
-        if not click.confirm("Clear the risk guard's latched trip?", default=False, err=True):
-            raise Failed("not confirmed: the latch was not touched")
+        needs_terminal()
+        ask("Clear the risk guard's latched trip?", "not confirmed: the latch was not touched")
     doc = app.client().post("/api/risk/reset", {"confirm": True})
     app.out.emit(doc, lambda: _changed(app.out, doc))
 

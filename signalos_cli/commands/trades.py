@@ -7,15 +7,13 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
 from signalos_cli.commands.queued import finish, wait_options
-from signalos_cli.context import App, json_option, pass_app
-from signalos_cli.errors import Failed
+from signalos_cli.context import App, ask, json_option, needs_terminal, pass_app, yes_option
 from signalos_cli.output import Cell, Output, money, num, when
 
 
@@ -33,18 +31,11 @@ def _trade_path(trade_id: int, action: str = "") -> str:
     return f"/api/trades/{trade_id}" + (f"/{action}" if action else "")
 
 
-def yes_option(f: Any) -> Any:
-    return click.option(
-        "--yes", "-y", is_flag=True, help="Do not ask (required when stdin is not a terminal)."
-    )(f)
-
-
 def confirm(app: App, yes: bool, trade_id: int, action: str) -> None:
     """Ask on a terminal; refuse (exit 2) without one unless --yes was given."""
     if yes:
         return
-    if not sys.stdin.isatty():
-        raise click.UsageError("stdin is not a terminal: pass --yes to confirm (nothing was sent)")
+    needs_terminal()
     client = app.client()
     trade = client.get(_trade_path(trade_id))  # 404 here, before asking
     client.close()  # an answer may take longer than the daemon keeps an idle connection
@@ -52,8 +43,7 @@ def confirm(app: App, yes: bool, trade_id: int, action: str) -> None:
         f"trade {trade_id}: {trade['side']} {num(trade['volume'])} {trade['symbol']}, "
         f"profit {money(trade.get('profit'))[0]}"
     )
-    if not click.confirm(f"{action.capitalize()} {what}?", default=False, err=True):
-        raise Failed(f"not confirmed: trade {trade_id} was not touched")
+    ask(f"{action.capitalize()} {what}?", f"not confirmed: trade {trade_id} was not touched")
 
 
 @click.command()
